@@ -1,0 +1,1 @@
+"""Real parts for aistack's tests: a Redis server, service processes, synthesized speech."""
