@@ -1,0 +1,129 @@
+"""The internal ASR protocol: GET /health, GET /info, POST /transcribe, POST /evict."""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from aistack_asr.audio import decode_audio
+from aistack_asr.backend import Backend
+from aistack_asr.http import PROVIDER, REQUEST_ID, echo_request_id, error_body, request_context
+from aistack_asr.service import AsrService
+from aistack_asr.settings import AsrSettings
+from aistack_asr.upload import read_upload
+from aistack_contract.errors import AistackError, ErrorKind
+from aistack_contract.events import BackendDone, BackendError, BackendInfo, encode_backend_event
+from aistack_contract.models import ModelList
+
+log = logging.getLogger("aistack_asr")
+
+SERVICE = web.AppKey("service", AsrService)
+NDJSON = "application/x-ndjson"
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def info(request: web.Request) -> web.Response:
+    cards = request.app[SERVICE].cards()
+    return web.json_response(ModelList(data=cards).model_dump(mode="json", exclude_none=True))
+
+
+async def status(request: web.Request) -> web.Response:
+    """Debugging aid: worker threads running, models loaded and in use."""
+    service = request.app[SERVICE]
+    return web.json_response(
+        {
+            "jobs": service.running_jobs(),
+            "loaded": sorted(service.cache.loaded()),
+            "in_use": service.cache.in_use(),
+        }
+    )
+
+
+async def evict(request: web.Request) -> web.Response:
+    evicted = await asyncio.to_thread(request.app[SERVICE].cache.evict_idle)
+    if evicted:
+        log.info("evicted on request: %s", ", ".join(evicted))
+    return web.json_response({"evicted": evicted})
+
+
+async def transcribe(request: web.Request) -> web.StreamResponse:
+    service = request.app[SERVICE]
+    provider = service.backend.provider
+    request_id = request[REQUEST_ID]
+    options, data = await read_upload(request, provider)
+    service.backend.validate(service.card(options.model), options)
+    audio = await asyncio.to_thread(decode_audio, data, provider, service.settings.max_audio_sec)
+    del data
+    started = time.monotonic()
+    job = service.start(options, audio, request_id)
+    try:
+        first = await job.next()  # errors until here answer with the envelope and its status
+        if not isinstance(first, BackendInfo):
+            raise AistackError(ErrorKind.UNKNOWN, "the backend sent no info event", provider)
+        response = web.StreamResponse(headers={"Content-Type": NDJSON})
+        await response.prepare(request)
+        await response.write(encode_backend_event(first))
+        segments = 0
+        try:
+            while (event := await job.next()) is not None:
+                await response.write(encode_backend_event(event))
+                segments += 1
+            last: BackendDone | BackendError = BackendDone()
+        except ConnectionError:
+            raise
+        except Exception as exc:
+            log.exception("%s: transcription failed after %d segments", request_id, segments)
+            last = BackendError(error=error_body(exc, provider))
+        await response.write(encode_backend_event(last))
+        await response.write_eof()
+        log.info(
+            "%s: %s, %.1f s of audio, %d segments in %.2f s",
+            request_id, options.model, first.duration, segments, time.monotonic() - started,
+        )  # fmt: skip
+        return response
+    finally:
+        job.stop()
+
+
+async def _evict_idle_models(app: web.Application) -> AsyncIterator[None]:
+    """Background task: unload models idle for longer than the keep-alive."""
+    service = app[SERVICE]
+    keep_alive = service.settings.model_keep_alive_sec
+    task = None
+    if keep_alive >= 0:
+        task = asyncio.create_task(_evict_loop(service, keep_alive))
+    yield
+    service.stop_all()
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _evict_loop(service: AsrService, keep_alive: float) -> None:
+    interval = min(max(keep_alive / 2, 0.1), 10.0)
+    while True:
+        await asyncio.sleep(interval)
+        evicted = await asyncio.to_thread(service.cache.evict_idle, keep_alive)
+        if evicted:
+            log.info("evicted after %g s idle: %s", keep_alive, ", ".join(evicted))
+
+
+def create_app(backend: Backend, settings: AsrSettings) -> web.Application:
+    app = web.Application(middlewares=[request_context])
+    app[SERVICE] = AsrService(backend, settings)
+    app[PROVIDER] = backend.provider
+    app.on_response_prepare.append(echo_request_id)
+    app.cleanup_ctx.append(_evict_idle_models)
+    app.router.add_get("/health", health)
+    app.router.add_get("/info", info)
+    app.router.add_get("/status", status)
+    app.router.add_post("/transcribe", transcribe)
+    app.router.add_post("/evict", evict)
+    return app

@@ -1,0 +1,58 @@
+"""Decode what users upload (wav, mp3, m4a, ogg/opus, flac, webm, ...) with PyAV."""
+
+import io
+
+import av
+import numpy as np
+
+from aistack_contract.errors import AistackError, ErrorKind
+
+SAMPLE_RATE = 16_000
+
+
+def decode_audio(
+    data: bytes, provider: str, max_seconds: float | None = None, sample_rate: int = SAMPLE_RATE
+) -> np.ndarray:
+    """The first audio stream of `data` as mono float32 samples at `sample_rate`.
+
+    Raises malformed for empty or undecodable input and overflow as soon as the
+    decoded audio passes `max_seconds`, without decoding the rest.
+    """
+    if not data:
+        raise AistackError(ErrorKind.MALFORMED, "the audio file is empty", provider)
+    max_samples = None if max_seconds is None else int(max_seconds * sample_rate)
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+    chunks: list[np.ndarray] = []
+    total = 0
+    try:
+        with av.open(io.BytesIO(data), mode="r", metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                raise AistackError(ErrorKind.MALFORMED, "the file has no audio stream", provider)
+            for frame in container.decode(audio=0):
+                for out in resampler.resample(frame):
+                    total += _append(chunks, out)
+                if max_samples is not None and total > max_samples:
+                    raise _too_long(max_seconds, provider)
+            for out in resampler.resample(None):
+                total += _append(chunks, out)
+    except (av.FFmpegError, UnicodeDecodeError) as exc:
+        raise AistackError(
+            ErrorKind.MALFORMED, f"the audio could not be decoded: {exc}", provider
+        ) from None
+    if total == 0:
+        raise AistackError(ErrorKind.MALFORMED, "the audio file holds no samples", provider)
+    if max_samples is not None and total > max_samples:
+        raise _too_long(max_seconds, provider)
+    return np.concatenate(chunks)
+
+
+def _append(chunks: list[np.ndarray], frame: av.AudioFrame) -> int:
+    samples = frame.to_ndarray().reshape(-1)
+    chunks.append(samples)
+    return samples.size
+
+
+def _too_long(max_seconds: float | None, provider: str) -> AistackError:
+    return AistackError(
+        ErrorKind.OVERFLOW, f"the audio is longer than the limit of {max_seconds:g} s", provider
+    )

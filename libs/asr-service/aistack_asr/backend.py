@@ -1,0 +1,57 @@
+"""What an ASR backend implements: its model cards, load, transcribe, unload."""
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import numpy as np
+
+from aistack_contract.errors import AistackError, ErrorKind
+from aistack_contract.events import BackendInfo, BackendSegment
+from aistack_contract.models import ModelCard
+from aistack_contract.transcription import TranscribeOptions
+
+TranscribeEvent = BackendInfo | BackendSegment
+
+
+class Backend(ABC):
+    """One inference engine serving one or more models.
+
+    `load`, `transcribe` and `unload` run on worker threads, never on the event loop.
+    """
+
+    provider: ClassVar[str]
+    """The envelope's provider name, e.g. "Faster-Whisper"."""
+
+    @abstractmethod
+    def cards(self) -> list[ModelCard]:
+        """The models this backend can serve right now (only those actually present)."""
+
+    @abstractmethod
+    def load(self, model_id: str) -> Any:
+        """Load one of `cards()`'s models into memory and return it."""
+
+    def unload(self, model: Any) -> None:  # noqa: B027 - dropping the reference is often enough
+        """Free what `load` took beyond the Python object itself (GPU memory, ...)."""
+
+    @abstractmethod
+    def transcribe(
+        self,
+        model: Any,
+        audio: np.ndarray,
+        options: TranscribeOptions,
+        cancel: threading.Event,
+    ) -> Iterator[TranscribeEvent]:
+        """Yield one BackendInfo, then one BackendSegment per segment as it is produced.
+
+        `audio` is mono float32 at 16 kHz. Check `cancel` between segments and
+        return when it is set.
+        """
+
+    def validate(self, card: ModelCard, options: TranscribeOptions) -> None:
+        """Reject options the model can't honour before any work starts."""
+        if options.translate and not card.supports_translate:
+            raise AistackError(
+                ErrorKind.MALFORMED, f"model {card.id} does not support translate", self.provider
+            )

@@ -1,0 +1,82 @@
+"""Middleware shared by every route: request ids, access log, the error envelope."""
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from aistack_contract.errors import (
+    AistackError,
+    ErrorBody,
+    ErrorEnvelope,
+    ErrorKind,
+    kind_for_status,
+)
+
+log = logging.getLogger("aistack_asr")
+
+REQUEST_ID = "X-Request-ID"
+PROVIDER = web.AppKey("provider", str)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_body(exc: BaseException, provider: str) -> ErrorBody:
+    """The envelope body for any exception raised while serving a request."""
+    if isinstance(exc, AistackError):
+        return exc.body
+    if isinstance(exc, MemoryError):
+        return ErrorBody(kind=ErrorKind.OVERFLOW, provider=provider, message="out of memory")
+    return ErrorBody(
+        kind=ErrorKind.UNKNOWN, provider=provider, message=f"{type(exc).__name__}: {exc}"
+    )
+
+
+def envelope_response(body: ErrorBody) -> web.Response:
+    return web.json_response(ErrorEnvelope(error=body).model_dump(mode="json"), status=body.status)
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Take or make the request id, answer errors with the envelope, log one line."""
+    request_id = request.headers.get(REQUEST_ID) or uuid.uuid4().hex
+    request[REQUEST_ID] = request_id
+    provider = request.app[PROVIDER]
+    started = time.monotonic()
+    outcome = "?"
+    try:
+        response = await handler(request)
+        outcome = str(response.status)
+        return response
+    except (asyncio.CancelledError, ConnectionError):
+        outcome = "client gone"
+        raise
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = exc.text or exc.reason
+        response = envelope_response(
+            ErrorBody(kind=kind_for_status(exc.status), provider=provider, message=message)
+        )
+        outcome = str(response.status)
+        return response
+    except Exception as exc:
+        if not isinstance(exc, AistackError):
+            log.exception("request %s failed", request_id)
+        body = error_body(exc, provider)
+        outcome = f"{body.status} {body.kind}: {body.message}"
+        return envelope_response(body)
+    finally:
+        log.info(
+            "%s %s %s -> %s in %.3f s",
+            request_id, request.method, request.path, outcome, time.monotonic() - started,
+        )  # fmt: skip
+
+
+async def echo_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: every answer carries the request's id."""
+    if REQUEST_ID in request:
+        response.headers[REQUEST_ID] = request[REQUEST_ID]

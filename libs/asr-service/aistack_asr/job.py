@@ -1,0 +1,64 @@
+"""One transcription on its own worker thread, its events handed to the event loop."""
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+_END = object()
+
+Work = Callable[[threading.Event], Iterator[Any]]
+
+
+class Job:
+    """Runs `work(cancel)` on a thread; `next()` awaits its items one at a time.
+
+    Setting `cancel` (or calling `stop`) makes the thread close the generator
+    after the item it is producing, so the work's `finally`/`with` blocks run.
+    """
+
+    def __init__(self, work: Work, name: str) -> None:
+        self.cancel = threading.Event()
+        self._loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._thread = threading.Thread(target=self._run, args=(work,), name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.cancel.set()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    async def next(self) -> Any | None:
+        """The next item, None at the end; re-raises what the work raised."""
+        item = await self._queue.get()
+        if item is _END:
+            return None
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def _run(self, work: Work) -> None:
+        items = work(self.cancel)
+        try:
+            try:
+                for item in items:
+                    if self.cancel.is_set():
+                        break
+                    self._put(item)
+            finally:
+                items.close()
+        except Exception as exc:
+            self._put(exc)
+        finally:
+            self._put(_END)
+
+    def _put(self, item: Any) -> None:
+        # RuntimeError: the loop has closed, nobody is listening any more
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)

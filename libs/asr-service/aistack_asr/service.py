@@ -1,0 +1,58 @@
+"""A backend with its model cache and its running jobs: what the routes act on."""
+
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+
+from aistack_asr.backend import Backend, TranscribeEvent
+from aistack_asr.cache import ModelCache
+from aistack_asr.job import Job
+from aistack_asr.settings import AsrSettings
+from aistack_contract.errors import AistackError, ErrorKind
+from aistack_contract.models import ModelCard
+from aistack_contract.transcription import TranscribeOptions
+
+
+class AsrService:
+    def __init__(self, backend: Backend, settings: AsrSettings) -> None:
+        self.backend = backend
+        self.settings = settings
+        self.cache = ModelCache(backend.load, backend.unload)
+        self._jobs: set[Job] = set()
+
+    def cards(self) -> list[ModelCard]:
+        """The backend's cards, each saying whether its model is loaded now."""
+        loaded = self.cache.loaded()
+        return [
+            card.model_copy(update={"loaded": card.id in loaded}) for card in self.backend.cards()
+        ]
+
+    def card(self, model_id: str) -> ModelCard:
+        for card in self.backend.cards():
+            if card.id == model_id:
+                return card
+        raise AistackError(
+            ErrorKind.MALFORMED, f"unknown model {model_id!r}", self.backend.provider
+        )
+
+    def start(self, options: TranscribeOptions, audio: np.ndarray, request_id: str) -> Job:
+        """Transcribe on a worker thread: load (or reuse) the model, then stream events."""
+
+        def work(cancel: threading.Event) -> Iterator[TranscribeEvent]:
+            with self.cache.use(options.model) as model:
+                yield from self.backend.transcribe(model, audio, options, cancel)
+
+        self._jobs = {job for job in self._jobs if job.alive}
+        job = Job(work, name=f"transcribe-{request_id}")
+        self._jobs.add(job)
+        job.start()
+        return job
+
+    def running_jobs(self) -> int:
+        """Worker threads still running, cancelled ones included until they end."""
+        return sum(job.alive for job in self._jobs)
+
+    def stop_all(self) -> None:
+        for job in self._jobs:
+            job.stop()

@@ -1,0 +1,92 @@
+"""The faster-whisper backend: load, transcribe segment by segment, unload."""
+
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+from faster_whisper import WhisperModel
+from faster_whisper.transcribe import Segment as WhisperSegment
+
+from aistack_asr.backend import Backend, TranscribeEvent
+from aistack_asr_whisper import engine, models
+from aistack_asr_whisper.settings import WhisperSettings
+from aistack_contract.errors import AistackError, ErrorKind
+from aistack_contract.events import BackendInfo, BackendSegment
+from aistack_contract.models import ModelCard
+from aistack_contract.transcription import Segment, TranscribeOptions, Word
+
+
+class WhisperBackend(Backend):
+    provider = "Faster-Whisper"
+
+    def __init__(self, settings: WhisperSettings) -> None:
+        self.settings = settings
+
+    def cards(self) -> list[ModelCard]:
+        return [
+            models.card(model_id) for model_id in models.discover(self.settings.whisper_model_dir)
+        ]
+
+    def load(self, model_id: str) -> WhisperModel:
+        path = models.discover(self.settings.whisper_model_dir)[model_id]
+        try:
+            return WhisperModel(str(path), **engine.model_options(self.settings))
+        except RuntimeError as exc:
+            kind = ErrorKind.OVERFLOW if "out of memory" in str(exc).lower() else ErrorKind.UNKNOWN
+            raise AistackError(kind, f"loading {model_id} failed: {exc}", self.provider) from exc
+
+    def unload(self, model: WhisperModel) -> None:
+        model.model.unload_model()
+
+    def validate(self, card: ModelCard, options: TranscribeOptions) -> None:
+        super().validate(card, options)
+        if options.language and card.languages and options.language not in card.languages:
+            raise AistackError(
+                ErrorKind.MALFORMED,
+                f"model {card.id} does not know the language {options.language!r}",
+                self.provider,
+            )
+
+    def transcribe(
+        self,
+        model: WhisperModel,
+        audio: np.ndarray,
+        options: TranscribeOptions,
+        cancel: threading.Event,
+    ) -> Iterator[TranscribeEvent]:
+        segments, info = model.transcribe(
+            audio, **engine.transcribe_options(options, self.settings)
+        )
+        try:
+            yield BackendInfo(
+                language=info.language,
+                language_probability=info.language_probability,
+                duration=info.duration,
+            )
+            for index, segment in enumerate(segments):
+                if cancel.is_set():
+                    return
+                yield BackendSegment(segment=_segment(index, segment))
+        finally:
+            segments.close()
+
+
+def _segment(index: int, segment: WhisperSegment) -> Segment:
+    return Segment(
+        id=index,
+        seek=segment.seek,
+        start=segment.start,
+        end=segment.end,
+        text=segment.text,
+        tokens=segment.tokens,
+        temperature=segment.temperature or 0.0,
+        avg_logprob=segment.avg_logprob,
+        compression_ratio=segment.compression_ratio,
+        no_speech_prob=segment.no_speech_prob,
+        words=None
+        if segment.words is None
+        else [
+            Word(start=w.start, end=w.end, word=w.word, probability=w.probability)
+            for w in segment.words
+        ],
+    )
