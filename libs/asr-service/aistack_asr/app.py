@@ -99,7 +99,7 @@ async def _evict_idle_models(app: web.Application) -> AsyncIterator[None]:
     if keep_alive >= 0:
         task = asyncio.create_task(_evict_loop(service, keep_alive))
     yield
-    service.stop_all()
+    await asyncio.to_thread(service.stop_all)
     if task is not None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

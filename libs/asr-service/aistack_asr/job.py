@@ -3,12 +3,12 @@
 import asyncio
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from typing import Any
 
 _END = object()
 
-Work = Callable[[threading.Event], Iterator[Any]]
+Work = Callable[[threading.Event], Generator[Any, None, None]]
 
 
 class Job:
@@ -33,6 +33,11 @@ class Job:
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+    def join(self, timeout: float) -> bool:
+        """Wait (blocking) up to `timeout` s for the thread to end; whether it has."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     async def next(self) -> Any | None:
         """The next item, None at the end; re-raises what the work raised."""

@@ -1,7 +1,7 @@
 """A backend with its model cache and its running jobs: what the routes act on."""
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 
 import numpy as np
 
@@ -39,7 +39,7 @@ class AsrService:
     def start(self, options: TranscribeOptions, audio: np.ndarray, request_id: str) -> Job:
         """Transcribe on a worker thread: load (or reuse) the model, then stream events."""
 
-        def work(cancel: threading.Event) -> Iterator[TranscribeEvent]:
+        def work(cancel: threading.Event) -> Generator[TranscribeEvent, None, None]:
             with self.cache.use(options.model) as model:
                 yield from self.backend.transcribe(model, audio, options, cancel)
 
@@ -53,6 +53,9 @@ class AsrService:
         """Worker threads still running, cancelled ones included until they end."""
         return sum(job.alive for job in self._jobs)
 
-    def stop_all(self) -> None:
+    def stop_all(self, timeout: float = 2.0) -> None:
+        """Cancel every job and wait (blocking) a little for their threads to end."""
         for job in self._jobs:
             job.stop()
+        for job in self._jobs:
+            job.join(timeout)

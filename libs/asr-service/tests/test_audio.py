@@ -1,0 +1,35 @@
+"""decode_audio on real speech in the formats users upload, and on bad input."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aistack_asr.audio import SAMPLE_RATE, decode_audio
+from aistack_contract.errors import AistackError, ErrorKind
+from aistack_testing.audio import transcode
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".mp3", ".m4a", ".ogg", ".flac", ".webm"])
+def test_decodes_each_upload_format(speech_wav: Path, tmp_path: Path, suffix: str) -> None:
+    data = transcode(speech_wav, tmp_path / f"speech{suffix}").read_bytes()
+    audio = decode_audio(data, "Test")
+    assert audio.dtype == np.float32 and audio.ndim == 1
+    assert 3.0 < audio.size / SAMPLE_RATE < 8.0
+    assert 0.05 < float(np.abs(audio).max()) <= 1.0
+
+
+@pytest.mark.parametrize("data", [b"", b"not audio at all" * 100, bytes(range(256)) * 40])
+def test_garbage_is_malformed(data: bytes) -> None:
+    with pytest.raises(AistackError) as caught:
+        decode_audio(data, "Test")
+    assert caught.value.body.kind == ErrorKind.MALFORMED
+    assert caught.value.body.provider == "Test"
+
+
+def test_longer_than_the_cap_is_overflow(speech_wav: Path) -> None:
+    data = speech_wav.read_bytes()
+    assert decode_audio(data, "Test", max_seconds=10).size > 0
+    with pytest.raises(AistackError) as caught:
+        decode_audio(data, "Test", max_seconds=1.5)
+    assert caught.value.body.kind == ErrorKind.OVERFLOW
