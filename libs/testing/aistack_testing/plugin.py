@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from aistack_testing.processes import Service, free_port, start_service
 from aistack_testing.redis_server import RedisServer
 
 SENTENCE = "The quick brown fox jumps over the lazy dog. It was a sunny day in the park."
@@ -31,3 +32,30 @@ def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from aistack_testing.speech import speak
 
     return speak(SENTENCE, tmp_path_factory.mktemp("speech") / "sentence.wav")
+
+
+class Services:
+    """Starts `python -m <module> --port <free port>` processes; stops them all at the end."""
+
+    def __init__(self, logdir: Path) -> None:
+        self._logdir = logdir
+        self._started: list[Service] = []
+
+    def start(self, module: str, env: dict[str, str] | None = None, timeout: float = 60) -> Service:
+        port = free_port()
+        log = self._logdir / f"{module}-{port}.log"
+        args = ["-m", module, "--port", str(port)]
+        service = start_service(args, port, log, env, timeout=timeout)
+        self._started.append(service)
+        return service
+
+    def stop_all(self) -> None:
+        for service in reversed(self._started):
+            service.stop()
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[Services]:
+    started = Services(tmp_path)
+    yield started
+    started.stop_all()

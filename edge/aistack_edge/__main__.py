@@ -1,0 +1,34 @@
+"""`python -m aistack_edge [--host H] [--port P]`: run the edge."""
+
+import argparse
+import logging
+
+from aiohttp import web
+
+from aistack_edge.app import create_app
+from aistack_edge.config import EdgeSettings
+
+
+def main() -> None:
+    settings = EdgeSettings()
+    parser = argparse.ArgumentParser(prog="aistack_edge", description=__doc__)
+    parser.add_argument("--host", default=settings.host)
+    parser.add_argument("--port", type=int, default=settings.port)
+    args = parser.parse_args()
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    web.run_app(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        handler_cancellation=True,
+        access_log=None,
+        print=lambda *_: logging.getLogger("aistack_edge").info(
+            "listening on http://%s:%s", args.host, args.port
+        ),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Speech-to-text on the edge: the request form, model routing, cue sizing, rendering."""

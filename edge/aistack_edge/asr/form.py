@@ -1,0 +1,98 @@
+"""The multipart form of /v1/audio/transcriptions and /v1/audio/translations."""
+
+from dataclasses import dataclass
+from typing import Literal
+
+from aiohttp import web
+from pydantic import BaseModel, Field, ValidationError
+
+from aistack_edge.errors import malformed, overflow
+
+ResponseFormat = Literal["json", "text", "verbose_json", "srt", "vtt"]
+_TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}
+_LIST_FIELDS = {"timestamp_granularities", "timestamp_granularities[]", "include", "include[]"}
+_CHUNK = 1 << 16
+
+
+class TranscriptionForm(BaseModel):
+    model: str = "auto"
+    language: str | None = None
+    prompt: str | None = None
+    temperature: float | None = Field(None, ge=0, le=1)
+    response_format: ResponseFormat = "json"
+    timestamp_granularities: list[Literal["word", "segment"]] = ["segment"]
+    stream: bool = False
+    translate: bool = False
+    segment_granularity: Literal["sentence", "subtitle"] = "sentence"
+
+
+@dataclass
+class Upload:
+    form: TranscriptionForm
+    audio: bytes
+    filename: str
+
+
+def _flag(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise malformed(f"{name} must be true or false, not {value!r}")
+
+
+async def read_upload(request: web.Request, max_bytes: int) -> Upload:
+    """Read the whole form, refusing a body over `max_bytes` while it streams in."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise overflow(f"the upload is larger than the {max_bytes // 2**20} MB limit")
+    if not request.content_type.startswith("multipart/form-data"):
+        raise malformed("send the audio as multipart/form-data with a 'file' field")
+    try:
+        reader = await request.multipart()
+    except (ValueError, AssertionError) as exc:
+        raise malformed(f"unreadable multipart body: {exc}") from exc
+    fields: dict[str, object] = {}
+    audio: bytearray | None = None
+    filename = "audio"
+    received = 0
+    try:
+        while (part := await reader.next()) is not None:
+            name = part.name or ""
+            if name == "file":
+                audio, filename = bytearray(), part.filename or filename
+                while chunk := await part.read_chunk(_CHUNK):
+                    received += len(chunk)
+                    if received > max_bytes:
+                        raise overflow(
+                            f"the upload is larger than the {max_bytes // 2**20} MB limit"
+                        )
+                    audio += chunk
+                continue
+            value = (await part.read(decode=True)).decode(errors="replace")
+            received += len(value)
+            if received > max_bytes:
+                raise overflow(f"the upload is larger than the {max_bytes // 2**20} MB limit")
+            if name in _LIST_FIELDS:
+                fields.setdefault(name.removesuffix("[]"), []).append(value)  # type: ignore[union-attr]
+            else:
+                fields[name] = value
+    except (ValueError, AssertionError) as exc:
+        raise malformed(f"unreadable multipart body: {exc}") from exc
+    if not audio:
+        raise malformed("the 'file' field is missing or empty")
+    return Upload(_validate(fields), bytes(audio), filename)
+
+
+def _validate(fields: dict[str, object]) -> TranscriptionForm:
+    for name in ("stream", "translate"):
+        if name in fields:
+            fields[name] = _flag(name, str(fields[name]))
+    fields = {k: v for k, v in fields.items() if v != "" or k in ("stream", "translate")}
+    fields.pop("include", None)
+    try:
+        return TranscriptionForm.model_validate(fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "form"
+        raise malformed(f"{where}: {first['msg']}") from exc

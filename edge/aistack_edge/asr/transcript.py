@@ -1,0 +1,78 @@
+"""Turn a backend's event stream into the public result and the public SSE events."""
+
+from collections.abc import AsyncIterator
+
+from aistack_contract.errors import AistackError, ErrorKind
+from aistack_contract.events import (
+    BackendDone,
+    BackendError,
+    BackendEvent,
+    BackendInfo,
+    BackendSegment,
+    DeltaSegment,
+    TextDelta,
+    TextDone,
+)
+from aistack_contract.transcription import Segment, TranscriptionResult
+from aistack_edge.asr.cues import subtitle_cues
+from aistack_edge.asr.render import join_texts, separator
+
+
+async def segments_of(
+    events: AsyncIterator[BackendEvent], provider: str, info_out: list[BackendInfo]
+) -> AsyncIterator[Segment]:
+    """The segments of a backend stream; its info event is put in `info_out`.
+
+    A backend error event, or a stream that ends before `done`, raises.
+    """
+    async for event in events:
+        match event:
+            case BackendInfo():
+                info_out.append(event)
+            case BackendSegment():
+                yield event.segment
+            case BackendError():
+                raise AistackError(event.error.kind, event.error.message, event.error.provider)
+            case BackendDone():
+                if not info_out:
+                    raise AistackError(
+                        ErrorKind.UNKNOWN, f"{provider} sent no info event", provider
+                    )
+                return
+    raise AistackError(
+        ErrorKind.NETWORK, f"{provider} ended the stream before it was done", provider
+    )
+
+
+def shape(segments: list[Segment], granularity: str) -> list[Segment]:
+    """Segments renumbered, and re-cut into subtitle cues when asked."""
+    shaped = subtitle_cues(segments) if granularity == "subtitle" else segments
+    for index, segment in enumerate(shaped):
+        segment.id = index
+    return shaped
+
+
+def result_of(info: BackendInfo, segments: list[Segment], translated: bool) -> TranscriptionResult:
+    words = [word for segment in segments for word in segment.words or []]
+    return TranscriptionResult(
+        task="translate" if translated else "transcribe",
+        language=info.language,
+        duration=info.duration,
+        text=join_texts([s.text for s in segments]),
+        segments=segments,
+        words=words or None,
+    )
+
+
+def delta_of(segment: Segment, text_so_far: str) -> TextDelta:
+    """One SSE delta; its text carries the separator so that the deltas concatenate
+    to exactly the non-streaming text."""
+    text = segment.text.strip()
+    return TextDelta(
+        delta=separator(text_so_far, text) + text,
+        segment=DeltaSegment(start=segment.start, end=segment.end, words=segment.words),
+    )
+
+
+def done_of(info: BackendInfo, text: str) -> TextDone:
+    return TextDone(text=text, language=info.language, duration=info.duration)

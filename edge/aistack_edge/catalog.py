@@ -1,0 +1,120 @@
+"""What the gateway can serve right now: the model cards of the backends that answer.
+
+Every configured backend is probed concurrently with a short timeout; the answer is
+cached for a few seconds. A backend that does not answer contributes nothing.
+"""
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+import aiohttp
+from pydantic import ValidationError
+
+from aistack_contract.models import Capability, ModelCard
+
+log = logging.getLogger(__name__)
+
+AUTO = "auto"
+
+# Where each kind of backend lists its models.
+_LISTING_PATH: dict[Capability, str] = {"asr": "/info", "tts": "/v1/models", "llm": "/v1/models"}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A model the gateway can serve, and the base URL of the backend that serves it."""
+
+    card: ModelCard
+    upstream: str
+
+
+class Catalog:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        upstreams: dict[Capability, list[str]],
+        probe_timeout_s: float,
+        cache_s: float,
+    ) -> None:
+        self._session = session
+        self._upstreams = upstreams
+        self._timeout = aiohttp.ClientTimeout(total=probe_timeout_s)
+        self._cache_s = cache_s
+        self._entries: list[Entry] = []
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def entries(self) -> list[Entry]:
+        async with self._lock:
+            if time.monotonic() - self._fetched_at > self._cache_s:
+                self._entries = await self._probe_all()
+                self._fetched_at = time.monotonic()
+            return self._entries
+
+    def forget(self) -> None:
+        """Drop the cached answer (after a backend was found down)."""
+        self._fetched_at = float("-inf")
+
+    async def find(self, capability: Capability, model_id: str) -> Entry | None:
+        for entry in await self.entries():
+            if entry.card.id == model_id and capability in entry.card.capabilities:
+                return entry
+        return None
+
+    async def of_capability(self, capability: Capability) -> list[Entry]:
+        return [e for e in await self.entries() if capability in e.card.capabilities]
+
+    async def cards(self) -> list[ModelCard]:
+        """The /v1/models list: the `auto` alias first when any ASR model is up."""
+        entries = await self.entries()
+        asr = [e.card for e in entries if "asr" in e.card.capabilities]
+        alias = []
+        if asr:
+            streams = all(card.supports_streaming for card in asr)
+            alias = [
+                ModelCard(
+                    id=AUTO,
+                    owned_by="aistack",
+                    capabilities=["asr"],
+                    is_routing_alias=True,
+                    supports_streaming=streams,
+                )
+            ]
+        return alias + [e.card for e in entries]
+
+    async def _probe_all(self) -> list[Entry]:
+        probes = [
+            self._probe(capability, url)
+            for capability, urls in self._upstreams.items()
+            for url in urls
+        ]
+        found = await asyncio.gather(*probes)
+        return [entry for entries in found for entry in entries]
+
+    async def _probe(self, capability: Capability, url: str) -> list[Entry]:
+        try:
+            async with self._session.get(
+                url + _LISTING_PATH[capability], timeout=self._timeout
+            ) as r:
+                r.raise_for_status()
+                listing = await r.json()
+            cards = [_card(capability, raw) for raw in listing["data"]]
+        except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError) as exc:
+            log.info(
+                "%s backend %s is not answering: %s", capability, url, exc or type(exc).__name__
+            )
+            return []
+        return [Entry(card, url) for card in cards if card is not None]
+
+
+def _card(capability: Capability, raw: dict) -> ModelCard | None:
+    """A backend's listing entry as our card; OpenAI-style entries lack capabilities."""
+    try:
+        return ModelCard.model_validate(
+            {"owned_by": "unknown", **raw, "capabilities": [capability]}
+        )
+    except ValidationError:
+        log.warning("skipping a malformed %s model card: %r", capability, raw)
+        return None

@@ -1,0 +1,36 @@
+"""Edge-specific errors on top of the contract's envelope."""
+
+from aistack_contract.errors import AistackError, ErrorKind
+
+
+def malformed(message: str) -> AistackError:
+    return AistackError(ErrorKind.MALFORMED, message)
+
+
+def overflow(message: str) -> AistackError:
+    return AistackError(ErrorKind.OVERFLOW, message)
+
+
+def unavailable(message: str) -> AistackError:
+    return AistackError(ErrorKind.NETWORK, message)
+
+
+class RetryLater(AistackError):
+    """503 network with a Retry-After header."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(ErrorKind.NETWORK, message)
+        self.retry_after_s = retry_after_s
+
+
+class SlotBusy(RetryLater):
+    def __init__(self, holder: str | None, retry_after_s: int) -> None:
+        who = f"held by {holder}" if holder else "held by another request"
+        super().__init__(f"the GPU slot is busy ({who}); retry later", retry_after_s)
+
+
+class SlotStoreDown(RetryLater):
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(
+            f"Redis, which holds the GPU slot, is unreachable: {detail}", retry_after_s
+        )

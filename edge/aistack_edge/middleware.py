@@ -1,0 +1,66 @@
+"""Request ids and the error envelope for every answer the edge gives."""
+
+import logging
+import re
+import uuid
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from aistack_contract.errors import AistackError, ErrorKind
+from aistack_edge.errors import RetryLater
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID = "X-Request-ID"
+_SAFE_ID = re.compile(r"[A-Za-z0-9\-_.:]{1,128}")
+_KIND_OF_HTTP_ERROR = {413: ErrorKind.OVERFLOW}
+
+
+def request_id_of(request: web.Request) -> str:
+    """The caller's X-Request-ID when it is safe to echo and pass on, else a new one."""
+    given = request.headers.get(REQUEST_ID, "")
+    return given if _SAFE_ID.fullmatch(given) else uuid.uuid4().hex
+
+
+def error_response(error: AistackError, status: int | None = None) -> web.Response:
+    """The envelope; `status` overrides the kind's own (404 and 405 keep theirs)."""
+    response = web.json_response(error.envelope(), status=status or error.status)
+    if isinstance(error, RetryLater):
+        response.headers["Retry-After"] = str(error.retry_after_s)
+    return response
+
+
+def _from_http_exception(exc: web.HTTPException, request: web.Request) -> AistackError:
+    if exc.status == 404:
+        message = f"no such route: {request.method} {request.path}"
+    elif exc.status == 405:
+        allowed = ", ".join(sorted(getattr(exc, "allowed_methods", ()) or ()))
+        message = f"{request.method} is not allowed on {request.path} (allowed: {allowed})"
+    else:
+        message = exc.text or exc.reason
+    return AistackError(_KIND_OF_HTTP_ERROR.get(exc.status, ErrorKind.MALFORMED), message)
+
+
+@web.middleware
+async def envelope_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request["request_id"] = request_id_of(request)
+    try:
+        return await handler(request)
+    except AistackError as error:
+        return error_response(error)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = error_response(_from_http_exception(exc, request), status=exc.status)
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(AistackError(ErrorKind.UNKNOWN, "internal error in the gateway"))
+
+
+async def echo_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: every answer, streamed ones included, carries the request id."""
+    response.headers[REQUEST_ID] = request.get("request_id") or request_id_of(request)

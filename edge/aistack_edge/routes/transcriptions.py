@@ -1,0 +1,146 @@
+"""POST /v1/audio/transcriptions and /v1/audio/translations (OpenAI's Whisper API)."""
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from aistack_contract.errors import AistackError
+from aistack_contract.events import (
+    BackendInfo,
+    DeltaSegment,
+    StreamError,
+    StreamWarning,
+    TextDelta,
+)
+from aistack_contract.models import ModelCard
+from aistack_contract.transcription import Segment, TranscribeOptions
+from aistack_edge.asr.form import TranscriptionForm, Upload, read_upload
+from aistack_edge.asr.render import render
+from aistack_edge.asr.routing import choose_model, provider_of
+from aistack_edge.asr.transcript import delta_of, done_of, result_of, segments_of, shape
+from aistack_edge.errors import malformed
+from aistack_edge.state import CATALOG, SESSION, SETTINGS, SLOT
+from aistack_edge.upstreams import asr
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/v1/audio/transcriptions")
+async def transcriptions(request: web.Request) -> web.StreamResponse:
+    return await _transcribe(request, translation=False)
+
+
+@routes.post("/v1/audio/translations")
+async def translations(request: web.Request) -> web.StreamResponse:
+    return await _transcribe(request, translation=True)
+
+
+def _options(form: TranscriptionForm, card: ModelCard) -> TranscribeOptions:
+    options = TranscribeOptions(
+        model=card.id,
+        language=form.language,
+        prompt=form.prompt,
+        temperature=form.temperature,
+        translate=form.translate,
+    )
+    if form.translate and not card.supports_translate:
+        if card.languages != ["en"]:
+            raise malformed(f"{card.id} cannot translate; translation needs a Whisper model")
+        # An English-only Whisper model already answers in English, the target language.
+        options.translate, options.language = False, "en"
+    return options
+
+
+async def _transcribe(request: web.Request, translation: bool) -> web.StreamResponse:
+    app = request.app
+    upload: Upload = await read_upload(request, app[SETTINGS].max_upload_bytes)
+    form = upload.form
+    if translation:
+        form.translate = True
+        form.model = "whisper-1" if form.model == "auto" else form.model
+    entries = await app[CATALOG].of_capability("asr")
+    card = choose_model(form.model, form.language, [e.card for e in entries])
+    upstream = next(e.upstream for e in entries if e.card is card)
+    options = _options(form, card)
+    provider = provider_of(card)
+    request_id = request["request_id"]
+    async with app[SLOT].hold(f"asr {card.id} (request {request_id})"):
+        events = asr.transcribe(
+            app[SESSION],
+            upstream,
+            provider,
+            upload.audio,
+            upload.filename,
+            options,
+            request_id,
+            app[SETTINGS].backend_timeout_s,
+        )
+        async with contextlib.aclosing(events):
+            info: list[BackendInfo] = []
+            segments = segments_of(events, provider, info)
+            if form.stream:
+                return await _stream(request, form, card, segments, info)
+            collected = shape([s async for s in segments], form.segment_granularity)
+            return render(result_of(info[0], collected, form.translate), form.response_format)
+
+
+async def _stream(
+    request: web.Request,
+    form: TranscriptionForm,
+    card: ModelCard,
+    segments: AsyncIterator[Segment],
+    info: list[BackendInfo],
+) -> web.StreamResponse:
+    """SSE: one delta per segment, or a warning and one delta for a non-streaming model.
+
+    The first segment is awaited before the response starts, so that an error the
+    backend finds up front (undecodable audio, say) is still an HTTP error."""
+    first = await anext(segments, None)
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
+    await response.prepare(request)
+
+    async def send(event: BaseModel) -> None:
+        await response.write(
+            b"data: " + event.model_dump_json(exclude_none=True).encode() + b"\n\n"
+        )
+
+    async def rest() -> AsyncIterator[Segment]:
+        if first is not None:
+            yield first
+            async for segment in segments:
+                yield segment
+
+    text = ""
+    try:
+        if card.supports_streaming:
+            async for segment in rest():
+                for piece in shape([segment], form.segment_granularity):
+                    delta = delta_of(piece, text)
+                    text += delta.delta
+                    await send(delta)
+        else:
+            await send(
+                StreamWarning(
+                    code="streaming_unsupported",
+                    model=card.id,
+                    message=f"{card.id} does not stream; the whole transcript follows as one delta",
+                )
+            )
+            result = result_of(
+                info[0], shape([s async for s in rest()], form.segment_granularity), False
+            )
+            text = result.text
+            if result.segments:
+                span = DeltaSegment(
+                    start=result.segments[0].start, end=result.segments[-1].end, words=result.words
+                )
+                await send(TextDelta(delta=text, segment=span))
+        await send(done_of(info[0], text))
+    except AistackError as error:
+        await send(StreamError(error=error.body))
+    await response.write_eof()
+    return response

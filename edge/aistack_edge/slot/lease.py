@@ -1,0 +1,103 @@
+"""Acquire, keep and release the GPU slot over a lease store.
+
+A lease's token is `<uuid> <holder>`: unique per request, and readable, so a busy
+answer can name who holds the slot.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from aistack_edge.errors import SlotBusy, SlotStoreDown
+from aistack_edge.slot.stores import LeaseStore
+
+log = logging.getLogger(__name__)
+
+_POLL_S = 0.02
+
+
+@dataclass
+class Lease:
+    token: str
+    holder: str
+    acquired_at: float = field(default_factory=time.monotonic)
+    lost: bool = False
+
+
+class Slot:
+    """The one GPU slot. Busy answers at once unless `wait_s` > 0, in which case
+    requests wait first come, first served, up to `wait_s`."""
+
+    def __init__(self, store: LeaseStore, ttl_ms: int, wait_s: float, retry_after_s: int) -> None:
+        self.store = store
+        self._ttl_ms = ttl_ms
+        self._wait_s = wait_s
+        self._retry_after_s = retry_after_s
+        self._line: deque[object] = deque()
+
+    @property
+    def waiting(self) -> int:
+        """How many requests of this edge wait in line."""
+        return len(self._line)
+
+    async def holder(self) -> str | None:
+        token = await self.store.current()
+        return token.partition(" ")[2] if token else None
+
+    @contextlib.asynccontextmanager
+    async def hold(self, holder: str) -> AsyncIterator[Lease]:
+        """Hold the slot for the body of the `async with`; released whatever happens."""
+        lease = await self._acquire(holder)
+        renewer = asyncio.create_task(self._keep(lease))
+        try:
+            yield lease
+        finally:
+            renewer.cancel()
+            await asyncio.shield(self._release(lease))
+
+    async def _acquire(self, holder: str) -> Lease:
+        token = f"{uuid.uuid4().hex} {holder}"
+        if not self._line and await self.store.try_set(token, self._ttl_ms):
+            return Lease(token, holder)
+        if self._wait_s <= 0:
+            raise SlotBusy(await self.holder(), self._retry_after_s)
+        return await self._wait_in_line(token, holder)
+
+    async def _wait_in_line(self, token: str, holder: str) -> Lease:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._wait_s
+        ticket = object()
+        self._line.append(ticket)
+        try:
+            while True:
+                if self._line[0] is ticket and await self.store.try_set(token, self._ttl_ms):
+                    return Lease(token, holder)
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise SlotBusy(await self.holder(), self._retry_after_s)
+                await asyncio.sleep(min(_POLL_S, remaining))
+        finally:
+            self._line.remove(ticket)
+
+    async def _keep(self, lease: Lease) -> None:
+        """Renew the lease well inside its TTL for as long as it is held."""
+        while True:
+            await asyncio.sleep(self._ttl_ms / 3000)
+            try:
+                if not await self.store.renew(lease.token, self._ttl_ms):
+                    lease.lost = True
+                    log.warning("GPU slot lease of %s was lost before release", lease.holder)
+                    return
+            except SlotStoreDown as exc:
+                log.warning("could not renew the GPU slot lease: %s", exc.body.message)
+
+    async def _release(self, lease: Lease) -> None:
+        try:
+            await self.store.release(lease.token)
+        except SlotStoreDown as exc:
+            log.warning("could not release the GPU slot lease (its TTL will): %s", exc.body.message)

@@ -1,0 +1,13 @@
+"""Typed keys for what the edge application holds."""
+
+import aiohttp
+from aiohttp import web
+
+from aistack_edge.catalog import Catalog
+from aistack_edge.config import EdgeSettings
+from aistack_edge.slot import Slot
+
+SETTINGS = web.AppKey("settings", EdgeSettings)
+SESSION = web.AppKey("session", aiohttp.ClientSession)
+CATALOG = web.AppKey("catalog", Catalog)
+SLOT = web.AppKey("slot", Slot)

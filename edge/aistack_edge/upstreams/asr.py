@@ -1,0 +1,67 @@
+"""The client of the internal ASR protocol that every ASR backend speaks."""
+
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp
+from pydantic import ValidationError
+
+from aistack_contract.errors import AistackError, ErrorEnvelope, ErrorKind, kind_for_status
+from aistack_contract.events import BackendEvent, decode_backend_event
+from aistack_contract.transcription import TranscribeOptions
+from aistack_edge.middleware import REQUEST_ID
+
+log = logging.getLogger(__name__)
+
+
+def unreachable(provider: str, url: str, exc: BaseException) -> AistackError:
+    detail = str(exc) or type(exc).__name__
+    return AistackError(
+        ErrorKind.NETWORK, f"{provider} at {url} is unreachable: {detail}", provider
+    )
+
+
+async def upstream_error(response: aiohttp.ClientResponse, provider: str) -> AistackError:
+    """An upstream's non-2xx answer as our envelope, its message kept."""
+    body = await response.read()
+    try:
+        error = ErrorEnvelope.model_validate_json(body).error
+        return AistackError(error.kind, error.message, error.provider)
+    except ValidationError:
+        text = body.decode(errors="replace").strip()[:500] or response.reason or ""
+        return AistackError(kind_for_status(response.status), text, provider)
+
+
+async def transcribe(
+    session: aiohttp.ClientSession,
+    url: str,
+    provider: str,
+    audio: bytes,
+    filename: str,
+    options: TranscribeOptions,
+    request_id: str,
+    timeout_s: float,
+) -> AsyncIterator[BackendEvent]:
+    """POST the audio to a backend's /transcribe and yield its events as they arrive.
+
+    Closing the generator closes the connection, which cancels the backend's work.
+    """
+    form = aiohttp.FormData()
+    form.add_field("options", options.model_dump_json(), content_type="application/json")
+    form.add_field("file", audio, filename=filename, content_type="application/octet-stream")
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout_s)
+    try:
+        async with session.post(
+            url + "/transcribe", data=form, headers={REQUEST_ID: request_id}, timeout=timeout
+        ) as response:
+            if response.status != 200:
+                raise await upstream_error(response, provider)
+            async for line in response.content:
+                if line.strip():
+                    yield decode_backend_event(line)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise unreachable(provider, url, exc) from exc
+    except ValidationError as exc:
+        raise AistackError(
+            ErrorKind.UNKNOWN, f"bad event from {provider}: {exc}", provider
+        ) from exc

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Create .venv and install the edge, the CPU backends with their bundled models, and
+# the test tools. Quick when nothing changed since the last run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+VENV=.venv
+# Every component of the CPU stack, in dependency order; a missing one is skipped.
+COMPONENTS=(libs/contract "libs/testing[speech]" libs/asr-service edge services/asr-whisper services/tts-piper)
+EXTRAS=(pytest pytest-asyncio openai httpx ruff)
+
+stamp=$VENV/.installed
+dirs=("${COMPONENTS[@]%%\[*}")
+wanted=$(cat "$0" "${dirs[@]/%//pyproject.toml}" 2>/dev/null | sha256sum | cut -d' ' -f1)
+if [[ -f $stamp && $(cat "$stamp") == "$wanted" ]]; then
+  exit 0
+fi
+
+[[ -x $VENV/bin/python ]] || "$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip
+args=()
+for component in "${COMPONENTS[@]}"; do
+  [[ -f ${component%%\[*}/pyproject.toml ]] && args+=(-e "$component")
+done
+"$VENV/bin/python" -m pip install -q "${args[@]}" "${EXTRAS[@]}"
+echo "$wanted" >"$stamp"

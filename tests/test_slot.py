@@ -1,0 +1,191 @@
+"""The GPU slot lease on a real Redis server (and its in-process twin)."""
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from aistack_edge.errors import SlotBusy, SlotStoreDown
+from aistack_edge.slot import MemoryStore, RedisStore, Slot
+
+KEY = "aistack:test-slot"
+
+
+def redis_slot(url: str, ttl_ms: int = 2000, wait_s: float = 0.0) -> Slot:
+    return Slot(RedisStore(url, KEY, retry_after_s=5), ttl_ms, wait_s, retry_after_s=5)
+
+
+@pytest.fixture(params=["redis", "memory"])
+def store_factory(request, redis_url):
+    """Stores that see the same lease: two Redis clients, or one in-process store."""
+    if request.param == "memory":
+        shared = MemoryStore()
+        return lambda: shared
+    return lambda: RedisStore(redis_url, KEY, retry_after_s=5)
+
+
+async def test_two_edges_one_holder(redis_url):
+    edge_a, edge_b = redis_slot(redis_url), redis_slot(redis_url)
+    async with edge_a.hold("asr on edge A"):
+        with pytest.raises(SlotBusy) as busy:
+            async with edge_b.hold("tts on edge B"):
+                pytest.fail("two edges held the slot at once")
+        assert "asr on edge A" in busy.value.body.message
+        assert busy.value.status == 503 and busy.value.retry_after_s == 5
+        assert busy.value.body.kind == "network" and busy.value.body.provider == "aistack"
+    async with edge_b.hold("tts on edge B"):
+        assert await edge_a.holder() == "tts on edge B"
+    assert await edge_a.holder() is None
+
+
+async def test_fifty_concurrent_acquirers_one_wins(store_factory):
+    slots = [Slot(store_factory(), 2000, 0.0, 5) for _ in range(50)]
+    start = asyncio.Event()
+    busy_after: list[float] = []
+
+    async def attempt(slot: Slot) -> bool:
+        await start.wait()
+        began = time.perf_counter()
+        try:
+            async with slot.hold("contender"):
+                await asyncio.sleep(0.5)
+                return True
+        except SlotBusy:
+            busy_after.append(time.perf_counter() - began)
+            return False
+
+    tasks = [asyncio.create_task(attempt(slot)) for slot in slots]
+    start.set()
+    outcomes = await asyncio.gather(*tasks)
+    assert outcomes.count(True) == 1
+    assert len(busy_after) == 49
+    assert max(busy_after) < 0.4, "a busy answer waited for the holder"
+
+
+async def test_renewal_keeps_a_slot_past_its_ttl(store_factory):
+    holder, other = Slot(store_factory(), 300, 0.0, 5), Slot(store_factory(), 300, 0.0, 5)
+    async with holder.hold("long job"):
+        for _ in range(6):  # 1.2 s: four TTLs
+            await asyncio.sleep(0.2)
+            with pytest.raises(SlotBusy):
+                async with other.hold("intruder"):
+                    pass
+    async with other.hold("next"):
+        pass
+
+
+async def test_release_never_deletes_someone_elses_lease(store_factory):
+    first, second = store_factory(), store_factory()
+    assert await first.try_set("a-token first", 100)
+    await asyncio.sleep(0.15)  # first's lease expired without renewal
+    assert await second.try_set("b-token second", 10_000)
+    assert not await first.release("a-token first")
+    assert not await first.renew("a-token first", 10_000)
+    assert await second.current() == "b-token second"
+    assert await second.release("b-token second")
+
+
+async def test_released_on_error_and_on_cancellation(store_factory):
+    slot = Slot(store_factory(), 2000, 0.0, 5)
+    with pytest.raises(RuntimeError):
+        async with slot.hold("failing"):
+            raise RuntimeError("boom")
+    assert await slot.holder() is None
+
+    entered = asyncio.Event()
+
+    async def hold_forever() -> None:
+        async with slot.hold("cancelled"):
+            entered.set()
+            await asyncio.sleep(60)
+
+    task = asyncio.create_task(hold_forever())
+    await entered.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await slot.holder() is None
+
+
+async def test_waiting_is_first_come_first_served(store_factory):
+    holder = Slot(store_factory(), 2000, 0.0, 5)
+    line = Slot(store_factory(), 2000, 5.0, 5)
+    served: list[int] = []
+
+    async def wait_turn(n: int) -> None:
+        async with line.hold(f"waiter {n}"):
+            served.append(n)
+            await asyncio.sleep(0.05)
+
+    async with holder.hold("first"):
+        waiters = []
+        for n in range(5):
+            waiters.append(asyncio.create_task(wait_turn(n)))
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        assert line.waiting == 5
+    await asyncio.gather(*waiters)
+    assert served == [0, 1, 2, 3, 4]
+
+
+async def test_waiting_gives_up_with_busy(store_factory):
+    holder = Slot(store_factory(), 2000, 0.0, 5)
+    line = Slot(store_factory(), 2000, 0.3, 5)
+    async with holder.hold("first"):
+        began = time.perf_counter()
+        with pytest.raises(SlotBusy):
+            async with line.hold("patient"):
+                pass
+        assert 0.25 < time.perf_counter() - began < 1.0
+    assert line.waiting == 0
+
+
+_HOLD_AND_HANG = """
+import asyncio, sys
+from aistack_edge.slot import RedisStore, Slot
+
+async def main():
+    slot = Slot(RedisStore(sys.argv[1], sys.argv[2], 5), 500, 0.0, 5)
+    async with slot.hold("doomed edge"):
+        print("held", flush=True)
+        await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+async def test_killed_holder_frees_the_slot_within_the_ttl(redis_url):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_AND_HANG, redis_url, KEY], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        await asyncio.sleep(0.8)  # renewal keeps it past its 500 ms TTL while alive
+        slot = redis_slot(redis_url)
+        assert await slot.holder() == "doomed edge"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        killed = time.perf_counter()
+        while True:
+            try:
+                async with slot.hold("survivor"):
+                    break
+            except SlotBusy:
+                assert time.perf_counter() - killed < 0.5 + 0.3, "the TTL did not free the slot"
+                await asyncio.sleep(0.02)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+async def test_unreachable_redis_is_a_503_naming_redis():
+    from aistack_testing.processes import free_port
+
+    slot = redis_slot(f"redis://127.0.0.1:{free_port()}/0")
+    with pytest.raises(SlotStoreDown) as down:
+        async with slot.hold("anyone"):
+            pass
+    assert down.value.status == 503 and "Redis" in down.value.body.message
