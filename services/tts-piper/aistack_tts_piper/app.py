@@ -1,0 +1,149 @@
+"""The HTTP shell: OpenAI's speech, voice and model routes, health, and the error envelope."""
+
+import asyncio
+import contextlib
+import logging
+from importlib.metadata import version
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from aistack_contract.errors import AistackError, ErrorKind, kind_for_status
+from aistack_contract.models import ModelCard, ModelList
+from aistack_tts_piper import PROVIDER
+from aistack_tts_piper.encoders import FORMATS
+from aistack_tts_piper.request import read_speech_request
+from aistack_tts_piper.settings import PiperSettings
+from aistack_tts_piper.synthesis import in_thread, speak
+from aistack_tts_piper.voices import VoiceCatalog, bundled_voice, voices_in
+
+log = logging.getLogger(__name__)
+
+MODEL_ID = "piper"
+VERSION = version("aistack-tts-piper")
+
+settings_key = web.AppKey("settings", PiperSettings)
+catalog_key = web.AppKey("catalog", VoiceCatalog)
+
+
+class StreamBroken(Exception):
+    """A failure after the audio began: the connection is dropped, not answered."""
+
+
+def _message_of(exc: web.HTTPException, request: web.Request) -> str:
+    if exc.status == 404:
+        return f"no such route: {request.method} {request.path}"
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        return f"{request.method} is not allowed on {request.path} (allowed: {allowed})"
+    return exc.text or exc.reason
+
+
+@web.middleware
+async def envelope_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except AistackError as exc:
+        return web.json_response(exc.envelope(), status=exc.status)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        error = AistackError(kind_for_status(exc.status), _message_of(exc, request), PROVIDER)
+        return web.json_response(error.envelope(), status=exc.status)
+    except (StreamBroken, ConnectionResetError):
+        raise
+    except Exception as exc:
+        log.exception("%s %s failed", request.method, request.path)
+        error = AistackError(ErrorKind.UNKNOWN, f"{type(exc).__name__}: {exc}", PROVIDER)
+        return web.json_response(error.envelope(), status=error.status)
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "version": VERSION})
+
+
+def model_ids(settings: PiperSettings) -> list[str]:
+    return [MODEL_ID, *(alias for alias in settings.piper_model_aliases if alias != MODEL_ID)]
+
+
+async def models(request: web.Request) -> web.Response:
+    cards = [
+        ModelCard(id=model_id, owned_by="rhasspy", capabilities=["tts"])
+        for model_id in model_ids(request.app[settings_key])
+    ]
+    listing = ModelList(data=cards).model_dump(mode="json", exclude_none=True)
+    return web.json_response(listing)
+
+
+async def voices(request: web.Request) -> web.Response:
+    catalog = request.app[catalog_key]
+    data = [
+        {
+            "id": voice.id,
+            "name": voice.name,
+            "language": voice.language,
+            "sample_rate": voice.sample_rate,
+            "aliases": catalog.aliases_of(voice),
+            "default": voice is catalog.default,
+        }
+        for voice in catalog.voices.values()
+    ]
+    return web.json_response({"object": "list", "data": data, "voices": [v["id"] for v in data]})
+
+
+async def speech(request: web.Request) -> web.StreamResponse:
+    settings, catalog = request.app[settings_key], request.app[catalog_key]
+    body = await read_speech_request(request, settings.tts_max_input_chars)
+    if body.model not in model_ids(settings):
+        served = ", ".join(model_ids(settings))
+        raise AistackError(
+            ErrorKind.MALFORMED, f"unknown model {body.model!r}; served: {served}", PROVIDER
+        )
+    voice_file = catalog.resolve(body.voice)
+    voice = await asyncio.to_thread(catalog.load, voice_file)
+    fmt = FORMATS[body.format]
+    async with contextlib.aclosing(
+        in_thread(speak(voice, body.input, fmt, body.speed or 1.0))
+    ) as audio:
+        # The first sentence is made before the headers leave, so an early failure still
+        # gets its envelope.
+        first = await anext(audio)
+        response = web.StreamResponse(headers={"Content-Type": fmt.content_type})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        try:
+            await response.write(first)
+            async for data in audio:
+                await response.write(data)
+        except (asyncio.CancelledError, ConnectionResetError):
+            log.info("client went away; synthesis stopped")
+            raise
+        except Exception as exc:
+            log.exception("synthesis failed mid-stream; dropping the connection")
+            raise StreamBroken(str(exc)) from exc
+    await response.write_eof()
+    return response
+
+
+async def _preload_default_voice(app: web.Application) -> None:
+    catalog = app[catalog_key]
+    await asyncio.to_thread(catalog.load, catalog.default)
+
+
+def build_catalog(settings: PiperSettings) -> VoiceCatalog:
+    found = [bundled_voice()]
+    if settings.piper_voices_dir is not None:
+        found += voices_in(settings.piper_voices_dir)
+    return VoiceCatalog(found, settings.piper_default_voice, settings.piper_voice_map)
+
+
+def create_app(settings: PiperSettings) -> web.Application:
+    app = web.Application(middlewares=[envelope_errors])
+    app[settings_key] = settings
+    app[catalog_key] = build_catalog(settings)
+    app.on_startup.append(_preload_default_voice)
+    app.router.add_get("/health", health)
+    app.router.add_get("/v1/models", models)
+    app.router.add_get("/v1/audio/voices", voices)
+    app.router.add_post("/v1/audio/speech", speech)
+    return app
