@@ -19,9 +19,9 @@ def envelope(body: bytes | str, kind: str) -> dict:
     return error
 
 
-@pytest.fixture
-def edge(services):
-    return services.start("aistack_edge", env={"AISTACK_MAX_UPLOAD_MB": "1"})
+@pytest.fixture(scope="module")
+def edge(module_services):
+    return module_services.start("aistack_edge", env={"AISTACK_MAX_UPLOAD_MB": "1"})
 
 
 async def test_health(edge):
@@ -144,9 +144,10 @@ async def test_request_id_is_made_when_absent(edge):
 async def test_models_probe_skips_dead_and_slow_backends(services):
     """A backend that refuses or hangs contributes nothing, and costs at most the probe timeout."""
     hang_port = free_port()
+    finished = asyncio.Event()
 
     async def hang(request: web.Request) -> web.Response:
-        await asyncio.sleep(30)
+        await finished.wait()
         return web.json_response({})
 
     app = web.Application()
@@ -167,4 +168,5 @@ async def test_models_probe_skips_dead_and_slow_backends(services):
             assert (await r.json())["data"] == []
         assert time.perf_counter() - began < 2.0
     finally:
+        finished.set()
         await runner.cleanup()

@@ -62,17 +62,17 @@ class Slot:
 
     async def _acquire(self, holder: str) -> Lease:
         token = f"{uuid.uuid4().hex} {holder}"
-        if not self._line and await self.store.try_set(token, self._ttl_ms):
+        if self._wait_s > 0:
+            return await self._wait_in_line(token, holder)
+        if await self.store.try_set(token, self._ttl_ms):
             return Lease(token, holder)
-        if self._wait_s <= 0:
-            raise SlotBusy(await self.holder(), self._retry_after_s)
-        return await self._wait_in_line(token, holder)
+        raise SlotBusy(await self.holder(), self._retry_after_s)
 
     async def _wait_in_line(self, token: str, holder: str) -> Lease:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._wait_s
         ticket = object()
-        self._line.append(ticket)
+        self._line.append(ticket)  # before any await: the line keeps the order of arrival
         try:
             while True:
                 if self._line[0] is ticket and await self.store.try_set(token, self._ttl_ms):

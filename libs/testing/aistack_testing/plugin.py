@@ -59,3 +59,11 @@ def services(tmp_path: Path) -> Iterator[Services]:
     started = Services(tmp_path)
     yield started
     started.stop_all()
+
+
+@pytest.fixture(scope="module")
+def module_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    """`services` shared by the tests of one module."""
+    started = Services(tmp_path_factory.mktemp("services"))
+    yield started
+    started.stop_all()
