@@ -101,7 +101,8 @@ async def test_oversized_upload_is_refused_while_streaming(edge):
     boundary = "xyz"
 
     async def multipart():
-        yield f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'.encode()
+        disposition = 'Content-Disposition: form-data; name="file"; filename="a.wav"'
+        yield f"--{boundary}\r\n{disposition}\r\n\r\n".encode()
         for _ in range(24):
             yield b"\0" * 65536  # 1.5 MB
         await asyncio.sleep(10)
