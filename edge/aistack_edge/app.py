@@ -9,7 +9,7 @@ from aiohttp import web
 from aistack_edge.catalog import Catalog
 from aistack_edge.config import EdgeSettings
 from aistack_edge.middleware import echo_request_id, envelope_middleware
-from aistack_edge.routes import health, models, transcriptions
+from aistack_edge.routes import health, models, speech, transcriptions
 from aistack_edge.slot import MemoryStore, RedisStore, Slot
 from aistack_edge.state import CATALOG, SESSION, SETTINGS, SLOT
 
@@ -50,6 +50,6 @@ def create_app(settings: EdgeSettings | None = None) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_resources)
     app.on_response_prepare.append(echo_request_id)
-    for module in (health, models, transcriptions):
+    for module in (health, models, transcriptions, speech):
         app.add_routes(module.routes)
     return app

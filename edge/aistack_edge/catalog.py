@@ -20,6 +20,8 @@ AUTO = "auto"
 
 # Where each kind of backend lists its models.
 _LISTING_PATH: dict[Capability, str] = {"asr": "/info", "tts": "/v1/models", "llm": "/v1/models"}
+# Where Ollama lists its LLMs (`{"models": [{"name": ...}, ...]}`).
+OLLAMA_TAGS = "/api/tags"
 
 
 @dataclass(frozen=True)
@@ -37,14 +39,19 @@ class Catalog:
         upstreams: dict[Capability, list[str]],
         probe_timeout_s: float,
         cache_s: float,
+        ollama: str | None = None,
     ) -> None:
         self._session = session
+        self._ollama = ollama
+        if ollama is not None:
+            upstreams = {**upstreams, "llm": [*upstreams.get("llm", []), ollama]}
         self._upstreams = upstreams
         self._timeout = aiohttp.ClientTimeout(total=probe_timeout_s)
         self._cache_s = cache_s
         self._entries: list[Entry] = []
         self._fetched_at = float("-inf")
         self._lock = asyncio.Lock()
+        self._unanswered: set[str] = set()
 
     async def entries(self) -> list[Entry]:
         async with self._lock:
@@ -66,6 +73,11 @@ class Catalog:
     async def of_capability(self, capability: Capability) -> list[Entry]:
         return [e for e in await self.entries() if capability in e.card.capabilities]
 
+    async def unanswered(self, capability: Capability) -> list[str]:
+        """The configured backends of `capability` that did not answer the latest probe."""
+        await self.entries()
+        return [url for url in self._upstreams.get(capability, []) if url in self._unanswered]
+
     async def cards(self) -> list[ModelCard]:
         """The /v1/models list: the `auto` alias first when any ASR model is up."""
         entries = await self.entries()
@@ -85,6 +97,7 @@ class Catalog:
         return alias + [e.card for e in entries]
 
     async def _probe_all(self) -> list[Entry]:
+        self._unanswered = set()
         probes = [
             self._probe(capability, url)
             for capability, urls in self._upstreams.items()
@@ -94,19 +107,26 @@ class Catalog:
         return [entry for entries in found for entry in entries]
 
     async def _probe(self, capability: Capability, url: str) -> list[Entry]:
+        ollama = url == self._ollama
+        path = OLLAMA_TAGS if ollama else _LISTING_PATH[capability]
         try:
-            async with self._session.get(
-                url + _LISTING_PATH[capability], timeout=self._timeout
-            ) as r:
+            async with self._session.get(url + path, timeout=self._timeout) as r:
                 r.raise_for_status()
                 listing = await r.json()
-            cards = [_card(capability, raw) for raw in listing["data"]]
+            listed = [_from_ollama(m) for m in listing["models"]] if ollama else listing["data"]
+            cards = [_card(capability, raw) for raw in listed]
         except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError) as exc:
             log.info(
                 "%s backend %s is not answering: %s", capability, url, exc or type(exc).__name__
             )
+            self._unanswered.add(url)
             return []
         return [Entry(card, url) for card in cards if card is not None]
+
+
+def _from_ollama(model: dict) -> dict:
+    """An entry of Ollama's /api/tags as an OpenAI-style listing entry."""
+    return {"id": model["name"], "owned_by": "ollama"}
 
 
 def _card(capability: Capability, raw: dict) -> ModelCard | None:

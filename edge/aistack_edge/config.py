@@ -1,6 +1,7 @@
 """The edge's settings: every one an `AISTACK_`-prefixed environment variable."""
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -25,6 +26,20 @@ class EdgeSettings(BaseSettings):
     probe_timeout_s: float = Field(1.0, gt=0)
     models_cache_s: float = Field(3.0, ge=0)
     backend_timeout_s: float = Field(600.0, gt=0)
+    tts_ref_audio_dir: Path | None = None
+    """The only server directory whose files a TTS request's `ref_audio` may name."""
+    tts_ref_audio_urls: bool = False
+    """Let `ref_audio` be an http(s) URL, which the TTS backend then fetches."""
+    ollama_url: str | None = None
+    """Ollama's base URL: its models join the LLM list (from /api/tags); unset: no Ollama."""
+    llm_provider: str = "llama.cpp"
+    """The provider name in errors about the AISTACK_LLM_UPSTREAMS servers."""
+    llm_keep_alive: str = "30s"
+    """The `keep_alive` a chat request gets when it has none."""
+    swap_policy: Literal["exclusive", "shared"] = "exclusive"
+    """exclusive: before a workload, idle models of the other capabilities leave the GPU."""
+    swap_timeout_s: float = Field(2.0, gt=0)
+    """How long each eviction call may take before it is given up (and logged)."""
 
     @field_validator("asr_backends", "tts_backends", "llm_upstreams", mode="before")
     @classmethod
@@ -33,6 +48,12 @@ class EdgeSettings(BaseSettings):
         if isinstance(value, str):
             value = value.split(",")
         return [str(url).strip().rstrip("/") for url in value if str(url).strip()]
+
+    @field_validator("ollama_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        """A base URL without its trailing slash; empty: unset."""
+        return value.strip().rstrip("/") or None if value else None
 
     @property
     def max_upload_bytes(self) -> int:

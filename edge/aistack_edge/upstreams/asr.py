@@ -6,30 +6,13 @@ from collections.abc import AsyncIterator
 import aiohttp
 from pydantic import ValidationError
 
-from aistack_contract.errors import AistackError, ErrorEnvelope, ErrorKind, kind_for_status
+from aistack_contract.errors import AistackError, ErrorKind
 from aistack_contract.events import BackendEvent, decode_backend_event
 from aistack_contract.transcription import TranscribeOptions
 from aistack_edge.middleware import REQUEST_ID
+from aistack_edge.upstreams.http import unreachable, upstream_error
 
 log = logging.getLogger(__name__)
-
-
-def unreachable(provider: str, url: str, exc: BaseException) -> AistackError:
-    detail = str(exc) or type(exc).__name__
-    return AistackError(
-        ErrorKind.NETWORK, f"{provider} at {url} is unreachable: {detail}", provider
-    )
-
-
-async def upstream_error(response: aiohttp.ClientResponse, provider: str) -> AistackError:
-    """An upstream's non-2xx answer as our envelope, its message kept."""
-    body = await response.read()
-    try:
-        error = ErrorEnvelope.model_validate_json(body).error
-        return AistackError(error.kind, error.message, error.provider)
-    except ValidationError:
-        text = body.decode(errors="replace").strip()[:500] or response.reason or ""
-        return AistackError(kind_for_status(response.status), text, provider)
 
 
 async def transcribe(

@@ -1,0 +1,76 @@
+"""What every upstream client shares: its failures as envelopes, and the headers a relay passes."""
+
+import json
+from collections.abc import Iterable
+
+import aiohttp
+from multidict import CIMultiDict, MultiMapping
+from pydantic import ValidationError
+
+from aistack_contract.errors import AistackError, ErrorEnvelope, ErrorKind, kind_for_status
+
+# RFC 9110 §7.6.1: headers about one connection, never relayed (lower case).
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+
+
+def end_to_end(headers: MultiMapping[str], drop: Iterable[str] = ()) -> CIMultiDict[str]:
+    """`headers` less the hop-by-hop ones, those the Connection header names, and `drop`."""
+    named = {
+        token.strip().lower()
+        for value in headers.getall("Connection", [])
+        for token in value.split(",")
+    }
+    excluded = HOP_BY_HOP | named | {name.lower() for name in drop}
+    return CIMultiDict(
+        (name, value)
+        for name, value in headers.items()
+        if name.lower() not in excluded and not name.lower().startswith("proxy-")
+    )
+
+
+def unreachable(provider: str, url: str, exc: BaseException) -> AistackError:
+    detail = str(exc) or type(exc).__name__
+    return AistackError(
+        ErrorKind.NETWORK, f"{provider} at {url} is unreachable: {detail}", provider
+    )
+
+
+def _message_of(body: bytes) -> str | None:
+    """The message of an OpenAI-style (`{"error": {"message"}}`) or FastAPI-style
+    (`{"detail"}`) error body."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    error = data.get("error")
+    found = error.get("message") if isinstance(error, dict) else error or data.get("detail")
+    if found is None:
+        return None
+    return found if isinstance(found, str) else json.dumps(found)
+
+
+async def upstream_error(response: aiohttp.ClientResponse, provider: str) -> AistackError:
+    """An upstream's non-2xx answer as our envelope, its message kept."""
+    body = await response.read()
+    try:
+        error = ErrorEnvelope.model_validate_json(body).error
+        return AistackError(error.kind, error.message, error.provider)
+    except ValidationError:
+        text = _message_of(body) or body.decode(errors="replace").strip()
+        return AistackError(
+            kind_for_status(response.status), text[:500] or response.reason or "", provider
+        )

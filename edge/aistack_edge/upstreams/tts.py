@@ -1,0 +1,65 @@
+"""The client of the TTS backends: OpenAI's `/v1/audio/*`, relayed as it is."""
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import aiohttp
+from multidict import CIMultiDict
+from yarl import URL
+
+from aistack_contract.models import ModelCard
+from aistack_edge.upstreams.http import unreachable, upstream_error
+
+# A TTS card's owner (or a word of its id) -> the provider named in envelopes.
+PROVIDERS = {"rhasspy": "Piper", "piper": "Piper", "qwen": "Qwen3-TTS"}
+
+Body = bytes | aiohttp.StreamReader | None
+
+
+def provider_of(card: ModelCard) -> str:
+    if provider := PROVIDERS.get(card.owned_by.lower()):
+        return provider
+    lowered = card.id.lower()
+    return next((name for word, name in PROVIDERS.items() if word in lowered), card.owned_by)
+
+
+@contextlib.asynccontextmanager
+async def exchange(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: URL,
+    provider: str,
+    body: Body,
+    headers: CIMultiDict[str],
+    timeout_s: float,
+) -> AsyncIterator[aiohttp.ClientResponse]:
+    """Send the request; yield the backend's 2xx response with its body still unread.
+
+    A non-2xx answer raises its envelope. Leaving the block early (a client hang-up)
+    closes the connection, which stops the backend's work; leaving it normally keeps
+    the connection for the next request.
+    """
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout_s)
+    try:
+        response = await session.request(
+            method, url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+        )
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise unreachable(provider, str(url.origin()), exc) from exc
+    try:
+        if response.status >= 400:
+            raise await upstream_error(response, provider)
+        yield response
+    except BaseException:
+        response.close()
+        raise
+    response.release()
+
+
+async def chunks(response: aiohttp.ClientResponse, provider: str) -> AsyncIterator[bytes]:
+    """The response body as it arrives; a backend that breaks off raises its envelope."""
+    try:
+        async for chunk in response.content.iter_any():
+            yield chunk
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise unreachable(provider, str(response.url.origin()), exc) from exc
