@@ -1,0 +1,133 @@
+"""The SenseVoice backend: the VAD first, then SenseVoice on each speech chunk, one segment each."""
+
+import logging
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+
+from aistack_asr.audio import SAMPLE_RATE
+from aistack_asr.backend import Backend, TranscribeEvent
+from aistack_asr_sensevoice import engine, postprocess
+from aistack_asr_sensevoice.engine import SenseVoicePair
+from aistack_asr_sensevoice.settings import SenseVoiceSettings
+from aistack_contract.errors import AistackError, ErrorKind
+from aistack_contract.events import BackendInfo, BackendSegment
+from aistack_contract.models import ModelCard
+from aistack_contract.transcription import Segment, TranscribeOptions
+
+log = logging.getLogger("aistack_asr_sensevoice")
+
+MODEL_ID = "iic/SenseVoiceSmall"
+AUTO = "auto"
+UNDETECTED = "unknown"
+"""The language reported for `auto` when SenseVoice named none (no speech)."""
+
+CARD = ModelCard(
+    id=MODEL_ID,
+    owned_by="FunAudioLLM",
+    capabilities=["asr"],
+    languages=list(postprocess.LANGUAGES),
+    supports_streaming=True,
+    supports_translate=False,
+)
+
+
+class SenseVoiceBackend(Backend):
+    provider = "SenseVoice"
+
+    def __init__(self, settings: SenseVoiceSettings) -> None:
+        self.settings = settings
+
+    def cards(self) -> list[ModelCard]:
+        """The card while both model directories are there: SenseVoice needs its VAD."""
+        present = engine.present(self.settings.sensevoice_model_dir) and engine.present(
+            self.settings.sensevoice_vad_dir
+        )
+        return [CARD] if present else []
+
+    def load(self, model_id: str) -> SenseVoicePair:
+        try:
+            return engine.load(self.settings)
+        except Exception as exc:
+            kind = ErrorKind.OVERFLOW if _out_of_memory(exc) else ErrorKind.UNKNOWN
+            raise AistackError(kind, f"loading {model_id} failed: {exc}", self.provider) from exc
+
+    def unload(self, model: SenseVoicePair) -> None:
+        engine.unload(model)
+
+    def validate(self, card: ModelCard, options: TranscribeOptions) -> None:
+        super().validate(card, options)
+        requested_language(options, self.provider)
+
+    def transcribe(
+        self,
+        model: SenseVoicePair,
+        audio: np.ndarray,
+        options: TranscribeOptions,
+        cancel: threading.Event,
+    ) -> Iterator[TranscribeEvent]:
+        """Info once the first chunk has told the language; then one segment per chunk."""
+        language = requested_language(options, self.provider)
+        duration = len(audio) / SAMPLE_RATE
+        spans = engine.speech_spans(model, audio)
+        info: BackendInfo | None = None
+        segments = 0
+        for done, (start, end) in enumerate(spans):
+            if cancel.is_set():
+                log.info("cancelled after %d of %d VAD chunks", done, len(spans))
+                return
+            chunk = self._recognize(model, audio, start, end, language, options.word_timestamps)
+            if info is None:
+                detected = chunk.language or UNDETECTED
+                info = BackendInfo(
+                    language=detected if language == AUTO else language, duration=duration
+                )
+                yield info
+            if chunk.text:
+                segment = Segment(
+                    id=segments, start=start, end=end, text=chunk.text, words=chunk.words
+                )
+                yield BackendSegment(segment=segment)
+                segments += 1
+        if info is None:
+            yield BackendInfo(
+                language=UNDETECTED if language == AUTO else language, duration=duration
+            )
+
+    def _recognize(
+        self,
+        model: SenseVoicePair,
+        audio: np.ndarray,
+        start: float,
+        end: float,
+        language: str,
+        timestamps: bool,
+    ) -> postprocess.Chunk:
+        samples = audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
+        try:
+            raw = engine.recognize(
+                model, samples, language, self.settings.sensevoice_use_itn, timestamps
+            )
+        except RuntimeError as exc:
+            if _out_of_memory(exc):
+                raise AistackError(ErrorKind.OVERFLOW, str(exc), self.provider) from exc
+            raise
+        return postprocess.parse(raw, start, end)
+
+
+def requested_language(options: TranscribeOptions, provider: str) -> str:
+    """`auto` or one of SenseVoice's languages; anything else is malformed."""
+    language = (options.language or AUTO).lower()
+    if language != AUTO and language not in postprocess.LANGUAGES:
+        accepted = ", ".join((AUTO, *postprocess.LANGUAGES))
+        raise AistackError(
+            ErrorKind.MALFORMED,
+            f"SenseVoice does not know the language {options.language!r} (accepted: {accepted})",
+            provider,
+        )
+    return language
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError) or "out of memory" in str(exc).lower()
