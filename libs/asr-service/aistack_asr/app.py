@@ -11,6 +11,7 @@ from aiohttp import web
 from aistack_asr.audio import decode_audio
 from aistack_asr.backend import Backend
 from aistack_asr.http import PROVIDER, REQUEST_ID, echo_request_id, error_body, request_context
+from aistack_asr.job import Job
 from aistack_asr.service import AsrService
 from aistack_asr.settings import AsrSettings
 from aistack_asr.upload import read_upload
@@ -68,27 +69,39 @@ async def transcribe(request: web.Request) -> web.StreamResponse:
             raise AistackError(ErrorKind.UNKNOWN, "the backend sent no info event", provider)
         response = web.StreamResponse(headers={"Content-Type": NDJSON})
         await response.prepare(request)
-        await response.write(encode_backend_event(first))
-        segments = 0
         try:
-            while (event := await job.next()) is not None:
-                await response.write(encode_backend_event(event))
-                segments += 1
-            last: BackendDone | BackendError = BackendDone()
+            segments = await _stream(response, first, job, provider, request_id)
         except ConnectionError:
-            raise
-        except Exception as exc:
-            log.exception("%s: transcription failed after %d segments", request_id, segments)
-            last = BackendError(error=error_body(exc, provider))
-        await response.write(encode_backend_event(last))
-        await response.write_eof()
+            log.info("%s: the caller hung up, transcription cancelled", request_id)
+            return response
         log.info(
             "%s: %s, %.1f s of audio, %d segments in %.2f s",
             request_id, options.model, first.duration, segments, time.monotonic() - started,
         )  # fmt: skip
         return response
     finally:
-        job.stop()
+        job.stop()  # a no-op when the job has ended; else it cancels the work
+
+
+async def _stream(
+    response: web.StreamResponse, first: BackendInfo, job: Job, provider: str, request_id: str
+) -> int:
+    """Write the info event, each segment as it comes, then done or error; the segment count."""
+    await response.write(encode_backend_event(first))
+    segments = 0
+    try:
+        while (event := await job.next()) is not None:
+            await response.write(encode_backend_event(event))
+            segments += 1
+        last: BackendDone | BackendError = BackendDone()
+    except ConnectionError:
+        raise
+    except Exception as exc:
+        log.exception("%s: transcription failed after %d segments", request_id, segments)
+        last = BackendError(error=error_body(exc, provider))
+    await response.write(encode_backend_event(last))
+    await response.write_eof()
+    return segments
 
 
 async def _evict_idle_models(app: web.Application) -> AsyncIterator[None]:
@@ -116,7 +129,9 @@ async def _evict_loop(service: AsrService, keep_alive: float) -> None:
 
 
 def create_app(backend: Backend, settings: AsrSettings) -> web.Application:
-    app = web.Application(middlewares=[request_context])
+    app = web.Application(
+        middlewares=[request_context], client_max_size=int(settings.max_upload_mb * 2**20)
+    )
     app[SERVICE] = AsrService(backend, settings)
     app[PROVIDER] = backend.provider
     app.on_response_prepare.append(echo_request_id)

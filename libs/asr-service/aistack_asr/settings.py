@@ -21,5 +21,7 @@ class AsrSettings(BaseSettings):
     """Idle models are unloaded after this long; negative keeps them forever."""
     max_audio_sec: float = 4 * 3600.0
     """Longer audio is refused with overflow (413) before any inference."""
+    max_upload_mb: float = 2048.0
+    """Larger request bodies are refused (the edge enforces its own, usually lower, limit)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     log_level: str = "INFO"
