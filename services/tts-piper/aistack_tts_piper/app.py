@@ -1,4 +1,4 @@
-"""The HTTP shell: OpenAI's speech, voice and model routes, health, and the error envelope."""
+"""The HTTP service: OpenAI's speech, voice and model routes, and health."""
 
 import asyncio
 import contextlib
@@ -6,12 +6,12 @@ import logging
 from importlib.metadata import version
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
-from aistack_contract.errors import AistackError, ErrorKind, kind_for_status
+from aistack_contract.errors import AistackError, ErrorKind
 from aistack_contract.models import ModelCard, ModelList
 from aistack_tts_piper import PROVIDER
 from aistack_tts_piper.encoders import FORMATS
+from aistack_tts_piper.errors import StreamBroken, envelope_errors
 from aistack_tts_piper.request import read_speech_request
 from aistack_tts_piper.settings import PiperSettings
 from aistack_tts_piper.synthesis import in_thread, speak
@@ -24,38 +24,6 @@ VERSION = version("aistack-tts-piper")
 
 settings_key = web.AppKey("settings", PiperSettings)
 catalog_key = web.AppKey("catalog", VoiceCatalog)
-
-
-class StreamBroken(Exception):
-    """A failure after the audio began: the connection is dropped, not answered."""
-
-
-def _message_of(exc: web.HTTPException, request: web.Request) -> str:
-    if exc.status == 404:
-        return f"no such route: {request.method} {request.path}"
-    if isinstance(exc, web.HTTPMethodNotAllowed):
-        allowed = ", ".join(sorted(exc.allowed_methods))
-        return f"{request.method} is not allowed on {request.path} (allowed: {allowed})"
-    return exc.text or exc.reason
-
-
-@web.middleware
-async def envelope_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except AistackError as exc:
-        return web.json_response(exc.envelope(), status=exc.status)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        error = AistackError(kind_for_status(exc.status), _message_of(exc, request), PROVIDER)
-        return web.json_response(error.envelope(), status=exc.status)
-    except (StreamBroken, ConnectionResetError):
-        raise
-    except Exception as exc:
-        log.exception("%s %s failed", request.method, request.path)
-        error = AistackError(ErrorKind.UNKNOWN, f"{type(exc).__name__}: {exc}", PROVIDER)
-        return web.json_response(error.envelope(), status=error.status)
 
 
 async def health(request: web.Request) -> web.Response:
