@@ -1,0 +1,406 @@
+"""/v1/audio/speech and the other TTS paths through the edge: the official openai SDK →
+a real edge on a real Redis → a real tts-piper process, and asr-whisper behind the same
+edge for the round trip. A small recording backend stands for the Qwen3-TTS server,
+whose weights can't be had here: it shows what the edge passes on, byte for byte."""
+
+import asyncio
+import base64
+import io
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import av
+import httpx
+import openai
+import pytest
+from aiohttp import web
+
+from aistack_contract.errors import AistackError
+from aistack_edge.routes.speech import check_ref_audio
+from aistack_testing.plugin import SENTENCE
+from aistack_testing.processes import free_port
+from aistack_testing.speech import word_overlap
+
+QWEN = "qwen3-tts-12hz-0.6b-customvoice"
+LONG = " ".join(
+    f"This is sentence number {n}, and it carries a handful of further words to speak."
+    for n in range(1, 9)
+)
+# format: (sample rate of the decoded audio); pcm is headerless s16le at OpenAI's 24 kHz.
+RATES = {"wav": 22050, "mp3": 22050, "opus": 48000, "aac": 22050, "flac": 22050}
+PCM_RATE = 24000
+
+
+class Recorder:
+    """An OpenAI-style TTS server in a thread that keeps every request it gets.
+
+    `input` steers its answer: "fail" → an OpenAI-style 400, "break" → two chunks and
+    then a dropped connection; anything else → three chunks of bytes."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._loop = asyncio.new_event_loop()
+        self._runner: web.AppRunner | None = None
+
+    async def _models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": QWEN, "owned_by": "qwen"}]})
+
+    async def _any(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        self.requests.append((request.method, request.path_qs, dict(request.headers), body))
+        given = json.loads(body).get("input") if body else None
+        if given == "fail":
+            error = {"message": "ref_text is required for voice_clone", "type": "invalid"}
+            return web.json_response({"error": error}, status=400)
+        response = web.StreamResponse(
+            headers={"Content-Type": "audio/wav", "X-Audio-Meta": "kept", "Keep-Alive": "timeout=5"}
+        )
+        await response.prepare(request)
+        for n in range(3):
+            await response.write(f"chunk {n};".encode())
+            if given == "break" and n == 1:
+                assert request.transport is not None
+                request.transport.abort()
+                return response
+        await response.write_eof()
+        return response
+
+    def start(self) -> "Recorder":
+        app = web.Application()
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_route("*", "/v1/audio/{path:.+}", self._any)
+        self._runner = web.AppRunner(app)
+        ready = threading.Event()
+
+        def serve() -> None:
+            asyncio.set_event_loop(self._loop)
+            assert self._runner is not None
+            self._loop.run_until_complete(self._runner.setup())
+            site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+            self._loop.run_until_complete(site.start())
+            ready.set()
+            self._loop.run_forever()
+
+        threading.Thread(target=serve, daemon=True).start()
+        ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+            self._runner = None
+
+
+@pytest.fixture(scope="module")
+def recorder() -> Iterator[Recorder]:
+    server = Recorder().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def piper(module_services):
+    return module_services.start("aistack_tts_piper", timeout=120)
+
+
+@pytest.fixture(scope="module")
+def whisper_backend(module_services):
+    return module_services.start("aistack_asr_whisper", timeout=120)
+
+
+@pytest.fixture(scope="module")
+def ref_dir(tmp_path_factory) -> Path:
+    """The reference audio directory, a file in it, and escapes out of it."""
+    root = tmp_path_factory.mktemp("ref-audio")
+    inside, outside = root / "refs", root / "private"
+    inside.mkdir()
+    outside.mkdir()
+    (inside / "voice.wav").write_bytes(b"RIFF")
+    (outside / "secret.wav").write_bytes(b"RIFF")
+    (inside / "link.wav").symlink_to(outside / "secret.wav")
+    (inside / "sub").symlink_to(outside)
+    return inside
+
+
+@pytest.fixture(scope="module")
+def edge(module_services, piper, recorder, whisper_backend, redis_server, ref_dir):
+    return module_services.start(
+        "aistack_edge",
+        env={
+            "AISTACK_TTS_BACKENDS": f"{piper.url},{recorder.url}",
+            "AISTACK_ASR_BACKENDS": whisper_backend.url,
+            "AISTACK_REDIS_URL": redis_server.url,
+            "AISTACK_SLOT_KEY": "aistack:test-speech",
+            "AISTACK_TTS_REF_AUDIO_DIR": str(ref_dir),
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def client(edge) -> openai.OpenAI:
+    return openai.OpenAI(base_url=edge.url + "/v1", api_key="unused", max_retries=0)
+
+
+def decoded(data: bytes) -> tuple[int, int, float]:
+    """(sample rate, channels, seconds) of encoded audio, decoded with PyAV."""
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.audio[0]
+        samples = sum(frame.samples for frame in container.decode(stream))
+        return stream.rate, stream.channels, samples / stream.rate
+
+
+def envelope(response: httpx.Response, status: int, kind: str, provider: str) -> str:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert (error["kind"], error["provider"]) == (kind, provider), error
+    return error["message"]
+
+
+def speak_via(url: str, **fields) -> httpx.Response:
+    body = {"model": "piper", "voice": "alloy", "input": "Hello.", **fields}
+    return httpx.post(url + "/v1/audio/speech", json=body, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def reference_seconds(client) -> float:
+    wav = client.audio.speech.create(
+        model="piper", voice="alloy", input=SENTENCE, response_format="wav"
+    )
+    return decoded(wav.content)[2]
+
+
+@pytest.mark.parametrize("fmt", [*RATES, "pcm"])
+def test_every_format_decodes_back(client, reference_seconds, fmt):
+    audio = client.audio.speech.create(
+        model="tts-1", voice="alloy", input=SENTENCE, response_format=fmt
+    ).content
+    if fmt == "pcm":
+        rate, channels, seconds = PCM_RATE, 1, len(audio) / 2 / PCM_RATE
+    else:
+        rate, channels, seconds = decoded(audio)
+    assert (rate, channels) == (RATES.get(fmt, PCM_RATE), 1)
+    assert 3.0 < reference_seconds < 7.0
+    assert abs(seconds - reference_seconds) < 0.1 * reference_seconds + 0.15, fmt
+
+
+def test_round_trip_piper_edge_whisper(client):
+    audio = client.audio.speech.create(
+        model="piper", voice="alloy", input=SENTENCE, response_format="mp3"
+    ).content
+    heard = client.audio.transcriptions.create(
+        model="whisper-tiny.en", file=("speech.mp3", audio), response_format="text"
+    )
+    assert word_overlap(SENTENCE, heard) >= 0.8, heard
+
+
+def test_first_bytes_arrive_before_the_synthesis_ends(client):
+    start = time.monotonic()
+    arrivals: list[float] = []
+    with client.audio.speech.with_streaming_response.create(
+        model="piper", voice="alloy", input=LONG, response_format="pcm"
+    ) as response:
+        for chunk in response.iter_bytes():
+            if chunk:
+                arrivals.append(time.monotonic() - start)
+    assert len(arrivals) >= 4
+    assert arrivals[0] < arrivals[-1] / 3, (arrivals[0], arrivals[-1])
+
+
+def wait_for(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_slot_contention_and_hang_up(edge, piper):
+    """A synthesis holds the slot: a second one gets 503 + Retry-After while the voice
+    list still answers; hanging up stops Piper and frees the slot."""
+    body = {"model": "piper", "voice": "alloy", "input": LONG * 3, "response_format": "wav"}
+    with (
+        httpx.Client(base_url=edge.url, timeout=30) as http,
+        http.stream("POST", "/v1/audio/speech", json=body) as first,
+    ):
+        assert first.status_code == 200
+        audio = first.iter_bytes()  # kept: dropping the iterator would close the stream
+        next(audio)
+        second = speak_via(edge.url)
+        message = envelope(second, 503, "network", "aistack")
+        assert "tts piper" in message and second.headers["Retry-After"] == "5"
+        assert httpx.get(edge.url + "/v1/audio/voices").status_code == 200
+    wait_for(lambda: "synthesis stopped" in piper.output())
+    wait_for(lambda: speak_via(edge.url).status_code == 200)
+
+
+def test_voice_list_goes_to_the_default_or_the_named_model(edge, recorder):
+    voices = httpx.get(edge.url + "/v1/audio/voices").json()
+    assert "en_US-joe-medium" in voices["voices"]
+    answer = httpx.get(edge.url + f"/v1/audio/voices?model={QWEN}&lang=en")
+    assert answer.status_code == 200 and answer.content == b"chunk 0;chunk 1;chunk 2;"
+    assert recorder.requests[-1][:2] == ("GET", f"/v1/audio/voices?model={QWEN}&lang=en")
+
+
+async def test_bodies_and_headers_pass_through(edge, recorder, ref_dir):
+    """Extension fields, spacing and key order reach the backend byte for byte; the
+    request id goes along; hop-by-hop headers stop at the edge both ways."""
+    raw = (
+        f'{{ "input":"Cloned voice.",  "model": "{QWEN}", "task_type":"voice_clone",'
+        f'"ref_audio": "{ref_dir / "voice.wav"}", "ref_text": "Hi \\u00e9", '
+        '"instructions": "calm", "language": "English", "x_future": [1, {"a": null}]}'
+    ).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Request-ID": "tts-pass-1",
+        "Connection": "keep-alive, X-Hop",
+        "X-Hop": "1",
+        "Proxy-Authorization": "Basic eA==",
+        "TE": "trailers",
+        "X-End-To-End": "yes",
+    }
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(edge.url + "/v1/audio/speech", data=raw, headers=headers) as r,
+    ):
+        assert r.status == 200
+        assert await r.read() == b"chunk 0;chunk 1;chunk 2;"
+        assert r.headers["X-Audio-Meta"] == "kept"
+        assert r.headers["X-Request-ID"] == "tts-pass-1"
+        assert "Keep-Alive" not in r.headers
+    method, path, got, body = recorder.requests[-1]
+    assert (method, path, body) == ("POST", "/v1/audio/speech", raw)
+    assert got["X-Request-ID"] == "tts-pass-1" and got["X-End-To-End"] == "yes"
+    assert not {"X-Hop", "Proxy-Authorization", "TE"} & set(got)
+
+
+async def test_a_backend_that_breaks_off_cuts_the_answer(edge):
+    body = {"model": QWEN, "input": "break", "voice": "x"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(edge.url + "/v1/audio/speech", json=body) as r,
+    ):
+        assert r.status == 200
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await r.read()
+    wait_for(lambda: speak_via(edge.url).status_code == 200)
+
+
+@pytest.mark.parametrize(
+    ("content", "part"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b'["a list"]', "JSON object"),
+        (b'{"model": 7, "input": "x"}', "model must be a string"),
+        (b'{"model": "piper", "model": "x"}', "repeats a key"),
+        (b'{"model": "tts-9", "input": "x"}', "unknown TTS model"),
+    ],
+)
+def test_bad_bodies_are_malformed(edge, content, part):
+    response = httpx.post(
+        edge.url + "/v1/audio/speech", content=content, headers={"Content-Type": "application/json"}
+    )
+    assert part in envelope(response, 400, "malformed", "aistack")
+
+
+@pytest.mark.parametrize(
+    ("fields", "provider", "part"),
+    [
+        ({"voice": "no-such-voice"}, "Piper", "unknown voice"),
+        ({"input": " "}, "Piper", "input is empty"),
+        ({"model": QWEN, "input": "fail"}, "Qwen3-TTS", "ref_text is required"),
+    ],
+)
+def test_backend_errors_keep_their_message(edge, fields, provider, part):
+    assert part in envelope(speak_via(edge.url, **fields), 400, "malformed", provider)
+
+
+def test_asr_routes_stay_asr(edge):
+    response = httpx.get(edge.url + "/v1/audio/transcriptions")
+    assert "allowed: POST" in envelope(response, 405, "malformed", "aistack")
+
+
+def data_url(audio: bytes) -> str:
+    return "data:audio/wav;base64," + base64.b64encode(audio).decode()
+
+
+@pytest.mark.parametrize(
+    ("where", "allowed"),
+    [
+        ("voice.wav", True),
+        ("../private/secret.wav", False),
+        ("link.wav", False),
+        ("sub/secret.wav", False),
+        ("missing.wav", False),
+    ],
+)
+def test_ref_audio_on_the_server(edge, ref_dir, where, allowed):
+    response = speak_via(edge.url, model=QWEN, ref_audio=f"{ref_dir}/{where}")
+    if allowed:
+        assert response.status_code == 200
+    else:
+        assert "ref_audio" in envelope(response, 400, "malformed", "aistack")
+
+
+@pytest.mark.parametrize(
+    ("ref_audio", "part"),
+    [
+        ("/etc/hostname", "outside"),
+        ("voice.wav", "absolute path"),
+        ("file:///etc/hostname", "file: URLs"),
+        ("https://example.com/a.wav", "AISTACK_TTS_REF_AUDIO_URLS"),
+        ("data:audio/wav;base64,%%%", "not valid base64"),
+        ("data:audio/wav,RIFF", "must be base64"),
+        ("data:audio/wav;base64,", "holds no audio"),
+        (7, "must be a data: URL"),
+    ],
+)
+def test_ref_audio_refused(edge, ref_audio, part):
+    response = speak_via(edge.url, model=QWEN, ref_audio=ref_audio)
+    assert part in envelope(response, 400, "malformed", "aistack")
+
+
+def test_ref_audio_as_data_url_passes_as_is(edge, recorder):
+    ref = data_url(b"RIFF" + bytes(range(256)))
+    assert speak_via(edge.url, model=QWEN, ref_audio=ref).status_code == 200
+    assert json.loads(recorder.requests[-1][3])["ref_audio"] == ref
+
+
+def test_ref_audio_nested_is_checked_too(edge):
+    response = speak_via(edge.url, model=QWEN, voice={"ref_audio": "/etc/hostname"})
+    assert "outside" in envelope(response, 400, "malformed", "aistack")
+
+
+def test_ref_audio_rules_without_a_directory(ref_dir):
+    with pytest.raises(AistackError, match="AISTACK_TTS_REF_AUDIO_DIR is unset"):
+        check_ref_audio(str(ref_dir / "voice.wav"), None, urls=False)
+    check_ref_audio(data_url(b"RIFF"), None, urls=False)
+    check_ref_audio("https://example.com/a.wav", None, urls=True)
+    check_ref_audio(None, None, urls=False)
+
+
+def test_upstream_down(module_services, tmp_path):
+    """A backend that was up and went away is a 503 naming it; with one backend silent,
+    a model nobody serves is a 503 too, not a 400."""
+    gone = Recorder().start()
+    silent = f"http://127.0.0.1:{free_port()}"
+    edge = module_services.start(
+        "aistack_edge",
+        env={"AISTACK_TTS_BACKENDS": f"{gone.url},{silent}", "AISTACK_MODELS_CACHE_S": "60"},
+    )
+    assert speak_via(edge.url, model=QWEN).status_code == 200
+    gone.stop()
+    message = envelope(speak_via(edge.url, model=QWEN), 503, "network", "Qwen3-TTS")
+    assert "unreachable" in message
+    message = envelope(speak_via(edge.url, model="piper"), 503, "network", "aistack")
+    assert silent in message
+
+
+def test_no_backend_at_all(module_services):
+    edge = module_services.start("aistack_edge")
+    envelope(speak_via(edge.url), 503, "network", "aistack")
+    envelope(httpx.get(edge.url + "/v1/audio/voices"), 503, "network", "aistack")
