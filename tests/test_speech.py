@@ -20,7 +20,7 @@ import pytest
 from aiohttp import web
 
 from aistack_contract.errors import AistackError
-from aistack_edge.routes.speech import check_ref_audio
+from aistack_edge.tts.ref_audio import RefAudioPolicy
 from aistack_testing.plugin import SENTENCE
 from aistack_testing.processes import free_port
 from aistack_testing.speech import word_overlap
@@ -28,7 +28,7 @@ from aistack_testing.speech import word_overlap
 QWEN = "qwen3-tts-12hz-0.6b-customvoice"
 LONG = " ".join(
     f"This is sentence number {n}, and it carries a handful of further words to speak."
-    for n in range(1, 9)
+    for n in range(1, 6)
 )
 # format: (sample rate of the decoded audio); pcm is headerless s16le at OpenAI's 24 kHz.
 RATES = {"wav": 22050, "mp3": 22050, "opus": 48000, "aac": 22050, "flac": 22050}
@@ -167,6 +167,10 @@ def speak_via(url: str, **fields) -> httpx.Response:
     return httpx.post(url + "/v1/audio/speech", json=body, timeout=60)
 
 
+def data_url(audio: bytes) -> str:
+    return "data:audio/wav;base64," + base64.b64encode(audio).decode()
+
+
 @pytest.fixture(scope="module")
 def reference_seconds(client) -> float:
     wav = client.audio.speech.create(
@@ -222,7 +226,8 @@ def wait_for(condition, timeout: float = 10.0) -> None:
 def test_slot_contention_and_hang_up(edge, piper):
     """A synthesis holds the slot: a second one gets 503 + Retry-After while the voice
     list still answers; hanging up stops Piper and frees the slot."""
-    body = {"model": "piper", "voice": "alloy", "input": LONG * 3, "response_format": "wav"}
+    body = {"model": "piper", "voice": "alloy", "input": LONG * 4, "response_format": "wav"}
+    stops = piper.output().count("synthesis stopped")
     with (
         httpx.Client(base_url=edge.url, timeout=30) as http,
         http.stream("POST", "/v1/audio/speech", json=body) as first,
@@ -234,7 +239,7 @@ def test_slot_contention_and_hang_up(edge, piper):
         message = envelope(second, 503, "network", "aistack")
         assert "tts piper" in message and second.headers["Retry-After"] == "5"
         assert httpx.get(edge.url + "/v1/audio/voices").status_code == 200
-    wait_for(lambda: "synthesis stopped" in piper.output())
+    wait_for(lambda: piper.output().count("synthesis stopped") > stops)
     wait_for(lambda: speak_via(edge.url).status_code == 200)
 
 
@@ -246,12 +251,12 @@ def test_voice_list_goes_to_the_default_or_the_named_model(edge, recorder):
     assert recorder.requests[-1][:2] == ("GET", f"/v1/audio/voices?model={QWEN}&lang=en")
 
 
-async def test_bodies_and_headers_pass_through(edge, recorder, ref_dir):
+async def test_bodies_and_headers_pass_through(edge, recorder):
     """Extension fields, spacing and key order reach the backend byte for byte; the
     request id goes along; hop-by-hop headers stop at the edge both ways."""
     raw = (
         f'{{ "input":"Cloned voice.",  "model": "{QWEN}", "task_type":"voice_clone",'
-        f'"ref_audio": "{ref_dir / "voice.wav"}", "ref_text": "Hi \\u00e9", '
+        f'"ref_audio": "{data_url(b"RIFF")}", "ref_text": "Hi \\u00e9", '
         '"instructions": "calm", "language": "English", "x_future": [1, {"a": null}]}'
     ).encode()
     headers = {
@@ -324,26 +329,26 @@ def test_asr_routes_stay_asr(edge):
     assert "allowed: POST" in envelope(response, 405, "malformed", "aistack")
 
 
-def data_url(audio: bytes) -> str:
-    return "data:audio/wav;base64," + base64.b64encode(audio).decode()
-
-
 @pytest.mark.parametrize(
-    ("where", "allowed"),
-    [
-        ("voice.wav", True),
-        ("../private/secret.wav", False),
-        ("link.wav", False),
-        ("sub/secret.wav", False),
-        ("missing.wav", False),
-    ],
+    "where", ["../private/secret.wav", "link.wav", "sub/secret.wav", "missing.wav", "."]
 )
-def test_ref_audio_on_the_server(edge, ref_dir, where, allowed):
+def test_ref_audio_outside_the_directory(edge, ref_dir, where):
     response = speak_via(edge.url, model=QWEN, ref_audio=f"{ref_dir}/{where}")
-    if allowed:
-        assert response.status_code == 200
-    else:
-        assert "ref_audio" in envelope(response, 400, "malformed", "aistack")
+    assert "ref_audio" in envelope(response, 400, "malformed", "aistack")
+
+
+def test_ref_audio_file_is_inlined(edge, recorder, ref_dir):
+    """A file in the directory reaches the backend as a data: URL of its bytes, at any
+    depth; every other field as it was."""
+    clip = ref_dir / "voice.wav"
+    fields = {"task_type": "Base", "ref_text": "Hello.", "extra": {"ref_audio": str(clip)}}
+    assert speak_via(edge.url, model=QWEN, ref_audio=str(clip), **fields).status_code == 200
+    got = json.loads(recorder.requests[-1][3])
+    for inlined in (got.pop("ref_audio"), got["extra"].pop("ref_audio")):
+        header, _, payload = inlined.partition(",")
+        assert header.startswith("data:audio/") and header.endswith(";base64")
+        assert base64.b64decode(payload) == clip.read_bytes()
+    assert got == {"model": QWEN, "voice": "alloy", "input": "Hello.", **fields, "extra": {}}
 
 
 @pytest.mark.parametrize(
@@ -375,12 +380,16 @@ def test_ref_audio_nested_is_checked_too(edge):
     assert "outside" in envelope(response, 400, "malformed", "aistack")
 
 
-def test_ref_audio_rules_without_a_directory(ref_dir):
+def test_ref_audio_policy_without_a_directory_or_past_the_size(ref_dir):
+    closed = RefAudioPolicy(None, urls=True, max_bytes=100)
     with pytest.raises(AistackError, match="AISTACK_TTS_REF_AUDIO_DIR is unset"):
-        check_ref_audio(str(ref_dir / "voice.wav"), None, urls=False)
-    check_ref_audio(data_url(b"RIFF"), None, urls=False)
-    check_ref_audio("https://example.com/a.wav", None, urls=True)
-    check_ref_audio(None, None, urls=False)
+        closed.resolve(str(ref_dir / "voice.wav"))
+    assert closed.resolve(data_url(b"RIFF")) == data_url(b"RIFF")
+    assert closed.resolve("https://example.com/a.wav") == "https://example.com/a.wav"
+    assert closed.resolve(None) is None
+    with pytest.raises(AistackError, match="the limit is 2") as too_big:
+        RefAudioPolicy(ref_dir, urls=False, max_bytes=2).resolve(str(ref_dir / "voice.wav"))
+    assert too_big.value.status == 413
 
 
 def test_upstream_down(module_services, tmp_path):

@@ -1,0 +1,1 @@
+"""What the TTS relay checks in a request before it passes it on."""

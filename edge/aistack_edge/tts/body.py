@@ -1,0 +1,48 @@
+"""A TTS request's JSON body: the model it names, its `ref_audio` made safe to pass on."""
+
+import json
+from dataclasses import dataclass
+
+from aistack_edge.errors import malformed
+from aistack_edge.tts.ref_audio import RefAudioPolicy
+
+REF_AUDIO = "ref_audio"
+
+
+@dataclass(frozen=True)
+class SpeechBody:
+    raw: bytes
+    """What to relay: the bytes as received, unless a `ref_audio` was inlined."""
+    model: str | None
+
+
+def prepare(raw: bytes, policy: RefAudioPolicy) -> SpeechBody:
+    """Parse and check the body; every `ref_audio` at any depth goes through `policy`.
+
+    Blocking (it may read a reference clip): call it off the event loop."""
+    changed = False
+
+    def pairs(items: list[tuple[str, object]]) -> dict:
+        nonlocal changed
+        keys = [key for key, _ in items]
+        if len(set(keys)) != len(keys):
+            raise malformed("the JSON body repeats a key")  # a backend might keep the other
+        fields = dict(items)
+        if REF_AUDIO in fields:
+            given = fields[REF_AUDIO]
+            fields[REF_AUDIO] = policy.resolve(given)
+            changed = changed or fields[REF_AUDIO] is not given
+        return fields
+
+    try:
+        fields = json.loads(raw, object_pairs_hook=pairs)
+    except ValueError as exc:
+        raise malformed(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(fields, dict):
+        raise malformed("the body must be a JSON object")
+    model = fields.get("model")
+    if model is not None and not isinstance(model, str):
+        raise malformed("model must be a string")
+    if changed:
+        raw = json.dumps(fields, ensure_ascii=False).encode()
+    return SpeechBody(raw, model)
