@@ -1,0 +1,1 @@
+"""aistack's NVIDIA NeMo Parakeet TDT ASR backend: `python -m aistack_asr_parakeet`."""

@@ -1,0 +1,107 @@
+"""The Parakeet backend: load, transcribe window by window, stitch, send the segments at the end."""
+
+import logging
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from aistack_asr.audio import SAMPLE_RATE
+from aistack_asr.backend import Backend, TranscribeEvent
+from aistack_asr_parakeet import models
+from aistack_asr_parakeet.chunks import cut_points, plan_chunks, stitch
+from aistack_asr_parakeet.engine import ParakeetModel, is_out_of_memory
+from aistack_asr_parakeet.segments import build_segments
+from aistack_asr_parakeet.settings import ParakeetSettings
+from aistack_contract.errors import AistackError, ErrorKind
+from aistack_contract.events import BackendInfo, BackendSegment
+from aistack_contract.models import ModelCard
+from aistack_contract.transcription import TranscribeOptions, Word
+
+log = logging.getLogger("aistack_asr_parakeet")
+
+UNKNOWN_LANGUAGE = "auto"
+"""The language reported without a hint: Parakeet detects it but does not say which."""
+
+
+class ParakeetBackend(Backend):
+    provider = "Parakeet"
+
+    def __init__(self, settings: ParakeetSettings) -> None:
+        self.settings = settings
+
+    def cards(self) -> list[ModelCard]:
+        return [models.card()] if self._model_file() else []
+
+    def load(self, model_id: str) -> ParakeetModel:
+        path = self._model_file()
+        if path is None:
+            raise AistackError(ErrorKind.UNKNOWN, f"the file of {model_id} is gone", self.provider)
+        try:
+            return ParakeetModel.load(path, self.settings)
+        except Exception as exc:
+            kind = ErrorKind.OVERFLOW if is_out_of_memory(exc) else ErrorKind.UNKNOWN
+            message = f"loading {model_id} from {path.name} failed: {type(exc).__name__}: {exc}"
+            raise AistackError(kind, message, self.provider) from exc
+
+    def unload(self, model: ParakeetModel) -> None:
+        model.unload()
+
+    def validate(self, card: ModelCard, options: TranscribeOptions) -> None:
+        super().validate(card, options)
+        if options.language and models.base_language(options.language) not in models.LANGUAGES:
+            raise AistackError(
+                ErrorKind.MALFORMED,
+                f"model {card.id} does not know the language {options.language!r}",
+                self.provider,
+            )
+
+    def transcribe(
+        self,
+        model: ParakeetModel,
+        audio: np.ndarray,
+        options: TranscribeOptions,
+        cancel: threading.Event,
+    ) -> Iterator[TranscribeEvent]:
+        hint = options.language
+        language = models.base_language(hint) if hint else UNKNOWN_LANGUAGE
+        duration = len(audio) / SAMPLE_RATE
+        yield BackendInfo(language=language, duration=duration)
+        chunks = plan_chunks(
+            len(audio),
+            window=self._samples(self.settings.parakeet_window_sec),
+            overlap=self._samples(self.settings.parakeet_overlap_sec),
+            min_last=self._samples(self.settings.parakeet_min_last_chunk_sec),
+        )
+        pieces: list[list[Word]] = []
+        for index, chunk in enumerate(chunks):
+            if cancel.is_set():
+                log.info("cancelled before window %d of %d", index + 1, len(chunks))
+                return
+            try:
+                words = model.transcribe(audio[chunk.start : chunk.end])
+            except Exception as exc:
+                if is_out_of_memory(exc):
+                    raise AistackError(ErrorKind.OVERFLOW, "out of memory", self.provider) from exc
+                raise
+            pieces.append([_shifted(w, chunk.start / SAMPLE_RATE, duration) for w in words])
+        words = stitch(pieces, cut_points(chunks, SAMPLE_RATE))
+        log.info("%d words from %d window(s)", len(words), len(chunks))
+        for segment in build_segments(words):
+            if not options.word_timestamps:
+                segment.words = None
+            yield BackendSegment(segment=segment)
+
+    def _model_file(self) -> Path | None:
+        return models.find_model(self.settings.parakeet_model_path)
+
+    @staticmethod
+    def _samples(seconds: float) -> int:
+        return round(seconds * SAMPLE_RATE)
+
+
+def _shifted(word: Word, seconds: float, limit: float) -> Word:
+    """`word` moved `seconds` later, no later than `limit`."""
+    start, end = (min(t + seconds, limit) for t in (word.start, word.end))
+    return word.model_copy(update={"start": start, "end": end})
