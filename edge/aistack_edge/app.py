@@ -9,7 +9,7 @@ from aiohttp import web
 from aistack_edge.catalog import Catalog
 from aistack_edge.config import EdgeSettings
 from aistack_edge.middleware import echo_request_id, envelope_middleware
-from aistack_edge.routes import health, models, speech, transcriptions
+from aistack_edge.routes import chat, health, models, speech, transcriptions
 from aistack_edge.slot import MemoryStore, RedisStore, Slot
 from aistack_edge.state import CATALOG, SESSION, SETTINGS, SLOT
 
@@ -35,6 +35,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         {"asr": settings.asr_backends, "tts": settings.tts_backends, "llm": settings.llm_upstreams},
         settings.probe_timeout_s,
         settings.models_cache_s,
+        ollama=settings.ollama_url,
     )
     app[SLOT] = _slot(settings)
     yield
@@ -50,6 +51,6 @@ def create_app(settings: EdgeSettings | None = None) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_resources)
     app.on_response_prepare.append(echo_request_id)
-    for module in (health, models, transcriptions, speech):
+    for module in (health, models, transcriptions, speech, chat):
         app.add_routes(module.routes)
     return app

@@ -1,0 +1,87 @@
+"""VRAM hot-swap: before a workload of one capability runs, idle models of the other
+capabilities are asked to leave the GPU.
+
+Policy `AISTACK_SWAP_POLICY`: `exclusive` (the default, for 8 GB cards) evicts;
+`shared` (cards that hold everything) evicts nothing. What is evicted:
+
+- ASR: every backend's `POST /evict`, which drops only idle models (a model with a
+  transcription in flight stays);
+- LLM: each model Ollama has loaded (`GET /api/ps`), unloaded with Ollama's
+  documented `POST /api/generate {"model": m, "keep_alive": 0}`. OpenAI-compatible
+  upstreams (llama.cpp's server, vLLM) have no unload call and keep their models;
+- TTS: nothing. Qwen3-TTS reserves its share of VRAM at start-up for its whole life
+  (its `gpu_memory_utilization`); Piper runs on the CPU.
+
+The caller holds the GPU slot, so no workload of the gateway runs meanwhile. The calls
+run concurrently, each bounded by `AISTACK_SWAP_TIMEOUT_S`; a failure is logged, never
+raised: a backend that cannot evict must not fail the request that asked.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+
+import aiohttp
+from aiohttp import web
+
+from aistack_contract.models import Capability
+from aistack_edge.state import SESSION, SETTINGS
+
+log = logging.getLogger(__name__)
+
+_FAILURES = (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError)
+
+
+async def make_room(app: web.Application, capability: Capability) -> None:
+    """Ask the idle models of the capabilities other than `capability` to leave the GPU."""
+    settings = app[SETTINGS]
+    if settings.swap_policy == "shared":
+        return
+    session, seconds = app[SESSION], settings.swap_timeout_s
+    calls = []
+    if capability != "asr":
+        calls += [
+            _bounded(_evict_asr(session, url), seconds, f"ASR backend {url}")
+            for url in settings.asr_backends
+        ]
+    if capability != "llm" and settings.ollama_url:
+        url = settings.ollama_url
+        calls.append(_bounded(_unload_ollama(session, url, seconds), seconds, f"Ollama at {url}"))
+    await asyncio.gather(*calls)
+
+
+async def _bounded(call: Awaitable[None], seconds: float, who: str) -> None:
+    """`call`, given up after `seconds`; a failure logged, never raised."""
+    try:
+        async with asyncio.timeout(seconds):
+            await call
+    except _FAILURES as exc:
+        log.warning("%s did not make room: %s", who, str(exc) or type(exc).__name__)
+
+
+async def _evict_asr(session: aiohttp.ClientSession, url: str) -> None:
+    async with session.post(url + "/evict") as r:
+        r.raise_for_status()
+        evicted = (await r.json())["evicted"]
+    if evicted:
+        log.info("ASR backend %s evicted %s", url, ", ".join(evicted))
+
+
+async def _unload_ollama(session: aiohttp.ClientSession, url: str, seconds: float) -> None:
+    """Every model Ollama has loaded, unloaded (each call bounded on its own)."""
+    async with session.get(url + "/api/ps") as r:
+        r.raise_for_status()
+        loaded = [model["name"] for model in (await r.json())["models"]]
+    await asyncio.gather(
+        *(
+            _bounded(_unload(session, url, name), seconds, f"Ollama at {url} unloading {name}")
+            for name in loaded
+        )
+    )
+
+
+async def _unload(session: aiohttp.ClientSession, url: str, model: str) -> None:
+    async with session.post(url + "/api/generate", json={"model": model, "keep_alive": 0}) as r:
+        r.raise_for_status()
+        await r.read()
+    log.info("Ollama at %s unloaded %s", url, model)

@@ -1,0 +1,84 @@
+"""The client of OpenAI-compatible chat upstreams: llama.cpp's server, vLLM, Ollama's /v1."""
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+
+from aistack_contract.errors import AistackError, ErrorKind
+from aistack_edge.middleware import REQUEST_ID
+from aistack_edge.upstreams.http import unreachable, upstream_error
+
+CHAT_PATH = "/v1/chat/completions"
+# The end of one server-sent event: a blank line, in any of SSE's three line endings.
+_EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+
+
+@dataclass(frozen=True)
+class Upstream:
+    url: str
+    provider: str
+
+
+def broken(upstream: Upstream, exc: BaseException) -> AistackError:
+    detail = str(exc) or type(exc).__name__
+    return AistackError(
+        ErrorKind.NETWORK,
+        f"{upstream.provider} at {upstream.url} broke off the completion: {detail}",
+        upstream.provider,
+    )
+
+
+async def post_chat(
+    session: aiohttp.ClientSession,
+    upstream: Upstream,
+    body: bytes,
+    request_id: str,
+    timeout_s: float,
+) -> aiohttp.ClientResponse:
+    """POST `body` to the upstream's chat endpoint; its 2xx response, body unread.
+
+    The caller closes the response: closing it before its end drops the connection,
+    which is how the upstream learns to stop generating."""
+    headers = {
+        "Content-Type": "application/json",
+        "Accept-Encoding": "identity",  # relayed as is, never re-encoded
+        REQUEST_ID: request_id,
+    }
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout_s)
+    try:
+        response = await session.post(
+            upstream.url + CHAT_PATH, data=body, headers=headers, timeout=timeout
+        )
+        if response.ok:
+            return response
+        async with response:
+            raise await upstream_error(response, upstream.provider)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise unreachable(upstream.provider, upstream.url, exc) from exc
+
+
+async def read(response: aiohttp.ClientResponse, upstream: Upstream) -> bytes:
+    """A whole (non-streamed) answer."""
+    try:
+        return await response.read()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise broken(upstream, exc) from exc
+
+
+async def events(response: aiohttp.ClientResponse, upstream: Upstream) -> AsyncIterator[bytes]:
+    """The upstream's server-sent events as soon as each arrives: only whole events,
+    several at once where several came together. A broken stream raises the envelope."""
+    pending = b""
+    try:
+        async for chunk in response.content.iter_any():
+            pending += chunk
+            end = max((match.end() for match in _EVENT_END.finditer(pending)), default=0)
+            if end:
+                yield pending[:end]
+                pending = pending[end:]
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise broken(upstream, exc) from exc
+    if pending.strip():
+        yield pending + b"\n\n"

@@ -1,0 +1,183 @@
+"""make_room, the VRAM hot-swap policy, over real HTTP: who is asked to evict for each
+capability, Ollama's documented unload protocol, and failures that must not fail a
+request. (A chat evicting the real asr-whisper's model is in test_chat.py.)"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from aistack_edge.config import EdgeSettings
+from aistack_edge.hotswap import make_room
+from aistack_edge.state import SESSION, SETTINGS
+from aistack_testing.processes import free_port
+
+
+class OllamaDouble:
+    """Ollama's `GET /api/ps` and `POST /api/generate`, as its API documentation
+    describes them: a generate request with no prompt and `keep_alive: 0` unloads."""
+
+    def __init__(self, loaded: list[str]) -> None:
+        self.loaded = loaded
+        self.unloads: list[dict] = []
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_get("/api/ps", self.ps)
+        app.router.add_post("/api/generate", self.generate)
+
+    async def ps(self, request: web.Request) -> web.Response:
+        models = [
+            {
+                "name": name,
+                "model": name,
+                "size": 5_137_025_024,
+                "digest": "0" * 64,
+                "details": {"format": "gguf", "family": "qwen3", "parameter_size": "4B"},
+                "expires_at": "2099-01-01T00:00:00Z",
+                "size_vram": 5_137_025_024,
+            }
+            for name in self.loaded
+        ]
+        return web.json_response({"models": models})
+
+    async def generate(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if body.get("keep_alive") != 0 or body.get("prompt"):
+            return web.json_response({"error": "this double only unloads"}, status=400)
+        self.unloads.append(body)
+        self.loaded.remove(body["model"])
+        return web.json_response(
+            {
+                "model": body["model"],
+                "created_at": "2025-01-01T00:00:00Z",
+                "response": "",
+                "done": True,
+                "done_reason": "unload",
+            }
+        )
+
+
+class AsrDouble:
+    """An ASR backend's `POST /evict` (the internal protocol), counting the calls."""
+
+    def __init__(self) -> None:
+        self.evictions = 0
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/evict", self.evict)
+
+    async def evict(self, request: web.Request) -> web.Response:
+        self.evictions += 1
+        return web.json_response({"evicted": ["whisper-small"]})
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator:
+    """serve(double) runs an aiohttp server with the double's routes; its base URL."""
+    runners: list[web.AppRunner] = []
+
+    async def start(double) -> str:
+        app = web.Application()
+        double.add_routes(app)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        runners.append(runner)
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def edge_app(**settings) -> AsyncIterator[web.Application]:
+    """What make_room needs of the edge's application: its settings and its session."""
+    app = web.Application()
+    app[SETTINGS] = EdgeSettings(**settings)
+    async with aiohttp.ClientSession() as session:
+        app[SESSION] = session
+        yield app
+
+
+@pytest.mark.parametrize(
+    ("capability", "asr_evicts", "ollama_unloads"),
+    [("asr", 0, True), ("tts", 1, True), ("llm", 1, False)],
+)
+async def test_other_capabilities_make_room(serve, capability, asr_evicts, ollama_unloads):
+    ollama, asr_a, asr_b = OllamaDouble(["qwen3:4b", "llama3.2:1b"]), AsrDouble(), AsrDouble()
+    settings = {
+        "ollama_url": await serve(ollama),
+        "asr_backends": [await serve(asr_a), await serve(asr_b)],
+    }
+    async with edge_app(**settings) as app:
+        await make_room(app, capability)
+    assert (asr_a.evictions, asr_b.evictions) == (asr_evicts, asr_evicts)
+    if ollama_unloads:
+        assert ollama.loaded == []
+        assert sorted(u["model"] for u in ollama.unloads) == ["llama3.2:1b", "qwen3:4b"]
+        assert all(u == {"model": u["model"], "keep_alive": 0} for u in ollama.unloads)
+    else:
+        assert ollama.unloads == [] and len(ollama.loaded) == 2
+
+
+async def test_shared_policy_evicts_nothing(serve):
+    ollama, asr = OllamaDouble(["qwen3:4b"]), AsrDouble()
+    settings = {"ollama_url": await serve(ollama), "asr_backends": [await serve(asr)]}
+    async with edge_app(swap_policy="shared", **settings) as app:
+        await make_room(app, "tts")
+    assert asr.evictions == 0 and ollama.unloads == []
+
+
+class Hanging:
+    """A backend that never answers."""
+
+    def __init__(self) -> None:
+        self.forever = asyncio.Event()
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_route("*", "/{tail:.*}", self.hang)
+
+    async def hang(self, request: web.Request) -> web.Response:
+        await self.forever.wait()
+        return web.json_response({})
+
+
+class Refusing:
+    """A backend that answers every call with a 500."""
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_route("*", "/{tail:.*}", self.refuse)
+
+    async def refuse(self, request: web.Request) -> web.Response:
+        return web.json_response({"error": "out of memory"}, status=500)
+
+
+async def test_failures_are_logged_and_bounded_never_raised(serve, caplog):
+    hanging, hanging_ollama, healthy = Hanging(), Hanging(), AsrDouble()
+    settings = {
+        "asr_backends": [
+            await serve(hanging),
+            await serve(Refusing()),
+            f"http://127.0.0.1:{free_port()}",
+            await serve(healthy),
+        ],
+        "ollama_url": await serve(hanging_ollama),
+        "swap_timeout_s": 0.3,
+    }
+    caplog.set_level(logging.WARNING, logger="aistack_edge.hotswap")
+    async with edge_app(**settings) as app:
+        began = time.perf_counter()
+        await make_room(app, "tts")
+        took = time.perf_counter() - began
+    hanging.forever.set()
+    hanging_ollama.forever.set()
+    assert took < 1.0  # every call ran at once, each bounded by 0.3 s
+    assert healthy.evictions == 1
+    assert len([r for r in caplog.records if "did not make room" in r.message]) == 4
