@@ -377,6 +377,7 @@ def test_ref_audio_file_is_inlined(edge, recorder, ref_dir):
     ("ref_audio", "part"),
     [
         ("/etc/hostname", "outside"),
+        ("/etc/host\0name", "can't be read"),
         ("voice.wav", "absolute path"),
         ("file:///etc/hostname", "file: URLs"),
         ("https://example.com/a.wav", "AISTACK_TTS_REF_AUDIO_URLS"),

@@ -46,7 +46,10 @@ class RefAudioPolicy:
             return value
         if scheme is not None:
             raise malformed(f"ref_audio: {scheme}: URLs are not accepted; send a data: URL")
-        return self._inline(self._confined(value))
+        try:
+            return self._inline(self._confined(value))
+        except (OSError, ValueError) as exc:  # a NUL in the path, a file it can't read
+            raise malformed(f"ref_audio: the file can't be read: {type(exc).__name__}") from None
 
     def _confined(self, value: str) -> Path:
         """The file `value` names, if it lies inside the directory both as written and

@@ -9,19 +9,10 @@ from pydantic import ValidationError
 
 from aistack_contract.errors import AistackError, ErrorEnvelope, ErrorKind, kind_for_status
 
-# RFC 9110 §7.6.1: headers about one connection, never relayed (lower case).
+# RFC 9110 §7.6.1: headers about one connection, never relayed (lower case); so are
+# the Proxy-* ones.
 HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
+    {"connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade"}
 )
 
 
