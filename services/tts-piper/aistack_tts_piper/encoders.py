@@ -19,11 +19,14 @@ class AudioFormat:
     rate: int | None = None
     """Fixed output sample rate; None keeps the voice's own."""
     wav_header: bool = False
+    bit_rate: int | None = None
+    """For lossy codecs; None keeps the encoder's default."""
     options: dict[str, str] = field(default_factory=dict)
 
 
 FORMATS: dict[str, AudioFormat] = {
-    "mp3": AudioFormat("audio/mpeg", "mp3", "libmp3lame"),
+    # LAME's default for 22 kHz mono is 32 kbit/s, thin for speech: match AAC's and Opus's 64.
+    "mp3": AudioFormat("audio/mpeg", "mp3", "libmp3lame", bit_rate=64000),
     # Ogg pages of 100 ms instead of a second, so the first sentence leaves without waiting.
     "opus": AudioFormat(
         "audio/opus", "ogg", "libopus", rate=48000, options={"page_duration": "100000"}
@@ -127,6 +130,8 @@ class AvEncoder:
         self._sink = _Sink()
         self._container = av.open(self._sink, "w", format=fmt.muxer, options=fmt.options)
         self._stream = self._container.add_stream(fmt.codec, rate=fmt.rate or rate, layout="mono")
+        if fmt.bit_rate:
+            self._stream.codec_context.bit_rate = fmt.bit_rate
         self._resampler = av.AudioResampler(
             format=self._stream.codec_context.format.name, layout="mono", rate=fmt.rate or rate
         )
