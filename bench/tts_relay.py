@@ -79,19 +79,20 @@ def main() -> None:
             for _ in range(args.runs):
                 for name, url in paths.items():
                     runs[name].append(measure(http, url, args.model, args.format, TEXT))
-        medians = {}
+        stats = {}
         for name, results in runs.items():
-            first = statistics.median(r.first_byte_s for r in results)
-            total = statistics.median(r.total_s for r in results)
-            medians[name] = (first, total)
+            firsts = [r.first_byte_s for r in results]
+            totals = [r.total_s for r in results]
+            stats[name] = (statistics.median(firsts), statistics.median(totals))
             print(
-                f"{name:8} {paths[name]}: first byte {first * 1000:.1f} ms, "
-                f"total {total * 1000:.1f} ms ({results[0].size} bytes of {args.format}, "
-                f"median of {args.runs})"
+                f"{name:8} {paths[name]}: first byte {stats[name][0] * 1000:.1f} ms "
+                f"(min {min(firsts) * 1000:.1f}), total {stats[name][1] * 1000:.1f} ms "
+                f"(min {min(totals) * 1000:.1f}); {results[0].size} bytes of {args.format}, "
+                f"median of {args.runs}"
             )
-        (up_first, up_total), (edge_first, edge_total) = medians["backend"], medians["edge"]
+        (up_first, up_total), (edge_first, edge_total) = stats["backend"], stats["edge"]
         print(
-            f"edge / backend: first byte x{edge_first / up_first:.3f}, "
+            f"edge / backend (medians): first byte x{edge_first / up_first:.3f}, "
             f"total x{edge_total / up_total:.3f} (goal <= 1.05)"
         )
     finally:
