@@ -6,6 +6,8 @@ from typing import Literal
 from aiohttp import web
 from pydantic import BaseModel, Field, ValidationError
 
+from aistack_contract.models import ModelCard
+from aistack_contract.transcription import TranscribeOptions
 from aistack_edge.errors import malformed, overflow
 
 ResponseFormat = Literal["json", "text", "verbose_json", "srt", "vtt"]
@@ -24,6 +26,24 @@ class TranscriptionForm(BaseModel):
     stream: bool = False
     translate: bool = False
     segment_granularity: Literal["sentence", "subtitle"] = "sentence"
+
+    def options_for(self, card: ModelCard) -> TranscribeOptions:
+        """What to ask of the backend serving `card`."""
+        speaks_hint = not card.languages or (self.language or "").split("-")[0] in card.languages
+        options = TranscribeOptions(
+            model=card.id,
+            # A routed request keeps its hint only where the chosen model speaks it.
+            language=self.language if speaks_hint or self.model == card.id else None,
+            prompt=self.prompt,
+            temperature=self.temperature,
+            translate=self.translate,
+        )
+        if self.translate and not card.supports_translate:
+            if card.languages != ["en"]:
+                raise malformed(f"{card.id} cannot translate; translation needs a Whisper model")
+            # An English-only Whisper model already answers in English, the target language.
+            options.translate, options.language = False, "en"
+        return options
 
 
 @dataclass

@@ -15,12 +15,11 @@ from aistack_contract.events import (
     TextDelta,
 )
 from aistack_contract.models import ModelCard
-from aistack_contract.transcription import Segment, TranscribeOptions
+from aistack_contract.transcription import Segment
 from aistack_edge.asr.form import TranscriptionForm, Upload, read_upload
 from aistack_edge.asr.render import render
 from aistack_edge.asr.routing import choose_model, provider_of
 from aistack_edge.asr.transcript import delta_of, done_of, result_of, segments_of, shape
-from aistack_edge.errors import malformed
 from aistack_edge.state import CATALOG, SESSION, SETTINGS, SLOT
 from aistack_edge.upstreams import asr
 
@@ -37,22 +36,6 @@ async def translations(request: web.Request) -> web.StreamResponse:
     return await _transcribe(request, translation=True)
 
 
-def _options(form: TranscriptionForm, card: ModelCard) -> TranscribeOptions:
-    options = TranscribeOptions(
-        model=card.id,
-        language=form.language,
-        prompt=form.prompt,
-        temperature=form.temperature,
-        translate=form.translate,
-    )
-    if form.translate and not card.supports_translate:
-        if card.languages != ["en"]:
-            raise malformed(f"{card.id} cannot translate; translation needs a Whisper model")
-        # An English-only Whisper model already answers in English, the target language.
-        options.translate, options.language = False, "en"
-    return options
-
-
 async def _transcribe(request: web.Request, translation: bool) -> web.StreamResponse:
     app = request.app
     upload: Upload = await read_upload(request, app[SETTINGS].max_upload_bytes)
@@ -63,7 +46,7 @@ async def _transcribe(request: web.Request, translation: bool) -> web.StreamResp
     entries = await app[CATALOG].of_capability("asr")
     card = choose_model(form.model, form.language, [e.card for e in entries])
     upstream = next(e.upstream for e in entries if e.card is card)
-    options = _options(form, card)
+    options = form.options_for(card)
     provider = provider_of(card)
     request_id = request["request_id"]
     async with app[SLOT].hold(f"asr {card.id} (request {request_id})"):

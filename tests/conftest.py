@@ -1,0 +1,30 @@
+"""Shared fixtures of the cross-component tests: a real ASR stack behind a real edge."""
+
+import pytest
+
+from aistack_testing.audio import repeat_wav
+
+
+@pytest.fixture(scope="module")
+def whisper(module_services):
+    """The asr-whisper backend process with the bundled tiny.en."""
+    return module_services.start("aistack_asr_whisper", timeout=120)
+
+
+@pytest.fixture(scope="module")
+def asr_edge(module_services, whisper, redis_server):
+    """An edge on the session's Redis in front of asr-whisper."""
+    return module_services.start(
+        "aistack_edge",
+        env={
+            "AISTACK_ASR_BACKENDS": whisper.url,
+            "AISTACK_REDIS_URL": redis_server.url,
+            "AISTACK_PROBE_TIMEOUT_S": "5",
+        },
+    )
+
+
+@pytest.fixture(scope="session")
+def long_wav(speech_wav, tmp_path_factory):
+    """Three minutes of real speech: long enough to hold the slot for a while."""
+    return repeat_wav(speech_wav, tmp_path_factory.mktemp("long") / "long.wav", 180)

@@ -1,0 +1,136 @@
+"""Pure logic of the edge's speech-to-text: routing, cue sizing, rendering, joins."""
+
+import pytest
+
+from aistack_contract.errors import AistackError
+from aistack_contract.models import ModelCard
+from aistack_contract.transcription import Segment, Word
+from aistack_edge.asr.cues import MAX_CHARS, MAX_SECONDS, subtitle_cues
+from aistack_edge.asr.form import TranscriptionForm
+from aistack_edge.asr.render import join_texts, srt, vtt
+from aistack_edge.asr.routing import choose_model
+from aistack_edge.asr.transcript import delta_of
+
+WHISPER_SMALL = ModelCard(id="whisper-small", owned_by="openai", capabilities=["asr"],
+                          languages=["en", "fr", "zh"], supports_translate=True)  # fmt: skip
+WHISPER_TINY_EN = ModelCard(id="whisper-tiny.en", owned_by="openai", capabilities=["asr"],
+                            languages=["en"])  # fmt: skip
+SENSEVOICE = ModelCard(id="iic/SenseVoiceSmall", owned_by="alibaba", capabilities=["asr"],
+                       languages=["zh", "yue", "en", "ja", "ko"])  # fmt: skip
+PARAKEET = ModelCard(id="nvidia/parakeet-tdt-0.6b-v3", owned_by="nvidia", capabilities=["asr"],
+                     languages=["en", "fr", "de"])  # fmt: skip
+ALL = [WHISPER_TINY_EN, WHISPER_SMALL, SENSEVOICE, PARAKEET]
+
+
+@pytest.mark.parametrize(
+    ("requested", "language", "cards", "chosen"),
+    [
+        ("auto", "zh", ALL, SENSEVOICE),
+        ("auto", "ja", ALL, SENSEVOICE),
+        ("auto", "fr", ALL, PARAKEET),
+        ("auto", "en-US", ALL, PARAKEET),
+        ("auto", "sw", ALL, WHISPER_SMALL),
+        ("auto", None, ALL, WHISPER_SMALL),
+        ("auto", "zh", [WHISPER_TINY_EN, WHISPER_SMALL, PARAKEET], WHISPER_SMALL),
+        ("auto", "fr", [WHISPER_TINY_EN, SENSEVOICE], WHISPER_TINY_EN),
+        ("auto", "en", [SENSEVOICE], SENSEVOICE),
+        ("whisper-1", "zh", ALL, WHISPER_SMALL),
+        ("whisper-1", None, [WHISPER_TINY_EN, PARAKEET], WHISPER_TINY_EN),
+        ("parakeet", None, ALL, PARAKEET),
+        ("sensevoice", "en", ALL, SENSEVOICE),
+        ("whisper-tiny.en", "zh", ALL, WHISPER_TINY_EN),
+        ("iic/SenseVoiceSmall", None, ALL, SENSEVOICE),
+    ],
+)
+def test_choose_model(requested, language, cards, chosen):
+    assert choose_model(requested, language, cards) is chosen
+
+
+@pytest.mark.parametrize(
+    ("requested", "cards", "status"),
+    [("whisper-9", ALL, 400), ("parakeet", [WHISPER_SMALL], 400), ("auto", [], 503)],
+)
+def test_choose_model_refuses(requested, cards, status):
+    with pytest.raises(AistackError) as refused:
+        choose_model(requested, None, cards)
+    assert refused.value.status == status
+
+
+def _words(text: str, start: float, step: float) -> list[Word]:
+    return [
+        Word(start=start + i * step, end=start + (i + 1) * step, word=" " + w)
+        for i, w in enumerate(text.split())
+    ]
+
+
+def test_subtitle_cues_respect_the_limits():
+    long = _words(" ".join(["word"] * 60), 0.0, 0.3)  # 18 s, 299 chars
+    short = _words("Yes.", 20.0, 0.2)
+    cues = subtitle_cues(
+        [
+            Segment(start=0.0, end=18.0, text=" long", words=long),
+            Segment(start=20.0, end=20.2, text=" Yes.", words=short),
+        ]
+    )
+    assert [c.id for c in cues] == list(range(len(cues)))
+    for cue in cues[:-1]:
+        assert len(cue.text.strip()) <= MAX_CHARS and cue.end - cue.start <= MAX_SECONDS
+    assert sum(len(c.words) for c in cues[:-1]) == 60
+    assert cues[-1].text == " Yes." and cues[-1].end - cues[-1].start == pytest.approx(1.0)
+
+
+def test_subtitle_cues_keep_a_segment_without_words():
+    segment = Segment(start=0.0, end=30.0, text=" no word times here")
+    assert subtitle_cues([segment])[0].text == segment.text
+
+
+def test_srt_and_vtt():
+    segments = [
+        Segment(start=0.0, end=1.5, text=" Hello."),
+        Segment(start=3661.25, end=3662.0, text=" Bye."),
+    ]
+    assert srt(segments) == (
+        "1\n00:00:00,000 --> 00:00:01,500\nHello.\n\n2\n01:01:01,250 --> 01:01:02,000\nBye.\n"
+    )
+    assert vtt(segments) == (
+        "WEBVTT\n\n00:00:00.000 --> 00:00:01.500\nHello.\n\n01:01:01.250 --> 01:01:02.000\nBye.\n"
+    )
+
+
+def test_joins_space_latin_but_not_cjk():
+    assert join_texts([" Hello there.", " General Kenobi."]) == "Hello there. General Kenobi."
+    assert join_texts(["你好。", "世界。"]) == "你好。世界。"
+    assert join_texts(["", " a", "  "]) == "a"
+
+
+def test_deltas_concatenate_to_the_joined_text():
+    texts = [" One.", " Two, three.", "四。", " Five."]
+    joined = ""
+    for text in texts:
+        joined += delta_of(Segment(start=0, end=1, text=text), joined).delta
+    assert joined == join_texts(texts)
+
+
+@pytest.mark.parametrize(
+    ("card", "language", "sent_language", "sent_translate"),
+    [(WHISPER_SMALL, "fr", "fr", True), (WHISPER_TINY_EN, None, "en", False)],
+)
+def test_translate_options(card, language, sent_language, sent_translate):
+    form = TranscriptionForm(model="whisper-1", language=language, translate=True)
+    options = form.options_for(card)
+    assert (options.language, options.translate) == (sent_language, sent_translate)
+
+
+@pytest.mark.parametrize("card", [SENSEVOICE, PARAKEET])
+def test_translate_is_malformed_where_the_model_cannot(card):
+    with pytest.raises(AistackError) as refused:
+        TranscriptionForm(translate=True).options_for(card)
+    assert refused.value.body.kind == "malformed" and card.id in refused.value.body.message
+
+
+def test_routed_hint_is_dropped_where_the_model_does_not_speak_it():
+    assert (
+        TranscriptionForm(model="auto", language="fr").options_for(WHISPER_TINY_EN).language is None
+    )
+    pinned = TranscriptionForm(model="whisper-tiny.en", language="fr")
+    assert pinned.options_for(WHISPER_TINY_EN).language == "fr"
