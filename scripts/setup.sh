@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=.venv
 # Every component of the CPU stack, in dependency order; a missing one is skipped.
-COMPONENTS=(libs/contract "libs/testing[speech]" libs/asr-service edge services/asr-whisper services/tts-piper)
+COMPONENTS=(libs/contract "libs/testing[speech]" libs/asr-service edge services/asr-whisper
+  "services/tts-piper[test]" services/tts-qwen3)
 EXTRAS=(pytest pytest-asyncio openai httpx ruff)
 
 stamp=$VENV/.installed
