@@ -2,7 +2,8 @@
 # asr-parakeet's tests in their own virtualenv (.venv-parakeet at the repository root).
 # Usage: services/asr-parakeet/test.sh [pytest arguments]
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
 venv="$root/.venv-parakeet"
 python="$venv/bin/python"
 cd "$root"
@@ -13,12 +14,13 @@ if [[ ! -f "$venv/.frameworks-installed" ]]; then
     "$python" -m pip install --quiet "nemo_toolkit[asr]==3.0.0"
     touch "$venv/.frameworks-installed"
 fi
-# The repository's own packages, editable: reinstalled only when a pyproject.toml changes.
+# The repository's own packages, editable: reinstalled only when a pyproject.toml or this changes.
 packages=(libs/contract libs/testing libs/asr-service edge services/asr-parakeet)
-stamp="$(cat "${packages[@]/%//pyproject.toml}" | sha256sum | cut -d' ' -f1)"
+stamp="$(cat "${packages[@]/%//pyproject.toml}" "$here/test.sh" | sha256sum | cut -d' ' -f1)"
 if [[ "$(cat "$venv/.packages-installed" 2>/dev/null)" != "$stamp" ]]; then
     "$python" -m pip install --quiet \
-        -e libs/contract -e "libs/testing[speech]" -e libs/asr-service -e edge -e services/asr-parakeet
+        -e libs/contract -e "libs/testing[speech]" -e libs/asr-service -e edge -e services/asr-parakeet \
+        openai
     echo "$stamp" > "$venv/.packages-installed"
 fi
 exec "$python" -m pytest services/asr-parakeet/tests "$@"

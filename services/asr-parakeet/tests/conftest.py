@@ -66,6 +66,20 @@ def parakeet(tiny_nemo: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 
 @pytest.fixture(scope="session")
+def edge(parakeet: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """The edge in front of asr-parakeet alone (the GPU slot in-process)."""
+    port = free_port()
+    service = start_service(
+        ["-m", "aistack_edge", "--port", str(port)],
+        port,
+        tmp_path_factory.mktemp("edge") / "edge.log",
+        {"AISTACK_ASR_BACKENDS": parakeet.url, "AISTACK_REDIS_URL": ""},
+    )
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
 def speech(speech_wav: Path) -> bytes:
     """About 5 s of Piper saying SENTENCE: one window."""
     return speech_wav.read_bytes()
