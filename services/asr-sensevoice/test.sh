@@ -9,7 +9,7 @@ if [[ ! -x $venv/bin/python ]] || ! $venv/bin/python -c "import torch, funasr" 2
   python3 -m venv "$venv"
   # torch first, its CPU build, so that nothing pulls another one in
   "$venv/bin/pip" install -q torch==2.13.0
-  "$venv/bin/pip" install -q funasr kaldi-native-fbank sentencepiece
+  "$venv/bin/pip" install -q funasr kaldi-native-fbank sentencepiece openai
 fi
 projects=(libs/contract libs/testing libs/asr-service services/asr-sensevoice)
 [[ -f edge/pyproject.toml ]] && projects+=(edge)

@@ -69,31 +69,32 @@ class SenseVoiceBackend(Backend):
     ) -> Iterator[TranscribeEvent]:
         """Info once the first chunk has told the language; then one segment per chunk."""
         language = requested_language(options, self.provider)
+        reported = None if language == AUTO else language
         duration = len(audio) / SAMPLE_RATE
-        spans = engine.speech_spans(model, audio)
-        info: BackendInfo | None = None
-        segments = 0
-        for done, (start, end) in enumerate(spans):
+        announced = False
+        segments = done = 0
+        try:
+            for start, end in engine.speech_spans(model, audio):
+                if cancel.is_set():
+                    return
+                chunk = self._recognize(model, audio, start, end, language, options.word_timestamps)
+                done += 1
+                if not announced:
+                    announced = True
+                    detected = reported or chunk.language or UNDETECTED
+                    yield BackendInfo(language=detected, duration=duration)
+                if chunk.text:
+                    words = chunk.words
+                    segment = Segment(
+                        id=segments, start=start, end=end, text=chunk.text, words=words
+                    )
+                    yield BackendSegment(segment=segment)
+                    segments += 1
+            if not announced:
+                yield BackendInfo(language=reported or UNDETECTED, duration=duration)
+        finally:
             if cancel.is_set():
-                log.info("cancelled after %d of %d VAD chunks", done, len(spans))
-                return
-            chunk = self._recognize(model, audio, start, end, language, options.word_timestamps)
-            if info is None:
-                detected = chunk.language or UNDETECTED
-                info = BackendInfo(
-                    language=detected if language == AUTO else language, duration=duration
-                )
-                yield info
-            if chunk.text:
-                segment = Segment(
-                    id=segments, start=start, end=end, text=chunk.text, words=chunk.words
-                )
-                yield BackendSegment(segment=segment)
-                segments += 1
-        if info is None:
-            yield BackendInfo(
-                language=UNDETECTED if language == AUTO else language, duration=duration
-            )
+                log.info("cancelled after %d VAD chunks", done)
 
     def _recognize(
         self,
@@ -117,8 +118,9 @@ class SenseVoiceBackend(Backend):
 
 
 def requested_language(options: TranscribeOptions, provider: str) -> str:
-    """`auto` or one of SenseVoice's languages; anything else is malformed."""
-    language = (options.language or AUTO).lower()
+    """`auto` or one of SenseVoice's languages (a region subtag is dropped: zh-CN is zh);
+    anything else is malformed."""
+    language = (options.language or AUTO).lower().split("-")[0]
     if language != AUTO and language not in postprocess.LANGUAGES:
         accepted = ", ".join((AUTO, *postprocess.LANGUAGES))
         raise AistackError(

@@ -1,7 +1,7 @@
 """How the service calls FunASR; a benchmark can call it the same way in-process:
 
 pair = load(settings)
-for start, end in speech_spans(pair, audio):
+for start, end in speech_spans(pair, audio):  # as the VAD finds them
     raw = recognize(pair, audio[int(start * 16000) : int(end * 16000)], "auto", True, True)
 
 FunASR (and torch) are imported on first load, so the service answers /health at once.
@@ -10,15 +10,20 @@ FunASR (and torch) are imported on first load, so the service answers /health at
 import gc
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from aistack_asr.audio import SAMPLE_RATE
 from aistack_asr_sensevoice.settings import SenseVoiceSettings
 
 REQUIRED_FILES = ("config.yaml", "model.pt")
+VAD_WINDOW_S = 60.0
+"""Audio the VAD takes at a time (its own default chunk): a long file's first segment comes
+after one window of VAD, not after all of it."""
 
 
 @dataclass
@@ -63,6 +68,8 @@ def load(settings: SenseVoiceSettings) -> SenseVoicePair:
         "disable_update": True,
         "disable_pbar": True,
         "disable_log": True,
+        # no random dither in the features: the same audio always gives the same transcript
+        "frontend_conf": {"dither": 0.0},
     }
     vad = AutoModel(model=str(settings.sensevoice_vad_dir), **common)
     asr = AutoModel(model=str(settings.sensevoice_model_dir), **common)
@@ -79,11 +86,29 @@ def unload(pair: SenseVoicePair) -> None:
         torch.cuda.empty_cache()
 
 
-def speech_spans(pair: SenseVoicePair, audio: np.ndarray) -> list[tuple[float, float]]:
-    """The VAD's speech segments of 16 kHz mono `audio`, as (start, end) in seconds."""
-    with pair.lock:
-        result = pair.vad.generate(input=audio)
-    return [(begin / 1000, end / 1000) for begin, end in result[0]["value"]]
+def speech_spans(pair: SenseVoicePair, audio: np.ndarray) -> Iterator[tuple[float, float]]:
+    """The VAD's speech segments of 16 kHz mono `audio`, (start, end) in seconds, each as soon
+    as its end is found: the VAD runs on VAD_WINDOW_S windows, carrying its state across."""
+    cache: dict[str, Any] = {}
+    step = int(VAD_WINDOW_S * SAMPLE_RATE)
+    begin = None
+    for at in range(0, len(audio), step):
+        with pair.lock:
+            result = pair.vad.generate(
+                input=audio[at : at + step],
+                cache=cache,
+                is_final=at + step >= len(audio),
+                chunk_size=int(VAD_WINDOW_S * 1000),
+            )
+        # [[b, e]]: a whole segment; [[b, -1]]: one starts; [[-1, e]]: the open one ends
+        for b, e in result[0]["value"]:
+            if b >= 0 and e >= 0:
+                yield b / 1000, e / 1000
+            elif b >= 0:
+                begin = b
+            elif begin is not None:
+                yield begin / 1000, e / 1000
+                begin = None
 
 
 def recognize(

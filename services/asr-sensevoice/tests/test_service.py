@@ -1,0 +1,252 @@
+"""asr-sensevoice end to end: a real process, real HTTP, the tiny models, Piper's speech."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import re
+import time
+import wave
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import pytest
+
+from aistack_asr.audio import decode_audio
+from aistack_asr_sensevoice import engine
+from aistack_asr_sensevoice.settings import SenseVoiceSettings
+from aistack_contract.events import BackendDone, BackendInfo, BackendSegment, decode_backend_event
+from aistack_testing.processes import Service, free_port, start_service
+
+if TYPE_CHECKING:
+    from conftest import Speech, TinyModels
+
+MODEL = "iic/SenseVoiceSmall"
+FIRST_LOAD_S = 120  # the first request imports FunASR and torch: tens of seconds on two cores
+
+
+def form(audio: bytes | None, **options: Any) -> aiohttp.FormData:
+    data = aiohttp.FormData()
+    data.add_field("options", json.dumps({"model": MODEL, **options}))
+    if audio is not None:
+        data.add_field("file", audio, filename="upload", content_type="application/octet-stream")
+    return data
+
+
+async def transcribe(url: str, audio: bytes, **options: Any) -> list:
+    """POST /transcribe; the stream's events, after checking it is a 200 NDJSON stream."""
+    timeout = aiohttp.ClientTimeout(total=FIRST_LOAD_S)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        session.post(f"{url}/transcribe", data=form(audio, **options)) as response,
+    ):
+        assert response.status == 200, await response.text()
+        assert response.content_type == "application/x-ndjson"
+        return [decode_backend_event(line) async for line in response.content]
+
+
+async def refused(url: str, data: aiohttp.FormData) -> tuple[int, dict]:
+    timeout = aiohttp.ClientTimeout(total=FIRST_LOAD_S)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        session.post(f"{url}/transcribe", data=data) as response,
+    ):
+        return response.status, await response.json()
+
+
+async def get(url: str) -> Any:
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        assert response.status == 200
+        return await response.json()
+
+
+async def post(url: str) -> Any:
+    async with aiohttp.ClientSession() as session, session.post(url) as response:
+        assert response.status == 200
+        return await response.json()
+
+
+async def wait_until(predicate, within: float) -> None:
+    started = time.monotonic()
+    while not await predicate():
+        assert time.monotonic() - started < within, f"not within {within} s"
+        await asyncio.sleep(0.05)
+
+
+async def loaded(url: str) -> bool:
+    return (await get(f"{url}/info"))["data"][0]["loaded"]
+
+
+def segments_of(events: list) -> list:
+    return [e.segment for e in events if isinstance(e, BackendSegment)]
+
+
+def vad_spans(tiny_models: TinyModels, audio: bytes) -> list[tuple[float, float]]:
+    """What the same VAD finds in the same audio, run here in-process."""
+    settings = SenseVoiceSettings(
+        sensevoice_model_dir=tiny_models.model_dir, sensevoice_vad_dir=tiny_models.vad_dir
+    )
+    pair = engine.load(settings)
+    try:
+        return list(engine.speech_spans(pair, decode_audio(audio, "test")))
+    finally:
+        engine.unload(pair)
+
+
+async def test_info_shows_the_card(sensevoice: Service) -> None:
+    assert await get(f"{sensevoice.url}/health") == {"status": "ok"}
+    (card,) = (await get(f"{sensevoice.url}/info"))["data"]
+    assert card["id"] == MODEL
+    assert card["capabilities"] == ["asr"]
+    assert card["languages"] == ["zh", "yue", "en", "ja", "ko"]
+    assert card["supports_streaming"] is True
+    assert card["supports_translate"] is False
+
+
+async def test_one_segment_per_vad_chunk(
+    sensevoice: Service, speech: Speech, tiny_models: TinyModels
+) -> None:
+    events = await transcribe(sensevoice.url, speech.data, language="auto")
+    info, *middle, done = events
+    assert isinstance(info, BackendInfo)
+    assert info.duration == pytest.approx(speech.duration, abs=0.01)
+    assert info.language in {"zh", "yue", "en", "ja", "ko", "unknown"}
+    assert isinstance(done, BackendDone)
+    segments = segments_of(middle)
+    assert len(segments) == len(middle)
+    assert [(s.start, s.end) for s in segments] == vad_spans(tiny_models, speech.data)
+    assert [s.id for s in segments] == list(range(len(segments)))
+    # every chunk lies within one sentence, and every sentence has its chunk
+    owners = [
+        [i for i, (a, b) in enumerate(speech.spoken) if s.start < b and a < s.end] for s in segments
+    ]
+    assert all(len(owner) == 1 for owner in owners), owners
+    assert sorted({owner[0] for owner in owners}) == list(range(len(speech.spoken)))
+
+
+async def test_segments_and_words_are_clean_and_in_order(
+    sensevoice: Service, speech: Speech
+) -> None:
+    segments = segments_of(await transcribe(sensevoice.url, speech.data, language="en"))
+    assert segments
+    previous_end = 0.0
+    for segment in segments:
+        assert previous_end <= segment.start < segment.end <= speech.duration
+        previous_end = segment.end
+        assert segment.text == segment.text.strip() and "<|" not in segment.text
+        assert "  " not in segment.text
+        assert segment.words, segment
+        at = segment.start
+        for word in segment.words:
+            assert at <= word.start <= word.end <= segment.end, (word, segment)
+            assert word.word and not re.search(r"\s|<\||\u2581", word.word), word
+            at = word.end
+
+
+async def test_requested_language_is_reported(sensevoice: Service, speech: Speech) -> None:
+    for language, reported in (("ko", "ko"), ("YUE", "yue"), ("zh-TW", "zh")):
+        info = (await transcribe(sensevoice.url, speech.data, language=language))[0]
+        assert info.language == reported
+
+
+async def test_without_word_timestamps_there_are_no_words(
+    sensevoice: Service, speech: Speech
+) -> None:
+    segments = segments_of(await transcribe(sensevoice.url, speech.data, word_timestamps=False))
+    assert segments
+    assert all(segment.words is None for segment in segments)
+
+
+async def test_silence_gives_info_and_done_only(sensevoice: Service) -> None:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(16_000)
+        wav.writeframes(bytes(2 * 16_000 * 3))
+    events = await transcribe(sensevoice.url, out.getvalue(), language="zh")
+    assert [type(e) for e in events] == [BackendInfo, BackendDone]
+    assert (events[0].language, events[0].duration) == ("zh", 3.0)
+
+
+@pytest.mark.parametrize(
+    ("options", "audio", "message"),
+    [
+        ({"language": "fr"}, b"x", "does not know the language 'fr'"),
+        ({"translate": True}, b"x", "does not support translate"),
+        ({"model": "whisper-1"}, b"x", "unknown model"),
+        ({}, b"", "empty"),
+        ({}, b"not audio at all" * 100, "could not be decoded"),
+    ],
+)
+async def test_malformed_requests_get_the_envelope(
+    sensevoice: Service, options: dict, audio: bytes, message: str
+) -> None:
+    status, body = await refused(sensevoice.url, form(audio, **options))
+    assert status == 400
+    assert body["error"]["kind"] == "malformed"
+    assert body["error"]["provider"] == "SenseVoice"
+    assert message in body["error"]["message"]
+
+
+async def test_hanging_up_cancels_between_chunks(sensevoice: Service, long_speech: Speech) -> None:
+    timeout = aiohttp.ClientTimeout(total=FIRST_LOAD_S)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        session.post(
+            f"{sensevoice.url}/transcribe", data=form(long_speech.data, language="en")
+        ) as response,
+    ):
+        assert response.status == 200
+        assert isinstance(decode_backend_event(await response.content.readline()), BackendInfo)
+        first = decode_backend_event(await response.content.readline())
+        assert isinstance(first, BackendSegment)
+        # streamed: the first chunk is here while the rest of the audio is still ahead
+        assert first.segment.end < long_speech.duration / 4
+
+    async def idle() -> bool:
+        status = await get(f"{sensevoice.url}/status")
+        return status["jobs"] == 0 and not status["in_use"]
+
+    await wait_until(idle, within=10)
+    cancelled = re.findall(r"cancelled after (\d+) VAD chunks", sensevoice.output())
+    assert cancelled, sensevoice.output()[-2000:]
+    assert int(cancelled[-1]) < len(long_speech.spoken) / 2
+
+
+async def test_evict_drops_the_model(sensevoice: Service, speech: Speech) -> None:
+    await transcribe(sensevoice.url, speech.data)
+    assert await loaded(sensevoice.url)
+    assert (await post(f"{sensevoice.url}/evict"))["evicted"] == [MODEL]
+    assert not await loaded(sensevoice.url)
+    assert (await get(f"{sensevoice.url}/status"))["loaded"] == []
+
+
+async def test_idle_model_leaves_after_keep_alive(sensevoice: Service, speech: Speech) -> None:
+    await transcribe(sensevoice.url, speech.data)
+    assert await loaded(sensevoice.url)
+
+    async def unloaded() -> bool:
+        return not await loaded(sensevoice.url)
+
+    await wait_until(unloaded, within=15)
+
+
+async def test_without_models_nothing_is_served(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        "AISTACK_SENSEVOICE_MODEL_DIR": str(tmp_path / "missing"),
+        "AISTACK_SENSEVOICE_VAD_DIR": str(tmp_path / "missing-too"),
+    }
+    args = ["-m", "aistack_asr_sensevoice", "--port", str(port)]
+    service = start_service(args, port, tmp_path / "service.log", env)
+    try:
+        assert (await get(f"{service.url}/info"))["data"] == []
+        status, body = await refused(service.url, form(b"RIFF"))
+        assert status == 400
+        assert body["error"]["provider"] == "SenseVoice"
+        assert "unknown model" in body["error"]["message"]
+    finally:
+        service.stop()
