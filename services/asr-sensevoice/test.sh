@@ -1,27 +1,26 @@
 #!/usr/bin/env bash
-# asr-sensevoice's tests in their own virtualenv (.venv-sensevoice at the repo root).
-# Arguments go to pytest.
+# asr-sensevoice's tests in their own virtualenv (.venv-sensevoice at the repository root).
+# Usage: services/asr-sensevoice/test.sh [pytest arguments]
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-
-venv=.venv-sensevoice
-if [[ ! -x $venv/bin/python ]] || ! $venv/bin/python -c "import torch, funasr" 2>/dev/null; then
-  python3 -m venv "$venv"
-  # torch first, its CPU build, so that nothing pulls another one in
-  "$venv/bin/pip" install -q torch==2.13.0
-  "$venv/bin/pip" install -q funasr kaldi-native-fbank sentencepiece openai
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+venv="$root/.venv-sensevoice"
+python="$venv/bin/python"
+cd "$root"
+if [[ ! -f "$venv/.frameworks-installed" ]]; then
+    python3 -m venv "$venv"
+    # torch first (its CPU build here), so that FunASR does not pull another build of it
+    "$python" -m pip install --quiet torch==2.13.0
+    "$python" -m pip install --quiet funasr==1.4.16 kaldi-native-fbank==1.23.0 sentencepiece==0.2.3
+    touch "$venv/.frameworks-installed"
 fi
-projects=(libs/contract libs/testing libs/asr-service services/asr-sensevoice)
-[[ -f edge/pyproject.toml ]] && projects+=(edge)
-# (re)install the repo's packages whenever one of their pyproject.toml files changed
-stamp=$(cat "${projects[@]/%//pyproject.toml}" | sha256sum | cut -d' ' -f1)
-if [[ $(cat "$venv/.aistack-stamp" 2>/dev/null) != "$stamp" ]]; then
-  editables=()
-  for project in "${projects[@]}"; do
-    [[ $project == libs/testing ]] && project="libs/testing[speech]"
-    editables+=(-e "$project")
-  done
-  "$venv/bin/pip" install -q "${editables[@]}"
-  echo "$stamp" >"$venv/.aistack-stamp"
+# The repository's own packages, editable: reinstalled only when a pyproject.toml or this changes.
+packages=(libs/contract libs/testing libs/asr-service edge services/asr-sensevoice)
+stamp="$(cat "${packages[@]/%//pyproject.toml}" "$here/test.sh" | sha256sum | cut -d' ' -f1)"
+if [[ "$(cat "$venv/.packages-installed" 2>/dev/null)" != "$stamp" ]]; then
+    "$python" -m pip install --quiet \
+        -e libs/contract -e "libs/testing[speech]" -e libs/asr-service -e edge \
+        -e services/asr-sensevoice openai
+    echo "$stamp" > "$venv/.packages-installed"
 fi
-exec "$venv/bin/python" -m pytest services/asr-sensevoice/tests "$@"
+exec "$python" -m pytest services/asr-sensevoice/tests "$@"
