@@ -1,0 +1,206 @@
+"""deploy/nginx for real: Debian's nginx with the shipped configuration, a certificate from
+install.sh and a token from add-token.sh, in front of a real edge whose LLM upstream is a
+small OpenAI-compatible server that the test steers."""
+
+import asyncio
+import json
+import os
+import pwd
+import shutil
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from aiohttp import web
+
+from aistack_testing.processes import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+NGINX = ROOT / "deploy" / "nginx"
+MAIN_CONF = """
+daemon off;
+user {user};
+pid {dir}/nginx.pid;
+error_log {dir}/error.log info;
+events {{ worker_connections 64; }}
+http {{
+    access_log {dir}/access.log;
+    client_body_temp_path {dir}/tmp;
+    proxy_temp_path {dir}/tmp;
+    include conf.d/aistack.conf;
+}}
+"""
+
+
+class SteeredLLM:
+    """An OpenAI-compatible LLM server in a thread: streams one event, then waits for
+    `release` before the rest; answers a plain request with the size of what it received."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.received: list[int] = []
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def start(self) -> None:
+        app = web.Application(client_max_size=0)
+        app.router.add_get("/v1/models", self.models)
+        app.router.add_post("/v1/chat/completions", self.chat)
+        self._runner = web.AppRunner(app)
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(10)
+
+    async def _serve(self) -> None:
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    async def models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": "steered", "object": "model"}]})
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        self.received.append(len(body))
+        if not json.loads(body).get("stream"):
+            return web.json_response({"object": "chat.completion", "received": len(body)})
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b'data: {"n": 1}\n\n')
+        await asyncio.to_thread(self.release.wait, 30)
+        for n in (2, 3):
+            await response.write(f'data: {{"n": {n}}}\n\n'.encode())
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[SteeredLLM]:
+    server = SteeredLLM()
+    server.start()
+    yield server
+    server.release.set()
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def edge(module_services, llm):
+    return module_services.start("aistack_edge", env={"AISTACK_LLM_UPSTREAMS": llm.url})
+
+
+@pytest.fixture(scope="module")
+def proxy(edge, tmp_path_factory) -> Iterator[dict]:
+    """nginx on a free port in front of `edge`: its URL, the CA file, a client's token."""
+    nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
+    if nginx is None or shutil.which("openssl") is None:
+        pytest.skip("nginx and openssl are not installed (apt-get install nginx openssl)")
+    conf = tmp_path_factory.mktemp("nginx")
+    (conf / "tmp").mkdir()
+    env = {"AISTACK_TLS_NAMES": "localhost,127.0.0.1", "PATH": "/usr/bin:/bin:/usr/sbin"}
+    subprocess.run([NGINX / "install.sh", conf], env=env, check=True, capture_output=True)
+    token = subprocess.run(
+        [NGINX / "add-token.sh", "tester", conf], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    port = free_port()
+    site = conf / "conf.d" / "aistack.conf"
+    text = site.read_text()
+    assert text.count("listen 8443 ssl;") == text.count("server 127.0.0.1:11500;") == 1
+    text = text.replace("listen 8443 ssl;", f"listen 127.0.0.1:{port} ssl;")
+    site.write_text(text.replace("127.0.0.1:11500", edge.url.removeprefix("http://")))
+    (conf / "nginx.conf").write_text(
+        MAIN_CONF.format(dir=conf, user=pwd.getpwuid(os.getuid()).pw_name)
+    )
+    check = subprocess.run(
+        [nginx, "-t", "-p", conf, "-c", conf / "nginx.conf"], capture_output=True
+    )
+    assert check.returncode == 0, check.stderr.decode()
+    proc = subprocess.Popen([nginx, "-p", conf, "-c", conf / "nginx.conf"], stderr=subprocess.PIPE)
+    url = f"https://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 10
+        while not _answers(url, conf / "aistack" / "tls.crt"):
+            assert proc.poll() is None and time.monotonic() < deadline, "nginx did not start"
+            time.sleep(0.05)
+        yield {"url": url, "ca": str(conf / "aistack" / "tls.crt"), "token": token}
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _answers(url: str, ca: Path) -> bool:
+    try:
+        httpx.get(url + "/health", verify=ssl.create_default_context(cafile=ca), timeout=1)
+        return True
+    except httpx.TransportError:
+        return False
+
+
+@pytest.fixture
+def client(proxy) -> Iterator[httpx.Client]:
+    tls = ssl.create_default_context(cafile=proxy["ca"])
+    with httpx.Client(base_url=proxy["url"], verify=tls, timeout=60) as client:
+        yield client
+
+
+def bearer(proxy) -> dict[str, str]:
+    return {"Authorization": f"Bearer {proxy['token']}"}
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong", "Basic dGVzdGVyOng="])
+def test_no_valid_token_is_refused(client, authorization):
+    headers = {"Authorization": authorization} if authorization else {}
+    r = client.get("/v1/models", headers=headers)
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"].startswith("Bearer")
+    assert r.json()["error"]["provider"] == "aistack-proxy"
+
+
+def test_the_token_passes(client, proxy):
+    r = client.get("/v1/models", headers={**bearer(proxy), "X-Request-ID": "proxy-test-1"})
+    assert r.status_code == 200
+    assert [m["id"] for m in r.json()["data"]] == ["steered"]
+    assert r.headers["X-Request-ID"] == "proxy-test-1"
+
+
+def test_health_needs_no_token(client):
+    assert client.get("/health").json()["status"] == "ok"
+
+
+def test_events_arrive_one_by_one(client, proxy, llm):
+    llm.release.clear()
+    body = {"model": "steered", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    # The upstream holds its second event until released (30 s at most): a proxy that
+    # buffers delivers nothing before then, and the read times out.
+    timeout = httpx.Timeout(60, read=5)
+    with client.stream(
+        "POST", "/v1/chat/completions", json=body, headers=bearer(proxy), timeout=timeout
+    ) as r:
+        assert r.status_code == 200
+        lines = r.iter_lines()
+        first = next(line for line in lines if line)
+        assert first == 'data: {"n": 1}'
+        llm.release.set()
+        rest = [line for line in lines if line]
+    assert rest == ['data: {"n": 2}', 'data: {"n": 3}', "data: [DONE]"]
+
+
+def test_a_50_mb_upload_passes(client, proxy, llm):
+    content = "x" * (50 * 1024 * 1024)
+    body = json.dumps({"model": "steered", "messages": [{"role": "user", "content": content}]})
+    r = client.post(
+        "/v1/chat/completions",
+        content=body.encode(),
+        headers={**bearer(proxy), "Content-Type": "application/json"},
+    )
+    assert r.status_code == 200, r.text[:500]
+    assert r.json()["received"] >= len(body)
