@@ -1,0 +1,99 @@
+"""deploy/k8s: every manifest valid against Kubernetes' own schemas (strict, offline), and the
+multi-node design holding together: one slot key per GPU node, node-local backends."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "k8s"
+KUBERNETES_VERSION = "1.33.0"
+GPU_BACKENDS = {"asr-whisper", "asr-parakeet", "asr-sensevoice", "tts-qwen3", "ollama"}
+
+
+def load_all() -> list[dict]:
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    return [
+        doc
+        for name in kustomization["resources"]
+        for doc in yaml.safe_load_all((K8S / name).read_text())
+        if doc
+    ]
+
+
+RESOURCES = load_all()
+
+
+def of_kind(kind: str) -> dict[str, dict]:
+    return {r["metadata"]["name"]: r for r in RESOURCES if r["kind"] == kind}
+
+
+def container(workload: dict) -> dict:
+    (only,) = workload["spec"]["template"]["spec"]["containers"]
+    return only
+
+
+def test_kustomization_lists_every_manifest():
+    listed = set(yaml.safe_load((K8S / "kustomization.yaml").read_text())["resources"])
+    assert listed == {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+
+
+@pytest.mark.parametrize(
+    "resource", RESOURCES, ids=lambda r: f"{r['kind']}/{r['metadata']['name']}"
+)
+def test_valid_against_the_kubernetes_schema(resource):
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    kubernetes_validate.validate(resource, KUBERNETES_VERSION, strict=True)
+
+
+def test_a_wrong_field_is_caught():
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    broken = yaml.safe_load(yaml.safe_dump(of_kind("Deployment")["edge"]))
+    broken["spec"]["replicas"] = "four"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
+
+
+def test_edges_are_replicated_and_take_their_nodes_slot_key():
+    edge = of_kind("Deployment")["edge"]
+    assert edge["spec"]["replicas"] >= 2
+    env = {e["name"]: e for e in container(edge)["env"]}
+    assert env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
+    assert env["AISTACK_SLOT_KEY"]["value"].endswith(":$(NODE_NAME)")
+    assert env["AISTACK_REDIS_URL"]["value"] == "redis://redis:6379/0"
+    assert "redis" in of_kind("Service")
+
+
+def test_every_backend_url_of_the_edge_has_a_node_local_service():
+    env = {e["name"]: e.get("value", "") for e in container(of_kind("Deployment")["edge"])["env"]}
+    urls = [
+        url
+        for key in ("AISTACK_ASR_BACKENDS", "AISTACK_TTS_BACKENDS", "AISTACK_OLLAMA_URL")
+        for url in env[key].split(",")
+    ]
+    services = of_kind("Service")
+    daemonsets = of_kind("DaemonSet")
+    assert {url.split("//")[1].split(":")[0] for url in urls} == set(daemonsets)
+    for url in urls:
+        name, port = url.removeprefix("http://").split(":")
+        service = services[name]
+        assert service["spec"]["internalTrafficPolicy"] == "Local", name
+        assert [p["port"] for p in service["spec"]["ports"]] == [int(port)], name
+        ports = container(daemonsets[name])["ports"]
+        assert [p["containerPort"] for p in ports] == [int(port)], name
+
+
+def test_gpu_backends_hold_a_gpu_on_gpu_nodes():
+    for name, daemonset in of_kind("DaemonSet").items():
+        pod = daemonset["spec"]["template"]["spec"]
+        assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}, name
+        limits = container(daemonset)["resources"]["limits"]
+        assert (limits.get("nvidia.com/gpu") == 1) == (name in GPU_BACKENDS), name
+        assert container(daemonset)["readinessProbe"], name
+
+
+def test_images_are_pinned():
+    for workload in [*of_kind("Deployment").values(), *of_kind("DaemonSet").values()]:
+        tag = container(workload)["image"].partition(":")[2]
+        assert tag and tag != "latest", workload["metadata"]["name"]
