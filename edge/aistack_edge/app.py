@@ -1,5 +1,6 @@
 """The edge application: settings in, aiohttp app out."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -9,48 +10,53 @@ from aiohttp import web
 from aistack_edge.catalog import Catalog
 from aistack_edge.config import EdgeSettings
 from aistack_edge.middleware import echo_request_id, envelope_middleware
-from aistack_edge.routes import chat, health, models, speech, transcriptions
-from aistack_edge.slot import MemoryStore, RedisStore, Slot
-from aistack_edge.state import CATALOG, SESSION, SETTINGS, SLOT
+from aistack_edge.observability import Observability
+from aistack_edge.observability.middleware import observe, tee_for_capture
+from aistack_edge.routes import admin, chat, health, metrics, models, speech, transcriptions
+from aistack_edge.slot import MemoryStore, RedisStore, Slot, SlotObserver
+from aistack_edge.state import CATALOG, OBSERVABILITY, SESSION, SETTINGS, SLOT
 
 log = logging.getLogger(__name__)
 
 
-def _slot(settings: EdgeSettings) -> Slot:
+def _slot(settings: EdgeSettings, observer: SlotObserver) -> Slot:
     if settings.redis_url:
         log.info("GPU slot: Redis lease %r at %s", settings.slot_key, settings.redis_url)
         store = RedisStore(settings.redis_url, settings.slot_key, settings.retry_after_s)
     else:
         log.info("GPU slot: embedded mode (in-process lease; AISTACK_REDIS_URL is not set)")
         store = MemoryStore()
-    return Slot(store, settings.slot_ttl_ms, settings.slot_wait_s, settings.retry_after_s)
+    return Slot(store, settings.slot_ttl_ms, settings.slot_wait_s, settings.retry_after_s, observer)
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     session = aiohttp.ClientSession(auto_decompress=False)
     app[SESSION] = session
-    app[CATALOG] = Catalog(
+    catalog = app[CATALOG] = Catalog(
         session,
         {"asr": settings.asr_backends, "tts": settings.tts_backends, "llm": settings.llm_upstreams},
         settings.probe_timeout_s,
         settings.models_cache_s,
         ollama=settings.ollama_url,
     )
-    app[SLOT] = _slot(settings)
+    obs = app[OBSERVABILITY] = Observability(settings, catalog.backend_states)
+    app[SLOT] = _slot(settings, obs)
     yield
     await session.close()
     await app[SLOT].store.close()
+    await asyncio.to_thread(obs.close)
 
 
 def create_app(settings: EdgeSettings | None = None) -> web.Application:
     settings = settings or EdgeSettings()
     app = web.Application(
-        middlewares=[envelope_middleware], client_max_size=settings.max_upload_bytes
+        middlewares=[observe, envelope_middleware], client_max_size=settings.max_upload_bytes
     )
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_resources)
     app.on_response_prepare.append(echo_request_id)
-    for module in (health, models, transcriptions, speech, chat):
+    app.on_response_prepare.append(tee_for_capture)
+    for module in (health, models, transcriptions, speech, chat, metrics, admin):
         app.add_routes(module.routes)
     return app

@@ -52,12 +52,14 @@ class Catalog:
         self._fetched_at = float("-inf")
         self._lock = asyncio.Lock()
         self._unanswered: set[str] = set()
+        self._probed = False
 
     async def entries(self) -> list[Entry]:
         async with self._lock:
             if time.monotonic() - self._fetched_at > self._cache_s:
                 self._entries = await self._probe_all()
                 self._fetched_at = time.monotonic()
+                self._probed = True
             return self._entries
 
     def forget(self) -> None:
@@ -77,6 +79,17 @@ class Catalog:
         """The configured backends of `capability` that did not answer the latest probe."""
         await self.entries()
         return [url for url in self._upstreams.get(capability, []) if url in self._unanswered]
+
+    def backend_states(self) -> list[tuple[Capability, str, bool]]:
+        """(capability, url, answered) per configured backend, as of the latest probe;
+        empty before the first."""
+        if not self._probed:
+            return []
+        return [
+            (capability, url, url not in self._unanswered)
+            for capability, urls in self._upstreams.items()
+            for url in urls
+        ]
 
     async def cards(self) -> list[ModelCard]:
         """The /v1/models list: the `auto` alias first when any ASR model is up."""

@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 UrlList = Annotated[list[str], NoDecode]
@@ -40,6 +40,21 @@ class EdgeSettings(BaseSettings):
     """exclusive: before a workload, idle models of the other capabilities leave the GPU."""
     swap_timeout_s: float = Field(2.0, gt=0)
     """How long each eviction call may take before it is given up (and logged)."""
+
+    metrics: bool = True
+    """Count requests for /metrics (a runtime toggle too)."""
+    access_log_dir: Path | None = None
+    """One JSON line per request, a file per day (UTC) here; unset: no access log."""
+    capture: bool = False
+    """Keep request and answer bodies in AISTACK_CAPTURE_DIR (a runtime toggle too)."""
+    capture_dir: Path | None = None
+    capture_max_body_kb: int = Field(256, ge=1)
+    capture_max_age_h: float = Field(24.0, gt=0)
+    capture_max_total_mb: float = Field(512.0, gt=0)
+    admin_token: SecretStr | None = None
+    """The Bearer token of /admin/api/*; unset: admin state changes are refused."""
+    trace_file: Path | None = None
+    """Append each finished span to this file as a JSON line (tests, debugging)."""
 
     @field_validator("asr_backends", "tts_backends", "llm_upstreams", mode="before")
     @classmethod

@@ -44,7 +44,8 @@ def _from_http_exception(exc: web.HTTPException, request: web.Request) -> Aistac
 
 @web.middleware
 async def envelope_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request["request_id"] = request_id_of(request)
+    if "request_id" not in request:  # the observing middleware may have set it
+        request["request_id"] = request_id_of(request)
     try:
         return await handler(request)
     except AistackError as error:

@@ -5,9 +5,11 @@ from aiohttp import web
 
 from aistack_edge.catalog import Catalog
 from aistack_edge.config import EdgeSettings
+from aistack_edge.observability import Observability
 from aistack_edge.slot import Slot
 
 SETTINGS = web.AppKey("settings", EdgeSettings)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 CATALOG = web.AppKey("catalog", Catalog)
 SLOT = web.AppKey("slot", Slot)
+OBSERVABILITY = web.AppKey("observability", Observability)

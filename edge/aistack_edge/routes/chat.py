@@ -13,6 +13,9 @@ from aiohttp import web
 from aistack_contract.errors import AistackError, ErrorEnvelope, ErrorKind
 from aistack_edge.errors import malformed, unavailable
 from aistack_edge.hotswap import make_room
+from aistack_edge.observability import exchange
+from aistack_edge.observability.tracing import backend_call
+from aistack_edge.observability.usage import note_events, note_usage
 from aistack_edge.state import CATALOG, SESSION, SETTINGS, SLOT
 from aistack_edge.upstreams import llm
 from aistack_edge.upstreams.http import end_to_end
@@ -82,27 +85,37 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     body = await request.read()
     chat = read_chat(body)
     upstream = await _upstream(app, chat["model"])
+    record = exchange.of(request)
+    record.model = chat["model"]
     if "keep_alive" not in chat:
         body = with_keep_alive(body, settings.llm_keep_alive)
     request_id = request["request_id"]
     async with app[SLOT].hold(f"llm {chat['model']} (request {request_id})"):
         await make_room(app, "llm")
-        try:
-            response = await llm.post_chat(
-                app[SESSION], upstream, body, request_id, settings.backend_timeout_s
-            )
-        except AistackError as error:
-            if error.body.kind is ErrorKind.NETWORK:
-                app[CATALOG].forget()
-            raise
-        try:
-            if response.content_type == "text/event-stream":
-                return await _relay(request, response, upstream)
-            answer = await llm.read(response, upstream)
-            headers = end_to_end(response.headers, drop=_OWN_HEADERS)
-            return web.Response(body=answer, status=response.status, headers=headers)
-        finally:
-            response.close()
+        trace_headers: dict[str, str] = {}
+        with backend_call("llm.chat", trace_headers, upstream.url):
+            try:
+                response = await llm.post_chat(
+                    app[SESSION],
+                    upstream,
+                    body,
+                    request_id,
+                    settings.backend_timeout_s,
+                    trace_headers,
+                )
+            except AistackError as error:
+                if error.body.kind is ErrorKind.NETWORK:
+                    app[CATALOG].forget()
+                raise
+            try:
+                if response.content_type == "text/event-stream":
+                    return await _relay(request, response, upstream)
+                answer = await llm.read(response, upstream)
+                note_usage(record, answer)
+                headers = end_to_end(response.headers, drop=_OWN_HEADERS)
+                return web.Response(body=answer, status=response.status, headers=headers)
+            finally:
+                response.close()
 
 
 async def _relay(
@@ -114,9 +127,11 @@ async def _relay(
         status=response.status, headers=end_to_end(response.headers, drop=_OWN_HEADERS)
     )
     await relay.prepare(request)
+    record = exchange.of(request)
     try:
         async with contextlib.aclosing(llm.events(response, upstream)) as events:
             async for chunk in events:
+                note_events(record, chunk)
                 await relay.write(chunk)
     except AistackError as error:
         envelope = ErrorEnvelope(error=error.body).model_dump_json()

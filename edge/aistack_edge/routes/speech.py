@@ -19,6 +19,8 @@ from aistack_edge.catalog import Catalog, Entry
 from aistack_edge.config import EdgeSettings
 from aistack_edge.errors import malformed, unavailable
 from aistack_edge.middleware import REQUEST_ID
+from aistack_edge.observability import exchange
+from aistack_edge.observability.usage import audio_seconds
 from aistack_edge.state import CATALOG, SESSION, SETTINGS, SLOT
 from aistack_edge.tts.body import prepare
 from aistack_edge.tts.ref_audio import RefAudioPolicy
@@ -39,6 +41,7 @@ async def audio(request: web.Request) -> web.StreamResponse:
     app = request.app
     body, model = await _read_body(request, app[SETTINGS])
     entry = await _backend(app[CATALOG], model)
+    exchange.of(request).model = entry.card.id
     if request.method in _READS:
         return await _relay(request, entry, body)
     async with app[SLOT].hold(f"tts {entry.card.id} (request {request['request_id']})"):
@@ -61,6 +64,7 @@ async def _read_body(request: web.Request, settings: EdgeSettings) -> tuple[tts.
         settings.tts_ref_audio_dir, settings.tts_ref_audio_urls, settings.max_upload_bytes
     )
     body = await asyncio.to_thread(prepare, await request.read(), policy)
+    exchange.of(request).characters = body.characters
     return body.raw, body.model or model
 
 
@@ -103,8 +107,12 @@ async def _relay(request: web.Request, entry: Entry, body: tts.Body) -> web.Stre
             headers=end_to_end(upstream.headers, drop=("Content-Length",)),
         )
         await response.prepare(request)
+        head, size = b"", 0
         try:
             async for chunk in tts.chunks(upstream, provider):
+                if len(head) < 44:
+                    head += chunk[: 44 - len(head)]
+                size += len(chunk)
                 await response.write(chunk)
         except AistackError as error:
             # The status has left: cut the connection, so the client can't take the
@@ -114,4 +122,7 @@ async def _relay(request: web.Request, entry: Entry, body: tts.Body) -> web.Stre
                 request.transport.abort()
             return response
         await response.write_eof()
+        if request.method not in _READS:
+            seconds = audio_seconds(upstream.content_type, head, size)
+            exchange.of(request).audio_s = seconds
         return response

@@ -20,6 +20,7 @@ from aistack_edge.asr.form import TranscriptionForm, Upload, read_upload
 from aistack_edge.asr.render import render
 from aistack_edge.asr.routing import choose_model, provider_of
 from aistack_edge.asr.transcript import delta_of, done_of, result_of, segments_of, shape
+from aistack_edge.observability import exchange
 from aistack_edge.state import CATALOG, SESSION, SETTINGS, SLOT
 from aistack_edge.upstreams import asr
 
@@ -49,6 +50,8 @@ async def _transcribe(request: web.Request, translation: bool) -> web.StreamResp
     options = form.options_for(card)
     provider = provider_of(card)
     request_id = request["request_id"]
+    record = exchange.of(request)
+    record.model = card.id
     async with app[SLOT].hold(f"asr {card.id} (request {request_id})"):
         events = asr.transcribe(
             app[SESSION],
@@ -66,6 +69,7 @@ async def _transcribe(request: web.Request, translation: bool) -> web.StreamResp
             if form.stream:
                 return await _stream(request, form, card, segments, info)
             collected = shape([s async for s in segments], form.segment_granularity)
+            record.audio_s = info[0].duration
             return render(result_of(info[0], collected, form.translate), form.response_format)
 
 
@@ -123,6 +127,7 @@ async def _stream(
                 )
                 await send(TextDelta(delta=text, segment=span))
         await send(done_of(info[0], text))
+        exchange.of(request).audio_s = info[0].duration
     except AistackError as error:
         await send(StreamError(error=error.body))
     await response.write_eof()

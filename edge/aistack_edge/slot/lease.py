@@ -12,6 +12,9 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Protocol
+
+from opentelemetry import trace
 
 from aistack_edge.errors import SlotBusy, SlotStoreDown
 from aistack_edge.slot.stores import LeaseStore
@@ -19,6 +22,26 @@ from aistack_edge.slot.stores import LeaseStore
 log = logging.getLogger(__name__)
 
 _POLL_S = 0.02
+_TRACER = trace.get_tracer("aistack_edge.slot")
+
+
+class SlotObserver(Protocol):
+    """Told how long each acquisition waited and each lease was held."""
+
+    def acquired(self, waited_s: float) -> None: ...
+    def refused(self, waited_s: float) -> None: ...
+    def released(self, held_s: float) -> None: ...
+
+
+class _Unobserved:
+    def acquired(self, waited_s: float) -> None:
+        pass
+
+    def refused(self, waited_s: float) -> None:
+        pass
+
+    def released(self, held_s: float) -> None:
+        pass
 
 
 @dataclass
@@ -33,8 +56,16 @@ class Slot:
     """The one GPU slot. Busy answers at once unless `wait_s` > 0, in which case
     requests wait first come, first served, up to `wait_s`."""
 
-    def __init__(self, store: LeaseStore, ttl_ms: int, wait_s: float, retry_after_s: int) -> None:
+    def __init__(
+        self,
+        store: LeaseStore,
+        ttl_ms: int,
+        wait_s: float,
+        retry_after_s: int,
+        observer: SlotObserver | None = None,
+    ) -> None:
         self.store = store
+        self.observer: SlotObserver = observer or _Unobserved()
         self._ttl_ms = ttl_ms
         self._wait_s = wait_s
         self._retry_after_s = retry_after_s
@@ -52,13 +83,21 @@ class Slot:
     @contextlib.asynccontextmanager
     async def hold(self, holder: str) -> AsyncIterator[Lease]:
         """Hold the slot for the body of the `async with`; released whatever happens."""
-        lease = await self._acquire(holder)
+        started = time.monotonic()
+        with _TRACER.start_as_current_span("slot.acquire", attributes={"holder": holder}):
+            try:
+                lease = await self._acquire(holder)
+            except SlotBusy:
+                self.observer.refused(time.monotonic() - started)
+                raise
+        self.observer.acquired(lease.acquired_at - started)
         renewer = asyncio.create_task(self._keep(lease))
         try:
             yield lease
         finally:
             renewer.cancel()
             await asyncio.shield(self._release(lease))
+            self.observer.released(time.monotonic() - lease.acquired_at)
 
     async def _acquire(self, holder: str) -> Lease:
         token = f"{uuid.uuid4().hex} {holder}"

@@ -14,6 +14,8 @@ class SpeechBody:
     raw: bytes
     """What to relay: the bytes as received, unless a `ref_audio` was inlined."""
     model: str | None
+    characters: int | None = None
+    """The length of its `input` text."""
 
 
 def prepare(raw: bytes, policy: RefAudioPolicy) -> SpeechBody:
@@ -45,4 +47,5 @@ def prepare(raw: bytes, policy: RefAudioPolicy) -> SpeechBody:
         raise malformed("model must be a string")
     if changed:
         raw = json.dumps(fields, ensure_ascii=False).encode()
-    return SpeechBody(raw, model)
+    text = fields.get("input")
+    return SpeechBody(raw, model, len(text) if isinstance(text, str) else None)

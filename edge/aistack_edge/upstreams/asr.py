@@ -10,6 +10,7 @@ from aistack_contract.errors import AistackError, ErrorKind
 from aistack_contract.events import BackendEvent, decode_backend_event
 from aistack_contract.transcription import TranscribeOptions
 from aistack_edge.middleware import REQUEST_ID
+from aistack_edge.observability.tracing import backend_call
 from aistack_edge.upstreams.http import unreachable, upstream_error
 
 log = logging.getLogger(__name__)
@@ -33,15 +34,17 @@ async def transcribe(
     form.add_field("options", options.model_dump_json(), content_type="application/json")
     form.add_field("file", audio, filename=filename, content_type="application/octet-stream")
     timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout_s)
+    headers = {REQUEST_ID: request_id}
     try:
-        async with session.post(
-            url + "/transcribe", data=form, headers={REQUEST_ID: request_id}, timeout=timeout
-        ) as response:
-            if response.status != 200:
-                raise await upstream_error(response, provider)
-            async for line in response.content:
-                if line.strip():
-                    yield decode_backend_event(line)
+        with backend_call("asr.transcribe", headers, url):
+            async with session.post(
+                url + "/transcribe", data=form, headers=headers, timeout=timeout
+            ) as response:
+                if response.status != 200:
+                    raise await upstream_error(response, provider)
+                async for line in response.content:
+                    if line.strip():
+                        yield decode_backend_event(line)
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise unreachable(provider, url, exc) from exc
     except ValidationError as exc:

@@ -36,6 +36,7 @@ async def post_chat(
     body: bytes,
     request_id: str,
     timeout_s: float,
+    trace_headers: dict[str, str] | None = None,
 ) -> aiohttp.ClientResponse:
     """POST `body` to the upstream's chat endpoint; its 2xx response, body unread.
 
@@ -45,6 +46,7 @@ async def post_chat(
         "Content-Type": "application/json",
         "Accept-Encoding": "identity",  # relayed as is, never re-encoded
         REQUEST_ID: request_id,
+        **(trace_headers or {}),
     }
     timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout_s)
     try:

@@ -8,6 +8,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from aistack_contract.models import ModelCard
+from aistack_edge.observability.tracing import backend_call
 from aistack_edge.upstreams.http import unreachable, upstream_error
 
 # A TTS card's owner (or a word of its id) -> the provider named in envelopes.
@@ -40,20 +41,21 @@ async def exchange(
     the connection for the next request.
     """
     timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout_s)
-    try:
-        response = await session.request(
-            method, url, data=body, headers=headers, timeout=timeout, allow_redirects=False
-        )
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise unreachable(provider, str(url.origin()), exc) from exc
-    try:
-        if response.status >= 400:
-            raise await upstream_error(response, provider)
-        yield response
-    except BaseException:
-        response.close()
-        raise
-    response.release()
+    with backend_call("tts.request", headers, str(url.origin())):
+        try:
+            response = await session.request(
+                method, url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise unreachable(provider, str(url.origin()), exc) from exc
+        try:
+            if response.status >= 400:
+                raise await upstream_error(response, provider)
+            yield response
+        except BaseException:
+            response.close()
+            raise
+        response.release()
 
 
 async def chunks(response: aiohttp.ClientResponse, provider: str) -> AsyncIterator[bytes]:

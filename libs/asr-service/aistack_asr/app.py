@@ -10,14 +10,23 @@ from aiohttp import web
 
 from aistack_asr.audio import decode_audio
 from aistack_asr.backend import Backend
-from aistack_asr.http import PROVIDER, REQUEST_ID, echo_request_id, error_body, request_context
+from aistack_asr.http import (
+    PROVIDER,
+    REQUEST_ID,
+    TRACER,
+    echo_request_id,
+    error_body,
+    request_context,
+)
 from aistack_asr.job import Job
+from aistack_asr.metrics import INFERENCE, TRANSCRIBED
 from aistack_asr.service import AsrService
 from aistack_asr.settings import AsrSettings
 from aistack_asr.upload import read_upload
 from aistack_contract.errors import AistackError, ErrorKind
 from aistack_contract.events import BackendDone, BackendError, BackendInfo, encode_backend_event
 from aistack_contract.models import ModelList
+from aistack_contract.telemetry import exposition
 
 log = logging.getLogger("aistack_asr")
 
@@ -46,6 +55,11 @@ async def status(request: web.Request) -> web.Response:
     )
 
 
+async def metrics(request: web.Request) -> web.Response:
+    body, content_type = exposition()
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
 async def evict(request: web.Request) -> web.Response:
     evicted = await asyncio.to_thread(request.app[SERVICE].cache.evict_idle)
     if evicted:
@@ -59,7 +73,10 @@ async def transcribe(request: web.Request) -> web.StreamResponse:
     request_id = request[REQUEST_ID]
     options, data = await read_upload(request, provider)
     service.backend.validate(service.card(options.model), options)
-    audio = await asyncio.to_thread(decode_audio, data, provider, service.settings.max_audio_sec)
+    with TRACER.start_as_current_span("decode", attributes={"bytes": len(data)}):
+        audio = await asyncio.to_thread(
+            decode_audio, data, provider, service.settings.max_audio_sec
+        )
     del data
     started = time.monotonic()
     job = service.start(options, audio, request_id)
@@ -74,9 +91,12 @@ async def transcribe(request: web.Request) -> web.StreamResponse:
         except ConnectionError:
             log.info("%s: the caller hung up, transcription cancelled", request_id)
             return response
+        elapsed = time.monotonic() - started
+        INFERENCE.labels(options.model).observe(elapsed)
+        TRANSCRIBED.labels(options.model).inc(first.duration)
         log.info(
             "%s: %s, %.1f s of audio, %d segments in %.2f s",
-            request_id, options.model, first.duration, segments, time.monotonic() - started,
+            request_id, options.model, first.duration, segments, elapsed,
         )  # fmt: skip
         return response
     finally:
@@ -141,4 +161,5 @@ def create_app(backend: Backend, settings: AsrSettings) -> web.Application:
     app.router.add_get("/status", status)
     app.router.add_post("/transcribe", transcribe)
     app.router.add_post("/evict", evict)
+    app.router.add_get("/metrics", metrics)
     return app

@@ -7,6 +7,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from aistack_asr.metrics import EVICTIONS
+
 
 @dataclass
 class _Entry:
@@ -58,6 +60,7 @@ class ModelCache:
                 del self._entries[entry.model_id]
         for entry in victims:
             self._unload(entry.model)
+            EVICTIONS.labels(entry.model_id).inc()
         return [entry.model_id for entry in victims]
 
     def loaded(self) -> set[str]:

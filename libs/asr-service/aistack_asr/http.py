@@ -7,7 +7,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from opentelemetry import trace
 
+from aistack_asr.metrics import REQUESTS
 from aistack_contract.errors import (
     AistackError,
     ErrorBody,
@@ -15,6 +17,7 @@ from aistack_contract.errors import (
     ErrorKind,
     kind_for_status,
 )
+from aistack_contract.telemetry import server_span
 
 log = logging.getLogger("aistack_asr")
 
@@ -22,6 +25,7 @@ REQUEST_ID = "X-Request-ID"
 PROVIDER = web.AppKey("provider", str)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+TRACER = trace.get_tracer("aistack_asr")
 
 
 def error_body(exc: BaseException, provider: str) -> ErrorBody:
@@ -41,7 +45,18 @@ def envelope_response(body: ErrorBody) -> web.Response:
 
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Take or make the request id, answer errors with the envelope, log one line."""
+    """Take or make the request id, answer errors with the envelope, log one line, count
+    it; all in a server span, the child of the caller's `traceparent`."""
+    route = request.match_info.route.resource
+    name = route.canonical if route else "unmatched"
+    with server_span(TRACER, f"{request.method} {name}", request.headers) as span:
+        response = await _answer(request, handler)
+        span.set_attribute("http.response.status_code", response.status)
+    REQUESTS.labels(name, str(response.status)).inc()
+    return response
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = request.headers.get(REQUEST_ID) or uuid.uuid4().hex
     request[REQUEST_ID] = request_id
     provider = request.app[PROVIDER]

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import contextvars
 import threading
 from collections.abc import Callable, Generator
 from typing import Any
@@ -22,7 +23,9 @@ class Job:
         self.cancel = threading.Event()
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._thread = threading.Thread(target=self._run, args=(work,), name=name, daemon=True)
+        # The work runs in a copy of the caller's context: its spans join the request's trace.
+        run = contextvars.copy_context().run
+        self._thread = threading.Thread(target=run, args=(self._run, work), name=name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()

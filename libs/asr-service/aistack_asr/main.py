@@ -10,6 +10,7 @@ from aiohttp import web
 from aistack_asr.app import create_app
 from aistack_asr.backend import Backend
 from aistack_asr.settings import AsrSettings
+from aistack_contract.telemetry import setup_tracing
 
 log = logging.getLogger("aistack_asr")
 
@@ -31,6 +32,7 @@ def serve(
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     backend = make_backend(settings)
+    setup_tracing(f"aistack-asr ({backend.provider})", settings.trace_file)
     log.info(
         "%s serving %s on %s:%d",
         backend.provider, ", ".join(c.id for c in backend.cards()) or "no models",

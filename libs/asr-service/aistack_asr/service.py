@@ -1,24 +1,30 @@
 """A backend with its model cache and its running jobs: what the routes act on."""
 
 import threading
+import time
 from collections.abc import Generator
+from typing import Any
 
 import numpy as np
+from opentelemetry import trace
 
 from aistack_asr.backend import Backend, TranscribeEvent
 from aistack_asr.cache import ModelCache
 from aistack_asr.job import Job
+from aistack_asr.metrics import MODEL_LOAD
 from aistack_asr.settings import AsrSettings
 from aistack_contract.errors import AistackError, ErrorKind
 from aistack_contract.models import ModelCard
 from aistack_contract.transcription import TranscribeOptions
+
+TRACER = trace.get_tracer("aistack_asr")
 
 
 class AsrService:
     def __init__(self, backend: Backend, settings: AsrSettings) -> None:
         self.backend = backend
         self.settings = settings
-        self.cache = ModelCache(backend.load, backend.unload)
+        self.cache = ModelCache(self._load, backend.unload)
         self._jobs: set[Job] = set()
 
     def cards(self) -> list[ModelCard]:
@@ -40,7 +46,10 @@ class AsrService:
         """Transcribe on a worker thread: load (or reuse) the model, then stream events."""
 
         def work(cancel: threading.Event) -> Generator[TranscribeEvent, None, None]:
-            with self.cache.use(options.model) as model:
+            with (
+                self.cache.use(options.model) as model,
+                TRACER.start_as_current_span("inference", attributes={"model": options.model}),
+            ):
                 yield from self.backend.transcribe(model, audio, options, cancel)
 
         self._jobs = {job for job in self._jobs if job.alive}
@@ -48,6 +57,13 @@ class AsrService:
         self._jobs.add(job)
         job.start()
         return job
+
+    def _load(self, model_id: str) -> Any:
+        started = time.monotonic()
+        with TRACER.start_as_current_span("load", attributes={"model": model_id}):
+            model = self.backend.load(model_id)
+        MODEL_LOAD.labels(model_id).observe(time.monotonic() - started)
+        return model
 
     def running_jobs(self) -> int:
         """Worker threads still running, cancelled ones included until they end."""

@@ -1,5 +1,6 @@
 """Settings every ASR backend shares; each service subclasses them."""
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,3 +26,5 @@ class AsrSettings(BaseSettings):
     """Larger request bodies are refused (the edge enforces its own, usually lower, limit)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     log_level: str = "INFO"
+    trace_file: Path | None = None
+    """Append each finished span to this file as a JSON line (tests, debugging)."""

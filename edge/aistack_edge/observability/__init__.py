@@ -1,0 +1,117 @@
+"""Metrics, traces, the access log and payload capture of the edge, and their toggles."""
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+
+from aistack_edge.config import EdgeSettings
+from aistack_edge.errors import malformed
+from aistack_edge.observability import exchange
+from aistack_edge.observability.access_log import AccessLog
+from aistack_edge.observability.capture import Capture, Captured
+from aistack_edge.observability.metrics import BackendStates, EdgeMetrics
+
+
+@dataclass
+class Toggles:
+    """What is on now; each can be switched at run time through the admin API."""
+
+    metrics: bool
+    access_log: bool
+    capture: bool
+
+
+class Observability:
+    """Holds the edge's metrics, access log and capture; is the GPU slot's observer."""
+
+    def __init__(self, settings: EdgeSettings, backend_states: BackendStates) -> None:
+        self.metrics = EdgeMetrics(backend_states)
+        self.access_log = AccessLog(settings.access_log_dir) if settings.access_log_dir else None
+        self.capture = (
+            Capture(
+                settings.capture_dir,
+                settings.capture_max_body_kb * 1024,
+                settings.capture_max_age_h * 3600,
+                int(settings.capture_max_total_mb * 2**20),
+            )
+            if settings.capture_dir
+            else None
+        )
+        self.toggles = Toggles(
+            metrics=settings.metrics,
+            access_log=self.access_log is not None,
+            capture=settings.capture and self.capture is not None,
+        )
+
+    def state(self) -> dict:
+        return {
+            **asdict(self.toggles),
+            "access_log_dir": str(self.access_log.directory) if self.access_log else None,
+            "capture_dir": str(self.capture.directory) if self.capture else None,
+        }
+
+    def switch(self, changes: dict[str, bool]) -> None:
+        """Apply toggles; all or none (an unknown name, or a feature with no directory)."""
+        for name, value in changes.items():
+            if name not in asdict(self.toggles) or not isinstance(value, bool):
+                raise malformed(f"{name!r}: expected one of metrics, access_log, capture: bool")
+        if changes.get("access_log") and self.access_log is None:
+            raise malformed("access_log can't be switched on: AISTACK_ACCESS_LOG_DIR is not set")
+        if changes.get("capture") and self.capture is None:
+            raise malformed("capture can't be switched on: AISTACK_CAPTURE_DIR is not set")
+        for name, value in changes.items():
+            setattr(self.toggles, name, value)
+
+    def finish(self, line: dict, record: exchange.Exchange, outcome: str) -> None:
+        """Count a finished request and log its line (already holding status and sizes)."""
+        elapsed = record.elapsed()
+        if self.toggles.metrics:
+            self.metrics.record(record, outcome, elapsed)
+        if self.access_log is not None and self.toggles.access_log:
+            line.update(
+                ts=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+                capability=record.capability,
+                model=record.model,
+                outcome=outcome,
+                latency_ms=round(elapsed * 1000, 3),
+                slot_wait_ms=None
+                if record.slot_wait_s is None
+                else round(record.slot_wait_s * 1000, 3),
+            )
+            self.access_log.write(line)
+
+    def keep(self, captured: Captured) -> None:
+        if self.capture is not None:
+            self.capture.submit(captured)
+
+    def close(self) -> None:
+        for writer in (self.access_log, self.capture):
+            if writer is not None:
+                writer.close()
+
+    # The GPU slot's observer: the current request's wait, and the holder gauge.
+
+    def acquired(self, waited_s: float) -> None:
+        record = exchange.current()
+        if record is None:
+            return
+        record.slot_wait_s = waited_s
+        self.metrics.slot_holder.labels(record.capability, record.model).inc()
+        if self.toggles.metrics:
+            self.metrics.slot_wait.labels(record.capability).observe(waited_s)
+
+    def refused(self, waited_s: float) -> None:
+        record = exchange.current()
+        if record is None:
+            return
+        record.slot_wait_s = waited_s
+        record.busy = True
+        if self.toggles.metrics:
+            self.metrics.slot_wait.labels(record.capability).observe(waited_s)
+
+    def released(self, held_s: float) -> None:
+        record = exchange.current()
+        if record is None:
+            return
+        if self.toggles.metrics:
+            self.metrics.slot_hold.labels(record.capability).observe(held_s)
+        self.metrics.slot_holder.labels(record.capability, record.model).dec()

@@ -1,0 +1,82 @@
+"""What one request did, noted as it goes, for the metrics, the access log and capture."""
+
+import contextvars
+import time
+from dataclasses import dataclass
+
+from aiohttp import web
+
+CAPABILITIES = ("asr", "tts", "llm", "models", "other")
+
+# Outcome labels: the status class, or what ended the request before any status.
+BUSY = "busy"
+DISCONNECT = "disconnect"
+
+
+@dataclass
+class Exchange:
+    """One request's notes. Routes fill in what only they know (model, audio, tokens)."""
+
+    request_id: str
+    capability: str
+    started: float
+    model: str = ""
+    slot_wait_s: float | None = None
+    busy: bool = False
+    """Refused the GPU slot."""
+    audio_s: float | None = None
+    """ASR: the seconds of audio transcribed; TTS: of audio made, where the format says."""
+    characters: int | None = None
+    first_token_s: float | None = None
+    chunks: int = 0
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    capture: bool = False
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+
+_CURRENT: contextvars.ContextVar[Exchange | None] = contextvars.ContextVar(
+    "aistack_exchange", default=None
+)
+_KEY = "aistack_exchange"
+
+
+def begin(request: web.Request, request_id: str) -> contextvars.Token:
+    """Start `request`'s exchange and make it the current one; the token resets it."""
+    exchange = Exchange(request_id, capability_of(request.path), time.perf_counter())
+    request[_KEY] = exchange
+    return _CURRENT.set(exchange)
+
+
+def end(token: contextvars.Token) -> None:
+    _CURRENT.reset(token)
+
+
+def of(request: web.Request) -> Exchange:
+    """The exchange of `request` (a throwaway one outside the observing middleware)."""
+    found = request.get(_KEY)
+    return found if found is not None else Exchange("", "other", time.perf_counter())
+
+
+def current() -> Exchange | None:
+    """The exchange of the request this task serves, if any."""
+    return _CURRENT.get()
+
+
+def capability_of(path: str) -> str:
+    if path in ("/v1/audio/transcriptions", "/v1/audio/translations"):
+        return "asr"
+    if path.startswith("/v1/audio/"):
+        return "tts"
+    if path == "/v1/chat/completions":
+        return "llm"
+    if path == "/v1/models" or path.startswith("/v1/models/"):
+        return "models"
+    return "other"
+
+
+def outcome_of(status: int, busy: bool) -> str:
+    """`busy` for a slot-busy 503, else the status class (`2xx`, `4xx`, `5xx`)."""
+    return BUSY if busy else f"{status // 100}xx"
