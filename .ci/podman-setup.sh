@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# A Docker-compatible container engine without a Docker daemon or a registry: podman, its API
+# socket, and a Debian bookworm base image built from Debian's packages (once). Used by CI and
+# developers for the container smoke tests (tests/deploy/test_containers.py).
+#   eval "$(.ci/podman-setup.sh)"   # then: AISTACK_CONTAINER_TESTS=1 make test
+# Prints the environment the tests need; idempotent and quick after the first run (~1 min).
+set -euo pipefail
+state=${AISTACK_PODMAN_STATE:-${XDG_CACHE_HOME:-$HOME/.cache}/aistack-podman}
+base=${AISTACK_CPU_BASE_IMAGE:-localhost/aistack-base:bookworm}
+sudo=""
+[[ $(id -u) == 0 ]] || sudo=sudo
+
+if ! command -v podman >/dev/null || ! command -v debootstrap >/dev/null; then
+  $sudo apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+    podman uidmap slirp4netns fuse-overlayfs runc debootstrap >&2
+fi
+
+mkdir -p "$state"
+# crun fails on rlimits and on hybrid cgroup layouts; runc works.
+cat >"$state/containers.conf" <<'CONF'
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+
+[engine]
+runtime = "runc"
+CONF
+export CONTAINERS_CONF=$state/containers.conf
+socket=$state/podman.sock
+
+if ! curl -sf --unix-socket "$socket" http://d/_ping >/dev/null 2>&1; then
+  rm -f "$socket"
+  nohup podman system service --time=0 "unix://$socket" >"$state/service.log" 2>&1 &
+  echo $! >"$state/service.pid"
+  for _ in $(seq 100); do
+    curl -sf --unix-socket "$socket" http://d/_ping >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+fi
+
+if ! podman image exists "$base"; then
+  root=$(mktemp -d)
+  # ca-certificates: builds fetch from the package registries over HTTPS.
+  $sudo debootstrap --variant=minbase --include=ca-certificates bookworm "$root" >&2
+  $sudo tar -C "$root" -c . | podman import - "$base" >&2
+  $sudo rm -rf "$root"
+fi
+
+cat <<ENV
+export CONTAINERS_CONF=$state/containers.conf
+export DOCKER_HOST=unix://$socket
+export AISTACK_CPU_BASE_IMAGE=$base
+export TESTCONTAINERS_RYUK_DISABLED=true
+export TESTCONTAINERS_CONNECTION_MODE=docker_host
+ENV
