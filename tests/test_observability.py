@@ -327,3 +327,20 @@ def test_capture_caps_bodies_and_retention_deletes(tmp_path):
     for f in folders[0].iterdir():
         os.utime(f, (old, old))
     assert capture.sweep() == [folders[0].name]
+
+
+async def test_tts_piper_metrics_count_its_requests(services):
+    piper = services.start("aistack_tts_piper", timeout=120)
+    body = {"model": "piper", "voice": "alloy", "input": "Hello there.", "response_format": "wav"}
+    for _ in range(2):
+        async with aiohttp.request("POST", piper.url + "/v1/audio/speech", json=body) as r:
+            assert r.status == 200
+            await r.read()
+    async with aiohttp.request("POST", piper.url + "/v1/audio/speech", json={}) as r:
+        assert r.status == 400
+    page = await scrape(piper.url)
+    speech = {"route": "/v1/audio/speech"}
+    assert value(page, "aistack_tts_piper_requests_total", **speech, status="200") == 2
+    assert value(page, "aistack_tts_piper_requests_total", **speech, status="400") == 1
+    assert sum(v for (n, _), v in page.items() if n == "aistack_tts_piper_characters_total") == 24
+    assert value(page, "aistack_tts_piper_synthesis_seconds_count") == 2

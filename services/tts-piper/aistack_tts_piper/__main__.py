@@ -5,6 +5,7 @@ import logging
 
 from aiohttp import web
 
+from aistack_contract.telemetry import setup_tracing
 from aistack_tts_piper.app import create_app
 from aistack_tts_piper.settings import PiperSettings
 
@@ -18,6 +19,7 @@ def main() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    setup_tracing("aistack-tts-piper", settings.trace_file)
     web.run_app(
         create_app(settings),
         host=args.host,

@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import logging
+import time
 from importlib.metadata import version
 
 from aiohttp import web
@@ -15,6 +16,7 @@ from aistack_tts_piper.errors import StreamBroken, envelope_errors
 from aistack_tts_piper.request import read_speech_request
 from aistack_tts_piper.settings import PiperSettings
 from aistack_tts_piper.synthesis import in_thread, speak
+from aistack_tts_piper.telemetry import CHARACTERS, SYNTHESIS, metrics, traced
 from aistack_tts_piper.voices import VoiceCatalog, bundled_voice, voices_in
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,7 @@ async def speech(request: web.Request) -> web.StreamResponse:
         raise AistackError(
             ErrorKind.MALFORMED, f"unknown model {body.model!r}; served: {served}", PROVIDER
         )
+    started = time.monotonic()
     voice_file = catalog.resolve(body.voice)
     voice = await asyncio.to_thread(catalog.load, voice_file)
     fmt = FORMATS[body.format]
@@ -90,6 +93,8 @@ async def speech(request: web.Request) -> web.StreamResponse:
             log.exception("synthesis failed mid-stream; dropping the connection")
             raise StreamBroken(str(exc)) from exc
     await response.write_eof()
+    SYNTHESIS.observe(time.monotonic() - started)
+    CHARACTERS.labels(voice_file.id).inc(len(body.input))
     return response
 
 
@@ -106,7 +111,7 @@ def build_catalog(settings: PiperSettings) -> VoiceCatalog:
 
 
 def create_app(settings: PiperSettings) -> web.Application:
-    app = web.Application(middlewares=[envelope_errors])
+    app = web.Application(middlewares=[traced, envelope_errors])
     app[settings_key] = settings
     app[catalog_key] = build_catalog(settings)
     app.on_startup.append(_preload_default_voice)
@@ -114,4 +119,5 @@ def create_app(settings: PiperSettings) -> web.Application:
     app.router.add_get("/v1/models", models)
     app.router.add_get("/v1/audio/voices", voices)
     app.router.add_post("/v1/audio/speech", speech)
+    app.router.add_get("/metrics", metrics)
     return app

@@ -21,6 +21,8 @@ class PiperSettings(BaseSettings):
     piper_model_aliases: Annotated[list[str], NoDecode] = ["tts-1", "tts-1-hd"]
     """Model ids served besides `piper`, comma-separated (empty: none)."""
     tts_max_input_chars: int = Field(4096, ge=1)
+    trace_file: Path | None = None
+    """Append each finished span to this file as a JSON line (tests, debugging)."""
 
     @field_validator("piper_model_aliases", mode="before")
     @classmethod
