@@ -42,7 +42,14 @@ if ! podman image exists "$base"; then
   root=$(mktemp -d)
   # ca-certificates: builds fetch from the package registries over HTTPS.
   $sudo debootstrap --variant=minbase --include=ca-certificates bookworm "$root" >&2
-  $sudo tar -C "$root" -c . | podman import - "$base" >&2
+  # The base trusts what this host trusts (a site's own CA, e.g. a TLS-inspecting proxy's),
+  # and pip in builds uses that store rather than its bundled one.
+  if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+    $sudo cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+    $sudo chroot "$root" update-ca-certificates >&2
+  fi
+  $sudo tar -C "$root" -c . | podman import \
+    --change "ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt" - "$base" >&2
   $sudo rm -rf "$root"
 fi
 
