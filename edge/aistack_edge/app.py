@@ -12,7 +12,16 @@ from aistack_edge.config import EdgeSettings
 from aistack_edge.middleware import echo_request_id, envelope_middleware
 from aistack_edge.observability import Observability
 from aistack_edge.observability.middleware import observe, tee_for_capture
-from aistack_edge.routes import admin, chat, health, metrics, models, speech, transcriptions
+from aistack_edge.routes import (
+    admin,
+    admin_page,
+    chat,
+    health,
+    metrics,
+    models,
+    speech,
+    transcriptions,
+)
 from aistack_edge.slot import MemoryStore, RedisStore, Slot, SlotObserver
 from aistack_edge.state import CATALOG, OBSERVABILITY, SESSION, SETTINGS, SLOT
 
@@ -57,6 +66,6 @@ def create_app(settings: EdgeSettings | None = None) -> web.Application:
     app.cleanup_ctx.append(_resources)
     app.on_response_prepare.append(echo_request_id)
     app.on_response_prepare.append(tee_for_capture)
-    for module in (health, models, transcriptions, speech, chat, metrics, admin):
+    for module in (health, models, transcriptions, speech, chat, metrics, admin, admin_page):
         app.add_routes(module.routes)
     return app

@@ -52,7 +52,10 @@ class EdgeSettings(BaseSettings):
     capture_max_age_h: float = Field(24.0, gt=0)
     capture_max_total_mb: float = Field(512.0, gt=0)
     admin_token: SecretStr | None = None
-    """The Bearer token of /admin/api/*; unset: admin state changes are refused."""
+    """The Bearer token of /admin and /admin/api/*; unset: admin state changes are refused,
+    and on a non-loopback host the admin routes too."""
+    admin_recent: int = Field(200, ge=1)
+    """How many finished requests the admin page's ring keeps."""
     trace_file: Path | None = None
     """Append each finished span to this file as a JSON line (tests, debugging)."""
 

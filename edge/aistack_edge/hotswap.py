@@ -41,43 +41,49 @@ async def make_room(app: web.Application, capability: Capability) -> None:
     calls = []
     if capability != "asr":
         calls += [
-            _bounded(_evict_asr(session, url), seconds, f"ASR backend {url}")
+            _bounded(evict_asr(session, url), seconds, f"ASR backend {url}")
             for url in settings.asr_backends
         ]
     if capability != "llm" and settings.ollama_url:
         url = settings.ollama_url
-        calls.append(_bounded(_unload_ollama(session, url, seconds), seconds, f"Ollama at {url}"))
+        calls.append(_bounded(unload_ollama(session, url, seconds), seconds, f"Ollama at {url}"))
     await asyncio.gather(*calls)
 
 
-async def _bounded(call: Awaitable[None], seconds: float, who: str) -> None:
-    """`call`, given up after `seconds`; a failure logged, never raised."""
+async def _bounded(call: Awaitable[object], seconds: float, who: str) -> bool:
+    """`call`, given up after `seconds`; a failure logged, never raised. Whether it ended."""
     try:
         async with asyncio.timeout(seconds):
             await call
     except _FAILURES as exc:
         log.warning("%s did not make room: %s", who, str(exc) or type(exc).__name__)
+        return False
+    return True
 
 
-async def _evict_asr(session: aiohttp.ClientSession, url: str) -> None:
+async def evict_asr(session: aiohttp.ClientSession, url: str) -> list[str]:
+    """The ASR backend at `url` drops its idle models; the ones it dropped."""
     async with session.post(url + "/evict") as r:
         r.raise_for_status()
         evicted = (await r.json())["evicted"]
     if evicted:
         log.info("ASR backend %s evicted %s", url, ", ".join(evicted))
+    return evicted
 
 
-async def _unload_ollama(session: aiohttp.ClientSession, url: str, seconds: float) -> None:
-    """Every model Ollama has loaded, unloaded (each call bounded on its own)."""
+async def unload_ollama(session: aiohttp.ClientSession, url: str, seconds: float) -> list[str]:
+    """Every model Ollama has loaded, unloaded (each call bounded on its own); the ones
+    that were."""
     async with session.get(url + "/api/ps") as r:
         r.raise_for_status()
         loaded = [model["name"] for model in (await r.json())["models"]]
-    await asyncio.gather(
+    done = await asyncio.gather(
         *(
             _bounded(_unload(session, url, name), seconds, f"Ollama at {url} unloading {name}")
             for name in loaded
         )
     )
+    return [name for name, ok in zip(loaded, done, strict=True) if ok]
 
 
 async def _unload(session: aiohttp.ClientSession, url: str, model: str) -> None:

@@ -9,6 +9,7 @@ from aiohttp.typedefs import Handler
 
 from aistack_contract.errors import AistackError, ErrorKind
 from aistack_edge.errors import RetryLater
+from aistack_edge.observability import exchange
 
 log = logging.getLogger(__name__)
 
@@ -49,17 +50,26 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
     try:
         return await handler(request)
     except AistackError as error:
-        return error_response(error)
+        return error_response(_noted(request, error))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        response = error_response(_from_http_exception(exc, request), status=exc.status)
-        if "Allow" in exc.headers:
-            response.headers["Allow"] = exc.headers["Allow"]
+        error = _noted(request, _from_http_exception(exc, request))
+        response = error_response(error, status=exc.status)
+        for header in ("Allow", "WWW-Authenticate"):
+            if header in exc.headers:
+                response.headers[header] = exc.headers[header]
         return response
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(AistackError(ErrorKind.UNKNOWN, "internal error in the gateway"))
+        error = AistackError(ErrorKind.UNKNOWN, "internal error in the gateway")
+        return error_response(_noted(request, error))
+
+
+def _noted(request: web.Request, error: AistackError) -> AistackError:
+    """`error`, its kind noted on the request's exchange (errors by kind, admin page)."""
+    exchange.of(request).error_kind = error.body.kind
+    return error
 
 
 async def echo_request_id(request: web.Request, response: web.StreamResponse) -> None:

@@ -1,6 +1,7 @@
 """Metrics, traces, the access log and payload capture of the edge, and their toggles."""
 
 import datetime as dt
+import time
 from dataclasses import asdict, dataclass
 
 from aistack_edge.config import EdgeSettings
@@ -9,6 +10,9 @@ from aistack_edge.observability import exchange
 from aistack_edge.observability.access_log import AccessLog
 from aistack_edge.observability.capture import Capture, Captured
 from aistack_edge.observability.metrics import BackendStates, EdgeMetrics
+from aistack_edge.observability.recent import Finished, RecentRequests
+
+_ADMIN = "/admin"
 
 
 @dataclass
@@ -25,6 +29,7 @@ class Observability:
 
     def __init__(self, settings: EdgeSettings, backend_states: BackendStates) -> None:
         self.metrics = EdgeMetrics(backend_states)
+        self.recent = RecentRequests(settings.admin_recent)
         self.access_log = AccessLog(settings.access_log_dir) if settings.access_log_dir else None
         self.capture = (
             Capture(
@@ -62,8 +67,24 @@ class Observability:
             setattr(self.toggles, name, value)
 
     def finish(self, line: dict, record: exchange.Exchange, outcome: str) -> None:
-        """Count a finished request and log its line (already holding status and sizes)."""
+        """Count a finished request, log its line (already holding status and sizes) and
+        keep it among the recent ones (but the admin page's own)."""
         elapsed = record.elapsed()
+        if not line["path"].startswith(_ADMIN):
+            self.recent.add(
+                Finished(
+                    at=time.time(),
+                    request_id=record.request_id,
+                    method=line["method"],
+                    path=line["path"],
+                    status=line["status"],
+                    capability=record.capability,
+                    model=record.model,
+                    outcome=outcome,
+                    latency_ms=round(elapsed * 1000, 3),
+                    error_kind=record.error_kind,
+                )
+            )
         if self.toggles.metrics:
             self.metrics.record(record, outcome, elapsed)
         if self.access_log is not None and self.toggles.access_log:

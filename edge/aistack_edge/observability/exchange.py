@@ -32,6 +32,8 @@ class Exchange:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     capture: bool = False
+    error_kind: str | None = None
+    """The envelope's kind, when the edge answered with one."""
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started

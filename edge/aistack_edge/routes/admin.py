@@ -1,61 +1,42 @@
-"""GET and POST /admin/api/observability: what is recorded, switched at run time.
-
-Both need `Authorization: Bearer <AISTACK_ADMIN_TOKEN>`. With no token configured the
-state can be read but never changed. A change must be a JSON body (which an HTML form
-can't send) and, when the browser names an Origin, come from the edge's own origin.
-"""
-
-import hmac
+"""The admin API: GET /admin/api/status, POST /admin/api/evict, and GET and POST
+/admin/api/observability (what is recorded, switched at run time). Who may call what:
+`aistack_edge.admin.guard`."""
 
 from aiohttp import web
 
+from aistack_edge.admin.actions import evict
+from aistack_edge.admin.guard import admit_read, admitted_change
+from aistack_edge.admin.status import snapshot
 from aistack_edge.errors import malformed
-from aistack_edge.state import OBSERVABILITY, SETTINGS
+from aistack_edge.state import OBSERVABILITY
 
 routes = web.RouteTableDef()
 
 
-def _authorize(request: web.Request, changing: bool) -> None:
-    token = request.app[SETTINGS].admin_token
-    if token is None:
-        if changing:
-            raise web.HTTPForbidden(
-                text="admin changes are disabled: AISTACK_ADMIN_TOKEN is not set on the edge"
-            )
-        return
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    expected = token.get_secret_value().encode()
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
-        raise web.HTTPUnauthorized(
-            text="send Authorization: Bearer <AISTACK_ADMIN_TOKEN>",
-            headers={"WWW-Authenticate": 'Bearer realm="aistack admin"'},
-        )
+@routes.get("/admin/api/status")
+async def get_status(request: web.Request) -> web.Response:
+    admit_read(request)
+    return web.json_response(await snapshot(request.app))
 
 
-def _same_origin(request: web.Request) -> None:
-    origin = request.headers.get("Origin")
-    if origin is not None and origin != f"{request.scheme}://{request.host}":
-        raise web.HTTPForbidden(text=f"cross-site request refused (Origin {origin})")
+@routes.post("/admin/api/evict")
+async def post_evict(request: web.Request) -> web.Response:
+    change = await admitted_change(request)
+    url = change.get("backend")
+    if not isinstance(url, str):
+        raise malformed('name the backend by its URL: {"backend": "http://..."}')
+    return web.json_response({"backend": url, "evicted": await evict(request.app, url)})
 
 
 @routes.get("/admin/api/observability")
 async def get_observability(request: web.Request) -> web.Response:
-    _authorize(request, changing=False)
+    admit_read(request)
     return web.json_response(request.app[OBSERVABILITY].state())
 
 
 @routes.post("/admin/api/observability")
 async def set_observability(request: web.Request) -> web.Response:
-    _same_origin(request)
-    _authorize(request, changing=True)
-    if request.content_type != "application/json":
-        raise web.HTTPUnsupportedMediaType(text="send the toggles as application/json")
-    try:
-        changes = await request.json()
-    except ValueError as exc:
-        raise malformed(f"the body is not JSON: {exc}") from None
-    if not isinstance(changes, dict):
-        raise malformed('the body must be a JSON object, e.g. {"capture": true}')
+    changes = await admitted_change(request)
     obs = request.app[OBSERVABILITY]
     obs.switch(changes)
     return web.json_response(obs.state())

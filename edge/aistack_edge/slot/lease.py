@@ -1,7 +1,7 @@
 """Acquire, keep and release the GPU slot over a lease store.
 
-A lease's token is `<uuid> <holder>`: unique per request, and readable, so a busy
-answer can name who holds the slot.
+A lease's token is `<uuid>.<acquired, epoch ms> <holder>`: unique per request, and
+readable, so a busy answer can name who holds the slot and the admin page for how long.
 """
 
 import asyncio
@@ -44,6 +44,14 @@ class _Unobserved:
         pass
 
 
+@dataclass(frozen=True)
+class Holding:
+    """Who holds the slot, and for how long when its token says (this edge's own do)."""
+
+    holder: str
+    held_s: float | None
+
+
 @dataclass
 class Lease:
     token: str
@@ -77,8 +85,17 @@ class Slot:
         return len(self._line)
 
     async def holder(self) -> str | None:
+        holding = await self.holding()
+        return holding.holder if holding else None
+
+    async def holding(self) -> Holding | None:
         token = await self.store.current()
-        return token.partition(" ")[2] if token else None
+        if token is None:
+            return None
+        unique, _, holder = token.partition(" ")
+        _, _, since_ms = unique.partition(".")
+        held_s = time.time() - int(since_ms) / 1000 if since_ms.isdigit() else None
+        return Holding(holder, held_s)
 
     @contextlib.asynccontextmanager
     async def hold(self, holder: str) -> AsyncIterator[Lease]:
@@ -100,7 +117,7 @@ class Slot:
             self.observer.released(time.monotonic() - lease.acquired_at)
 
     async def _acquire(self, holder: str) -> Lease:
-        token = f"{uuid.uuid4().hex} {holder}"
+        token = f"{uuid.uuid4().hex}.{time.time_ns() // 1_000_000} {holder}"
         if self._wait_s > 0:
             return await self._wait_in_line(token, holder)
         if await self.store.try_set(token, self._ttl_ms):

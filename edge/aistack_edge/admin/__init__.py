@@ -1,0 +1,1 @@
+"""The admin page at /admin: who may use it, the status it shows, its actions, its assets."""
