@@ -82,8 +82,34 @@ def browser() -> Iterator:
         chromium.close()
 
 
+@pytest.fixture(scope="module")
+def microphone(speech_wav) -> Iterator:
+    """A browser whose microphone plays the speech WAV (Chromium's fake capture device)."""
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                *LAUNCH_ARGS,
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={speech_wav}",
+            ],
+        )
+        yield chromium
+        chromium.close()
+
+
 @pytest.fixture
 def page(browser, request) -> Iterator:
+    yield from _page(browser, request.node.name)
+
+
+@pytest.fixture
+def recording_page(microphone, request) -> Iterator:
+    yield from _page(microphone, request.node.name)
+
+
+def _page(browser, name: str) -> Iterator:
     """A fresh page; its console errors and uncaught exceptions in `page.errors`; a
     screenshot of where it ended under test-artifacts/admin/."""
     context = browser.new_context(viewport={"width": 1400, "height": 1600})
@@ -94,7 +120,7 @@ def page(browser, request) -> Iterator:
     tab.set_default_timeout(60_000)
     yield tab
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    tab.screenshot(path=ARTIFACTS / f"{request.node.name}.png", full_page=True)
+    tab.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
     context.close()
 
 
@@ -137,6 +163,24 @@ def test_playground_transcribes_an_upload(page, open_edge, speech_wav):
     )
     row = page.locator("#recent tr", has_text="/v1/audio/transcriptions").first.inner_text()
     assert "200" in row and "whisper-tiny.en" in row, row
+    assert page.errors == []
+
+
+def test_playground_transcribes_a_recording(recording_page, open_edge):
+    page = recording_page
+    page.goto(open_edge.url + "/admin")
+    page.wait_for_selector("#asr-model option[value='whisper-tiny.en']", state="attached")
+    page.select_option("#asr-model", "whisper-tiny.en")
+    page.click("#asr-record")
+    page.wait_for_function("() => document.getElementById('asr-record').innerText === 'Stop'")
+    page.wait_for_timeout(5500)  # the fake microphone plays the sentence (about 5 s)
+    page.click("#asr-record")
+    page.wait_for_function(
+        "() => document.getElementById('asr-state').innerText.startsWith('recorded')"
+    )
+    page.click("#asr-go")
+    page.wait_for_function("() => document.getElementById('asr-wave').dataset.words > 0")
+    assert "brown fox" in page.inner_text("#asr-text").lower()
     assert page.errors == []
 
 
