@@ -75,28 +75,33 @@ def token_edge(module_services, backends, redis_server):
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        yield chromium
-        chromium.close()
+def playwright() -> Iterator:
+    """One Playwright per module: a second one on the same thread would clash with it."""
+    with sync_api.sync_playwright() as driver:
+        yield driver
 
 
 @pytest.fixture(scope="module")
-def microphone(speech_wav) -> Iterator:
+def browser(playwright) -> Iterator:
+    chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+    yield chromium
+    chromium.close()
+
+
+@pytest.fixture(scope="module")
+def microphone(playwright, speech_wav) -> Iterator:
     """A browser whose microphone plays the speech WAV (Chromium's fake capture device)."""
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                *LAUNCH_ARGS,
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={speech_wav}",
-            ],
-        )
-        yield chromium
-        chromium.close()
+    chromium = playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            *LAUNCH_ARGS,
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={speech_wav}",
+        ],
+    )
+    yield chromium
+    chromium.close()
 
 
 @pytest.fixture
@@ -200,6 +205,7 @@ def test_playground_speaks(page, open_edge):
 def test_playground_streams_a_chat_answer(page, open_edge):
     page.goto(open_edge.url + "/admin")
     page.wait_for_selector("#chat-model option", state="attached")
+    page.fill("#chat-max-tokens", "12")
     page.click("#chat-go")
     page.wait_for_function(
         "() => document.getElementById('chat-state').innerText.startsWith('done')"

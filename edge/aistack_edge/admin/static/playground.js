@@ -131,6 +131,7 @@ async function chat(event) {
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({
         model: $("chat-model").value, stream: true,
+        max_tokens: Number($("chat-max-tokens").value),
         messages: [{ role: "user", content: $("chat-input").value }],
       }),
     });
