@@ -79,6 +79,20 @@ def test_subtitle_cues_respect_the_limits():
     assert cues[-1].text == " Yes." and cues[-1].end - cues[-1].start == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize(
+    ("words", "text"),
+    [
+        (["Hello", "there."], " Hello there."),  # Parakeet's and SenseVoice's words
+        ([" Hello", " there."], " Hello there."),  # faster-whisper's, spaces in front
+        (["你", "好。"], " 你好。"),
+    ],
+)
+def test_subtitle_cues_space_their_words(words, text):
+    timed = [Word(start=i * 0.5, end=(i + 1) * 0.5, word=w) for i, w in enumerate(words)]
+    segment = Segment(start=0.0, end=1.0, text=text, words=timed)
+    assert subtitle_cues([segment])[0].text == text
+
+
 def test_subtitle_cues_keep_a_segment_without_words():
     segment = Segment(start=0.0, end=30.0, text=" no word times here")
     assert subtitle_cues([segment])[0].text == segment.text

@@ -4,6 +4,7 @@ Cues never cross a sentence segment; a segment without word times stays whole.
 """
 
 from aistack_contract.transcription import Segment, Word
+from aistack_edge.asr.render import join_texts
 
 MAX_CHARS = 70
 MAX_SECONDS = 7.0
@@ -11,7 +12,7 @@ MIN_SECONDS = 1.0
 
 
 def _text(words: list[Word]) -> str:
-    return "".join(w.word for w in words).strip()
+    return join_texts([w.word for w in words])
 
 
 def _fits(cue: list[Word], word: Word) -> bool:

@@ -86,7 +86,7 @@ def _segment(index: int, segment: WhisperSegment) -> Segment:
         words=None
         if segment.words is None
         else [
-            Word(start=w.start, end=w.end, word=w.word, probability=w.probability)
+            Word(start=w.start, end=w.end, word=w.word.strip(), probability=w.probability)
             for w in segment.words
         ],
     )
