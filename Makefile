@@ -1,6 +1,6 @@
 # The two commands: `make up` (set up and start the gateway on CPU) and `make test`.
 
-.PHONY: up test setup lint format
+.PHONY: up test setup lint format bench
 
 setup:
 	scripts/setup.sh
@@ -10,6 +10,11 @@ up: setup
 
 test: setup
 	scripts/test.sh
+
+# The benchmark suite (about 20 minutes; BENCH_ARGS=--quick for a smoke check): a table,
+# and the figures in bench/results/<date>.json. See docs/benchmarks.md.
+bench: setup
+	.venv/bin/python bench/suite.py $(BENCH_ARGS)
 
 lint: setup
 	.venv/bin/ruff check .

@@ -9,6 +9,7 @@ the two paths. The goal: the upstream's tokens/s over the edge's at most 1.02.
 """
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -18,8 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-
-from aistack_testing.processes import Service, free_port, start_service
+from harness import started
 
 PROMPT = [{"role": "user", "content": "Write a long story about a lighthouse keeper."}]
 # SmolLM2's end tokens banned, so that every run streams exactly --tokens tokens.
@@ -56,10 +56,32 @@ def measure(url: str, model: str, tokens: int) -> Run:
     return Run(arrivals[0], len(arrivals), rate)
 
 
-def start(module: str, env: dict[str, str], logdir: Path) -> Service:
-    port = free_port()
-    log = logdir / f"{module}.log"
-    return start_service(["-m", module, "--port", str(port)], port, log, env, timeout=120)
+def run(upstream: str | None, model: str, runs: int, tokens: int, logdir: Path) -> dict:
+    """Medians through the upstream and through the edge, and their ratios."""
+    with contextlib.ExitStack() as stack:
+        if upstream is None:
+            upstream = stack.enter_context(started("aistack_llm_llamacpp", {}, logdir)).url
+        env = {"AISTACK_LLM_UPSTREAMS": upstream}
+        edge = stack.enter_context(started("aistack_edge", env, logdir))
+        paths = {"upstream": upstream, "edge": edge.url}
+        measured: dict[str, list[Run]] = {name: [] for name in paths}
+        for url in paths.values():
+            measure(url, model, 8)  # warm up
+        for _ in range(runs):
+            for name, url in paths.items():
+                measured[name].append(measure(url, model, tokens))
+    figures: dict = {"runs": runs}
+    for name, results in measured.items():
+        figures[name] = {
+            "url": paths[name],
+            "first_token_s": statistics.median(r.first_token_s for r in results),
+            "tokens_per_s": statistics.median(r.tokens_per_s for r in results),
+            "tokens": results[0].tokens,
+        }
+    up, edge_figures = figures["upstream"], figures["edge"]
+    figures["first_token_ratio"] = edge_figures["first_token_s"] / up["first_token_s"]
+    figures["rate_ratio"] = up["tokens_per_s"] / edge_figures["tokens_per_s"]
+    return figures
 
 
 def main() -> None:
@@ -72,36 +94,17 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=256)
     args = parser.parse_args()
     logdir = Path(tempfile.mkdtemp(prefix="llm-relay-"))
-    started: list[Service] = []
-    try:
-        if args.upstream is None:
-            started.append(start("aistack_llm_llamacpp", {}, logdir))
-            args.upstream = started[-1].url
-        started.append(start("aistack_edge", {"AISTACK_LLM_UPSTREAMS": args.upstream}, logdir))
-        paths = {"upstream": args.upstream, "edge": started[-1].url}
-        runs: dict[str, list[Run]] = {name: [] for name in paths}
-        for url in paths.values():
-            measure(url, args.model, 8)  # warm up
-        for _ in range(args.runs):
-            for name, url in paths.items():
-                runs[name].append(measure(url, args.model, args.tokens))
-        medians = {}
-        for name, results in runs.items():
-            first = statistics.median(r.first_token_s for r in results)
-            rate = statistics.median(r.tokens_per_s for r in results)
-            medians[name] = (first, rate)
-            print(
-                f"{name:8} {paths[name]}: first token {first * 1000:.1f} ms, "
-                f"{rate:.1f} tokens/s ({results[0].tokens} tokens, median of {args.runs})"
-            )
-        (up_first, up_rate), (edge_first, edge_rate) = medians["upstream"], medians["edge"]
+    figures = run(args.upstream, args.model, args.runs, args.tokens, logdir)
+    for name in ("upstream", "edge"):
+        f = figures[name]
         print(
-            f"edge vs upstream: first token x{edge_first / up_first:.3f}, "
-            f"tokens/s upstream/edge x{up_rate / edge_rate:.3f} (goal <= 1.02)"
+            f"{name:8} {f['url']}: first token {f['first_token_s'] * 1000:.1f} ms, "
+            f"{f['tokens_per_s']:.1f} tokens/s ({f['tokens']} tokens, median of {args.runs})"
         )
-    finally:
-        for service in reversed(started):
-            service.stop()
+    print(
+        f"edge vs upstream: first token x{figures['first_token_ratio']:.3f}, "
+        f"tokens/s upstream/edge x{figures['rate_ratio']:.3f} (goal <= 1.02)"
+    )
 
 
 if __name__ == "__main__":

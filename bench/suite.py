@@ -1,0 +1,226 @@
+"""The benchmark suite: every part in one run, one table, one JSON file.
+
+    python bench/suite.py [--quick] [--parts overhead asr tts slot llm] [--out DIR]
+
+Each part starts its own services, measures the edge path and its baseline in the
+same run, alternating, and reports medians (latencies as p50 and p99). `--quick`
+uses short clips and few runs: a smoke check, not figures to quote. The table goes
+to stdout, everything measured to DIR/<date>.json (default: bench/results).
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import asr_edge
+import edge_overhead
+import llm_relay
+import slot_lease
+import tts_relay
+from report import Row, machine, render, write_json
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much of each part to run."""
+
+    requests: int  # /v1/models per path and number of clients
+    transcriptions: int  # short transcriptions per path
+    clients: tuple[int, ...]
+    asr_runs: dict[float, int]  # clip seconds -> runs
+    tts_runs: int
+    leases: int
+    waiters: int
+    llm_runs: int
+    llm_tokens: int
+
+
+FULL = Plan(
+    requests=500,
+    transcriptions=40,
+    clients=(1, 10, 100),
+    asr_runs={60: 3, 300: 3, 1200: 1},
+    tts_runs=7,
+    leases=1000,
+    waiters=10,
+    llm_runs=5,
+    llm_tokens=256,
+)
+QUICK = Plan(
+    requests=50,
+    transcriptions=3,
+    clients=(1, 10, 100),
+    asr_runs={10: 1, 30: 1},
+    tts_runs=2,
+    leases=100,
+    waiters=4,
+    llm_runs=1,
+    llm_tokens=32,
+)
+
+
+def overhead_rows(f: dict) -> list[Row]:
+    rows = []
+    cases = [(f"/v1/models, {n} clients", by) for n, by in f["models_by_clients"].items()]
+    cases.append(("5 s transcription", f["transcription"]))
+    for name, figures in cases:
+        for q in ("p50", "p99"):
+            key = f"{q}_ms"
+            rows.append(
+                Row(f"{name} {q}", "ms", figures["edge"][key], figures["backend"][key], "backend")
+            )
+    return rows
+
+
+def asr_rows(f: dict) -> list[Row]:
+    rows = []
+    for r in f["asr"]:
+        length = f"{r['audio_s']:g} s (median of {r['runs']})"
+        rows.append(Row(f"RTF {length}", "", r["rtf_edge"], r["rtf_in_process"], "in-process"))
+        rows.append(
+            Row(
+                f"first text {length}",
+                "s",
+                r["first_delta_edge_s"],
+                r["first_segment_in_process_s"],
+                "in-process",
+            )
+        )
+        rows.append(Row(f"peak memory after {r['audio_s']:g} s: edge", "MiB", r["edge_peak_mib"]))
+        rows.append(
+            Row(f"peak memory after {r['audio_s']:g} s: backend", "MiB", r["backend_peak_mib"])
+        )
+    rows.append(Row("peak memory: in-process baseline", "MiB", f["memory"]["bench_process_mib"]))
+    return rows
+
+
+def tts_rows(f: dict) -> list[Row]:
+    vs = "tts-piper"
+    edge, backend = f["edge"], f["backend"]
+    return [
+        Row(
+            "time to first byte",
+            "ms",
+            1e3 * edge["first_byte_s"],
+            1e3 * backend["first_byte_s"],
+            vs,
+        ),
+        Row("total", "s", edge["total_s"], backend["total_s"], vs),
+        Row(f"RTF ({backend['audio_s']:.1f} s of speech)", "", edge["rtf"], backend["rtf"], vs),
+    ]
+
+
+def slot_rows(f: dict) -> list[Row]:
+    rows = []
+    for n, b in f["bursts"].items():
+        rows.append(Row(f"{n} clients: served / 503", "", f"{b['served']} / {b['busy']}"))
+        if b["busy_latency"]:
+            rows.append(Row(f"{n} clients: 503 p50", "ms", b["busy_latency"]["p50_ms"]))
+            rows.append(Row(f"{n} clients: 503 p99", "ms", b["busy_latency"]["p99_ms"]))
+        rows.append(Row(f"{n} clients: served request", "s", b["served_total_s"]))
+        rows.append(Row(f"{n} clients: most served at once", "", b["most_served_at_once"]))
+        rows.append(Row(f"{n} clients: slot free after", "", b["slot_free_after"]))
+    for q in ("p50", "p99"):
+        redis, memory = f["lease"]["redis"][f"{q}_ms"], f["lease"]["memory"][f"{q}_ms"]
+        rows.append(Row(f"lease acquire + release {q}", "ms", redis, memory, "in-process"))
+    fifo = f["fifo"]
+    rows.append(Row(f"wait enabled: {fifo['waiters']} served in arrival order", "", fifo["held"]))
+    return rows
+
+
+def llm_rows(f: dict) -> list[Row]:
+    vs = "llama.cpp"
+    edge, up = f["edge"], f["upstream"]
+    return [
+        Row(
+            "time to first token", "ms", 1e3 * edge["first_token_s"], 1e3 * up["first_token_s"], vs
+        ),
+        Row(f"tokens/s ({up['tokens']} tokens)", "", edge["tokens_per_s"], up["tokens_per_s"], vs),
+    ]
+
+
+@dataclass(frozen=True)
+class Part:
+    title: str
+    measure: Callable[[Plan, Path], dict]
+    rows: Callable[[dict], list[Row]]
+
+
+PARTS = {
+    "overhead": Part(
+        "edge overhead (vs. asr-whisper directly)",
+        lambda p, w: edge_overhead.run(p.requests, p.transcriptions, p.clients, w),
+        overhead_rows,
+    ),
+    "asr": Part(
+        "ASR: edge vs. faster-whisper in-process",
+        lambda p, w: asr_edge.run(p.asr_runs, w),
+        asr_rows,
+    ),
+    "tts": Part(
+        "TTS: edge vs. tts-piper directly",
+        lambda p, w: tts_relay.run(None, "piper", "wav", p.tts_runs, w),
+        tts_rows,
+    ),
+    "slot": Part(
+        "the GPU slot (lease on redis-server)",
+        lambda p, w: slot_lease.run(p.clients, p.leases, p.waiters, w),
+        slot_rows,
+    ),
+    "llm": Part(
+        "LLM: edge vs. llama.cpp's server directly",
+        lambda p, w: llm_relay.run(None, "smollm2", p.llm_runs, p.llm_tokens, w),
+        llm_rows,
+    ),
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="short clips, few runs")
+    parser.add_argument("--parts", nargs="+", choices=list(PARTS), default=list(PARTS))
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = parser.parse_args()
+    plan = QUICK if args.quick else FULL
+    report: dict = {
+        "mode": "quick" if args.quick else "full",
+        "plan": asdict(plan),
+        "machine": machine(),
+        "load_before": os.getloadavg(),
+        "parts": {},
+    }
+    rows: dict[str, list[Row]] = {}
+    began = time.monotonic()
+    failed = False
+    for name in args.parts:
+        part = PARTS[name]
+        print(f"== {part.title}", file=sys.stderr, flush=True)
+        started = time.monotonic()
+        try:
+            with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as work:
+                figures = part.measure(plan, Path(work))
+        except Exception:
+            failed = True
+            traceback.print_exc()
+            report["parts"][name] = {"error": traceback.format_exc()}
+            continue
+        figures["wall_s"] = time.monotonic() - started
+        report["parts"][name] = figures
+        rows[part.title] = part.rows(figures)
+    report["wall_s"] = time.monotonic() - began
+    report["load_after"] = os.getloadavg()
+    print(render(rows, report))
+    print(f"figures: {write_json(args.out, report, rows)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
