@@ -286,7 +286,7 @@ async def test_bodies_and_headers_pass_through(edge, recorder):
 
 
 async def test_an_upload_streams_through(edge, recorder):
-    """A body that is not JSON (a voice upload, say) reaches the named backend unread."""
+    """A body that is not JSON (a voice upload, say) reaches the named backend unchanged."""
     form = aiohttp.FormData()
     form.add_field("name", "mine")
     form.add_field("audio", b"RIFF" + bytes(200_000), filename="mine.wav")

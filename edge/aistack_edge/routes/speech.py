@@ -51,15 +51,17 @@ async def audio(request: web.Request) -> web.StreamResponse:
 async def _read_body(request: web.Request, settings: EdgeSettings) -> tuple[tts.Body, str | None]:
     """The body to relay, and the model it names (else the `?model=` query's).
 
-    A JSON body (and any body of /v1/audio/speech) is read whole, to find its model and
-    check its `ref_audio`; any other body, an upload say, streams through unread.
+    Every body is read whole (up to the upload limit) before the slot is taken, so that
+    a slow client can't hold it while it uploads. A JSON body (and any body of
+    /v1/audio/speech) is parsed, to find its model and check its `ref_audio`; any other
+    body, an upload say, passes on unchanged.
     """
     model = request.query.get("model")
     if not request.body_exists:
         return None, model
     is_json = request.content_type == "application/json" or request.content_type.endswith("+json")
     if not is_json and request.match_info["path"] != "speech":
-        return request.content, model
+        return await request.read(), model
     policy = RefAudioPolicy(
         settings.tts_ref_audio_dir, settings.tts_ref_audio_urls, settings.max_upload_bytes
     )

@@ -22,6 +22,7 @@ from aistack_edge.slot.stores import LeaseStore
 log = logging.getLogger(__name__)
 
 _POLL_S = 0.02
+_RETRY_S = 0.1  # between renewals while the store is down
 _TRACER = trace.get_tracer("aistack_edge.slot")
 
 
@@ -141,16 +142,27 @@ class Slot:
             self._line.remove(ticket)
 
     async def _keep(self, lease: Lease) -> None:
-        """Renew the lease well inside its TTL for as long as it is held."""
+        """Renew the lease well inside its TTL for as long as it is held. While the
+        store is down, retry often: the lease must be back (retaken if the store lost
+        it) before anyone else can take it."""
+        interval = self._ttl_ms / 3000
+        down = False
         while True:
-            await asyncio.sleep(self._ttl_ms / 3000)
+            await asyncio.sleep(min(interval, _RETRY_S) if down else interval)
             try:
-                if not await self.store.renew(lease.token, self._ttl_ms):
-                    lease.lost = True
-                    log.warning("GPU slot lease of %s was lost before release", lease.holder)
-                    return
+                kept = await self.store.renew(lease.token, self._ttl_ms)
             except SlotStoreDown as exc:
-                log.warning("could not renew the GPU slot lease: %s", exc.body.message)
+                if not down:
+                    log.warning("could not renew the GPU slot lease: %s", exc.body.message)
+                down = True
+                continue
+            if down:
+                log.info("GPU slot lease of %s renewed again", lease.holder)
+                down = False
+            if not kept:
+                lease.lost = True
+                log.warning("GPU slot lease of %s was lost before release", lease.holder)
+                return
 
     async def _release(self, lease: Lease) -> None:
         try:

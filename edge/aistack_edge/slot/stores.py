@@ -12,9 +12,17 @@ from redis.exceptions import RedisError
 
 from aistack_edge.errors import SlotStoreDown
 
+# Renew our lease; or take it again where it is gone (Redis restarted empty, or the
+# TTL ran out while Redis was away): its holder is still at work, so nobody else may
+# take it. Only another holder's token means the lease is lost.
 _RENEW = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
+local held = redis.call('get', KEYS[1])
+if held == ARGV[1] then
   return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+if not held then
+  redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
 end
 return 0
 """
@@ -29,14 +37,18 @@ return 0
 
 class LeaseStore(Protocol):
     async def try_set(self, token: str, ttl_ms: int) -> bool: ...
-    async def renew(self, token: str, ttl_ms: int) -> bool: ...
+    async def renew(self, token: str, ttl_ms: int) -> bool:
+        """Extend the lease `token` holds, or take it again if nobody holds it; False
+        when another token holds it."""
+        ...
+
     async def release(self, token: str) -> bool: ...
     async def current(self) -> str | None: ...
     async def close(self) -> None: ...
 
 
 class RedisStore:
-    """The lease as a Redis key: SET NX PX, compare-and-PEXPIRE, compare-and-DEL."""
+    """The lease as a Redis key: SET NX PX, compare-and-PEXPIRE (or take again), compare-and-DEL."""
 
     def __init__(self, url: str, key: str, retry_after_s: int) -> None:
         self._client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
@@ -87,9 +99,9 @@ class MemoryStore:
         return True
 
     async def renew(self, token: str, ttl_ms: int) -> bool:
-        if self._live() != token:
+        if self._live() not in (token, None):
             return False
-        self._expires = time.monotonic() + ttl_ms / 1000
+        self._token, self._expires = token, time.monotonic() + ttl_ms / 1000
         return True
 
     async def release(self, token: str) -> bool:

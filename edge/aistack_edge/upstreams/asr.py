@@ -11,7 +11,7 @@ from aistack_contract.events import BackendEvent, decode_backend_event
 from aistack_contract.transcription import TranscribeOptions
 from aistack_edge.middleware import REQUEST_ID
 from aistack_edge.observability.tracing import backend_call
-from aistack_edge.upstreams.http import unreachable, upstream_error
+from aistack_edge.upstreams.http import answer_head, unreachable, upstream_error
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,8 @@ async def transcribe(
     headers = {REQUEST_ID: request_id}
     try:
         with backend_call("asr.transcribe", headers, url):
-            async with session.post(
-                url + "/transcribe", data=form, headers=headers, timeout=timeout
-            ) as response:
+            sent = session.post(url + "/transcribe", data=form, headers=headers, timeout=timeout)
+            async with await answer_head(sent, timeout_s) as response:
                 if response.status != 200:
                     raise await upstream_error(response, provider)
                 async for line in response.content:

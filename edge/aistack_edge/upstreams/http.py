@@ -1,7 +1,8 @@
 """What every upstream client shares: its failures as envelopes, and the headers a relay passes."""
 
+import asyncio
 import json
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 
 import aiohttp
 from multidict import CIMultiDict, MultiMapping
@@ -31,8 +32,18 @@ def end_to_end(headers: MultiMapping[str], drop: Iterable[str] = ()) -> CIMultiD
     )
 
 
+async def answer_head(
+    pending: Awaitable[aiohttp.ClientResponse], timeout_s: float
+) -> aiohttp.ClientResponse:
+    """The response, its head read, within `timeout_s`: sending the body included, which
+    aiohttp's `sock_read` does not cover (a backend that stops reading would hang it)."""
+    async with asyncio.timeout(timeout_s):
+        return await pending
+
+
 def unreachable(provider: str, url: str, exc: BaseException) -> AistackError:
-    detail = str(exc) or type(exc).__name__
+    detail = str(exc) or ("no answer in time" if isinstance(exc, TimeoutError) else "")
+    detail = detail or type(exc).__name__
     return AistackError(
         ErrorKind.NETWORK, f"{provider} at {url} is unreachable: {detail}", provider
     )

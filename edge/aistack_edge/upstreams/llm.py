@@ -8,7 +8,7 @@ import aiohttp
 
 from aistack_contract.errors import AistackError, ErrorKind
 from aistack_edge.middleware import REQUEST_ID
-from aistack_edge.upstreams.http import unreachable, upstream_error
+from aistack_edge.upstreams.http import answer_head, unreachable, upstream_error
 
 CHAT_PATH = "/v1/chat/completions"
 # The end of one server-sent event: a blank line, in any of SSE's three line endings.
@@ -50,9 +50,8 @@ async def post_chat(
     }
     timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout_s)
     try:
-        response = await session.post(
-            upstream.url + CHAT_PATH, data=body, headers=headers, timeout=timeout
-        )
+        sent = session.post(upstream.url + CHAT_PATH, data=body, headers=headers, timeout=timeout)
+        response = await answer_head(sent, timeout_s)
         if response.ok:
             return response
         async with response:

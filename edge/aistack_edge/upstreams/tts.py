@@ -9,12 +9,12 @@ from yarl import URL
 
 from aistack_contract.models import ModelCard
 from aistack_edge.observability.tracing import backend_call
-from aistack_edge.upstreams.http import unreachable, upstream_error
+from aistack_edge.upstreams.http import answer_head, unreachable, upstream_error
 
 # A TTS card's owner (or a word of its id) -> the provider named in envelopes.
 PROVIDERS = {"rhasspy": "Piper", "piper": "Piper", "qwen": "Qwen3-TTS"}
 
-Body = bytes | aiohttp.StreamReader | None
+Body = bytes | None
 
 
 def provider_of(card: ModelCard) -> str:
@@ -43,9 +43,10 @@ async def exchange(
     timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout_s)
     with backend_call("tts.request", headers, str(url.origin())):
         try:
-            response = await session.request(
+            sent = session.request(
                 method, url, data=body, headers=headers, timeout=timeout, allow_redirects=False
             )
+            response = await answer_head(sent, timeout_s)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise unreachable(provider, str(url.origin()), exc) from exc
         try:

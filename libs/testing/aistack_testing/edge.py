@@ -1,0 +1,99 @@
+"""Talking to a live edge in tests: the envelope, transcription uploads, the slot key
+in Redis, and what the edge process holds (open files, resident memory)."""
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import redis.asyncio
+
+SLOT_KEY = "aistack:gpu-slot"
+KINDS = {"network", "malformed", "overflow", "cancelled", "unknown"}
+
+
+def envelope(body: bytes | str, kind: str | None = None) -> dict:
+    """The error of an envelope body, checked for its shape (and its kind when given)."""
+    error = json.loads(body)["error"]
+    assert set(error) == {"kind", "provider", "message"}, error
+    assert error["kind"] in KINDS and error["provider"] and error["message"], error
+    assert kind is None or error["kind"] == kind, error
+    return error
+
+
+async def transcribe(
+    url: str, audio: bytes, filename: str = "a.wav", **fields: str
+) -> tuple[int, dict[str, str], bytes]:
+    """POST `audio` to the edge's /v1/audio/transcriptions: status, headers, body."""
+    form = aiohttp.FormData()
+    form.add_field("file", audio, filename=filename)
+    for name, value in fields.items():
+        form.add_field(name, value)
+    async with aiohttp.request("POST", url + "/v1/audio/transcriptions", data=form) as r:
+        return r.status, dict(r.headers), await r.read()
+
+
+async def trickle(
+    audio: bytes,
+    pieces: int,
+    pause_s: float,
+    last_after: asyncio.Event | None = None,
+    boundary: str = "trickle",
+) -> AsyncIterator[bytes]:
+    """A multipart body holding `audio` as its `file`, sent in `pieces` with pauses;
+    its end only once `last_after` is set, when given."""
+    disposition = 'Content-Disposition: form-data; name="file"; filename="a.wav"'
+    yield f"--{boundary}\r\n{disposition}\r\n\r\n".encode()
+    step = -(-len(audio) // pieces)
+    for start in range(0, len(audio), step):
+        await asyncio.sleep(pause_s)
+        yield audio[start : start + step]
+    if last_after is not None:
+        await last_after.wait()
+    yield f"\r\n--{boundary}--\r\n".encode()
+
+
+def trickle_headers(boundary: str = "trickle") -> dict[str, str]:
+    return {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+async def slot_holder(redis_url: str, key: str = SLOT_KEY) -> str | None:
+    """Who holds the slot now, per its token in Redis."""
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        token = await client.get(key)
+    finally:
+        await client.aclose()
+    return token.decode().partition(" ")[2] if token else None
+
+
+async def until_held(redis_url: str, key: str = SLOT_KEY, limit_s: float = 60.0) -> str:
+    """Wait until someone holds the slot; its holder."""
+    deadline = time.monotonic() + limit_s
+    while (holder := await slot_holder(redis_url, key)) is None:
+        assert time.monotonic() < deadline, f"the slot was not taken within {limit_s} s"
+        await asyncio.sleep(0.05)
+    return holder
+
+
+async def until_free(redis_url: str, key: str = SLOT_KEY, limit_s: float = 5.0) -> None:
+    """Wait until nobody holds the slot."""
+    deadline = time.monotonic() + limit_s
+    while await slot_holder(redis_url, key) is not None:
+        assert time.monotonic() < deadline, f"the slot was still held after {limit_s} s"
+        await asyncio.sleep(0.05)
+
+
+def open_fds(pid: int) -> int:
+    """How many file descriptors process `pid` has open."""
+    return len(list(Path(f"/proc/{pid}/fd").iterdir()))
+
+
+def rss_kib(pid: int) -> int:
+    """The resident memory of process `pid`, in KiB (VmRSS)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise ValueError(f"no VmRSS for process {pid}")

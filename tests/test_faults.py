@@ -1,0 +1,242 @@
+"""Faults with real processes: Redis stopped, paused and restarted empty; a backend killed
+or hung mid-transcription; clients that trickle their upload or hang up while uploading
+or queued. Whatever happens, every error is the envelope and the slot ends up free.
+
+(An edge killed while holding the slot: tests/test_slot.py. Hanging up while running
+or streaming: tests/test_transcriptions.py, test_speech.py, test_chat.py.)"""
+
+import asyncio
+import contextlib
+import signal
+
+import aiohttp
+import pytest
+
+from aistack_testing.edge import (
+    envelope,
+    open_fds,
+    slot_holder,
+    transcribe,
+    trickle,
+    trickle_headers,
+    until_free,
+    until_held,
+)
+from aistack_testing.redis_server import RedisServer
+
+TTL_MS = 1500  # renewed every 0.5 s
+
+
+@pytest.fixture(scope="module")
+def own_redis(tmp_path_factory):
+    """A Redis server of this module's own, which its tests stop and restart."""
+    server = RedisServer(tmp_path_factory.mktemp("faulty-redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fresh_redis(own_redis):
+    """The module's Redis, running and empty."""
+    if own_redis.proc.poll() is not None:
+        own_redis.start()
+    own_redis.flush()
+    return own_redis
+
+
+def edge_env(backend: str, redis_server: RedisServer, **extra: str) -> dict[str, str]:
+    env = {
+        "AISTACK_ASR_BACKENDS": backend,
+        "AISTACK_REDIS_URL": redis_server.url,
+        "AISTACK_SLOT_TTL_MS": str(TTL_MS),
+        "AISTACK_PROBE_TIMEOUT_S": "5",
+    }
+    return env | {f"AISTACK_{name.upper()}": value for name, value in extra.items()}
+
+
+@pytest.fixture(scope="module")
+def edge(module_services, whisper, own_redis):
+    piper = module_services.start("aistack_tts_piper", timeout=120)
+    env = edge_env(whisper.url, own_redis, tts_backends=piper.url)
+    return module_services.start("aistack_edge", env=env)
+
+
+@pytest.fixture(scope="module")
+def impatient_edge(module_services, whisper, own_redis):
+    """An edge that gives a silent backend 10 s."""
+    env = edge_env(whisper.url, own_redis, backend_timeout_s="10")
+    return module_services.start("aistack_edge", env=env)
+
+
+@pytest.fixture(scope="module")
+def patient_edge(module_services, whisper, own_redis):
+    """An edge whose requests wait in line for the slot, up to 60 s."""
+    env = edge_env(whisper.url, own_redis, slot_wait_s="60")
+    return module_services.start("aistack_edge", env=env)
+
+
+def start(coro) -> asyncio.Task:
+    return asyncio.create_task(coro)
+
+
+async def hang_up(task: asyncio.Task) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+@pytest.mark.parametrize("fault", ["stopped", "paused"])
+async def test_redis_down_is_a_503_naming_redis_and_the_edge_recovers(
+    edge, fresh_redis, speech_wav, fault
+):
+    audio = speech_wav.read_bytes()
+    assert (await transcribe(edge.url, audio))[0] == 200
+    if fault == "stopped":
+        fresh_redis.stop()
+    else:
+        fresh_redis.proc.send_signal(signal.SIGSTOP)
+    try:
+        status, headers, body = await transcribe(edge.url, audio)
+        assert status == 503 and headers["Retry-After"] == "5"
+        error = envelope(body, "network")
+        assert "Redis" in error["message"] and error["provider"] == "aistack"
+    finally:
+        if fault == "stopped":
+            fresh_redis.start()
+        else:
+            fresh_redis.proc.send_signal(signal.SIGCONT)
+    # A paused Redis may still run the SET it was sent: that lease lasts one TTL.
+    for _ in range(int(TTL_MS / 100) + 20):
+        status, _, body = await transcribe(edge.url, audio)
+        if status == 200:
+            break
+        assert status == 503, body
+        await asyncio.sleep(0.2)
+    assert status == 200
+    await until_free(fresh_redis.url)
+
+
+async def test_redis_restarted_empty_under_a_holder_never_gives_two(
+    edge, fresh_redis, long_wav, speech_wav
+):
+    """The holder retakes its lease when Redis comes back empty: a newcomer stays out."""
+    running = start(transcribe(edge.url, long_wav.read_bytes()))
+    try:
+        holder = await until_held(fresh_redis.url)
+        fresh_redis.stop()
+        await asyncio.sleep(0.3)
+        fresh_redis.start()
+        await asyncio.sleep(TTL_MS / 1000)  # past a renewal
+        assert await slot_holder(fresh_redis.url) == holder
+        status, _, body = await transcribe(edge.url, speech_wav.read_bytes())
+        assert status == 503 and "busy" in envelope(body, "network")["message"]
+    finally:
+        await hang_up(running)
+    await until_free(fresh_redis.url)
+
+
+async def test_backend_killed_mid_transcription(services, fresh_redis, long_wav):
+    doomed = services.start("aistack_asr_whisper", timeout=120)
+    edge = services.start("aistack_edge", env=edge_env(doomed.url, fresh_redis))
+    running = start(transcribe(edge.url, long_wav.read_bytes()))
+    await until_held(fresh_redis.url)
+    await asyncio.sleep(0.5)
+    doomed.kill()
+    status, _, body = await running
+    assert status == 503
+    assert envelope(body, "network")["provider"] == "Faster-Whisper"
+    await until_free(fresh_redis.url)
+
+
+async def test_hung_backend_times_out_with_an_envelope(
+    impatient_edge, whisper, fresh_redis, long_wav
+):
+    """(Mid-stream, the timeout ends the stream as a killed backend does: with an
+    error event, tests/test_transcriptions.py.)"""
+    running = start(transcribe(impatient_edge.url, long_wav.read_bytes()))
+    await until_held(fresh_redis.url)
+    whisper.proc.send_signal(signal.SIGSTOP)
+    try:
+        status, _, body = await running
+        assert status == 503
+        assert envelope(body, "network")["provider"] == "Faster-Whisper"
+        await until_free(fresh_redis.url)
+    finally:
+        whisper.proc.send_signal(signal.SIGCONT)
+
+
+async def test_backend_hung_before_the_upload(impatient_edge, whisper, fresh_redis, long_wav):
+    """The upload to a stopped backend can't complete: the timeout still answers."""
+    assert (await transcribe(impatient_edge.url, b"warm the catalog"))[0] == 400
+    whisper.proc.send_signal(signal.SIGSTOP)
+    try:
+        status, _, body = await transcribe(impatient_edge.url, long_wav.read_bytes())
+        assert status == 503
+        assert envelope(body, "network")["provider"] == "Faster-Whisper"
+        await until_free(fresh_redis.url)
+    finally:
+        whisper.proc.send_signal(signal.SIGCONT)
+
+
+@pytest.mark.parametrize("path", ["/v1/audio/transcriptions", "/v1/audio/voices"])
+async def test_a_trickled_upload_does_not_hold_the_slot(edge, fresh_redis, speech_wav, path):
+    """Neither the ASR form nor an upload relayed to a TTS backend takes the slot
+    before the whole body is in."""
+    audio, rest = speech_wav.read_bytes(), asyncio.Event()
+
+    async def slow() -> int:
+        async with aiohttp.request(
+            "POST",
+            edge.url + path,
+            data=trickle(audio, pieces=10, pause_s=0.05, last_after=rest),
+            headers=trickle_headers(),
+        ) as r:
+            return r.status
+
+    trickling = start(slow())
+    await asyncio.sleep(1.0)
+    assert await slot_holder(fresh_redis.url) is None
+    assert (await transcribe(edge.url, audio))[0] == 200  # served meanwhile
+    assert not trickling.done()
+    rest.set()
+    assert await trickling < 500
+
+
+async def test_hang_up_while_uploading(edge, fresh_redis, speech_wav):
+    audio = speech_wav.read_bytes()
+    fds = open_fds(edge.proc.pid)
+
+    async def slow() -> None:
+        async with aiohttp.request(
+            "POST",
+            edge.url + "/v1/audio/transcriptions",
+            data=trickle(audio, pieces=10, pause_s=0.05, last_after=asyncio.Event()),
+            headers=trickle_headers(),
+        ) as r:
+            pytest.fail(f"answered {r.status} before the upload ended")
+
+    uploading = start(slow())
+    await asyncio.sleep(1.0)
+    await hang_up(uploading)
+    assert (await transcribe(edge.url, audio))[0] == 200
+    assert await slot_holder(fresh_redis.url) is None
+    for _ in range(50):  # the edge closes its side soon after
+        if open_fds(edge.proc.pid) <= fds:
+            break
+        await asyncio.sleep(0.1)
+    assert open_fds(edge.proc.pid) <= fds
+
+
+async def test_hang_up_while_queued(patient_edge, fresh_redis, long_wav, speech_wav):
+    """A request that leaves the line leaves no ghost at its head."""
+    running = start(transcribe(patient_edge.url, long_wav.read_bytes()))
+    await until_held(fresh_redis.url)
+    queued = start(transcribe(patient_edge.url, speech_wav.read_bytes()))
+    await asyncio.sleep(1.0)
+    assert not queued.done()
+    await hang_up(queued)
+    await hang_up(running)
+    await until_free(fresh_redis.url)
+    status, _, _ = await transcribe(patient_edge.url, speech_wav.read_bytes())
+    assert status == 200
