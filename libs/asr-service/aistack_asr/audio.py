@@ -15,8 +15,9 @@ def decode_audio(
 ) -> np.ndarray:
     """The first audio stream of `data` as mono float32 samples at `sample_rate`.
 
-    Raises malformed for empty or undecodable input and overflow as soon as the
-    decoded audio passes `max_seconds`, without decoding the rest.
+    Raises malformed for empty or undecodable input, and overflow as soon as the
+    decoded audio passes `max_seconds` (or up front, where the header declares more),
+    without decoding the rest.
     """
     if not data:
         raise AistackError(ErrorKind.MALFORMED, "the audio file is empty", provider)
@@ -28,6 +29,13 @@ def decode_audio(
         with av.open(io.BytesIO(data), mode="r", metadata_errors="ignore") as container:
             if not container.streams.audio:
                 raise AistackError(ErrorKind.MALFORMED, "the file has no audio stream", provider)
+            declared = (container.duration or 0) / av.time_base
+            if max_seconds is not None and declared > max_seconds:
+                raise AistackError(  # before decoding hours of it
+                    ErrorKind.OVERFLOW,
+                    f"the audio declares {declared:.0f} s, over the limit of {max_seconds:g} s",
+                    provider,
+                )
             for frame in container.decode(audio=0):
                 for out in resampler.resample(frame):
                     total += _append(chunks, out)

@@ -33,3 +33,12 @@ def test_longer_than_the_cap_is_overflow(speech_wav: Path) -> None:
     with pytest.raises(AistackError) as caught:
         decode_audio(data, "Test", max_seconds=1.5)
     assert caught.value.body.kind == ErrorKind.OVERFLOW
+
+
+def test_a_header_declaring_more_than_the_cap_is_overflow_at_once(speech_wav: Path) -> None:
+    """A file whose header says it lasts longer than the cap is refused before decoding."""
+    data = decode_audio(speech_wav.read_bytes(), "Test")  # about five seconds
+    with pytest.raises(AistackError) as caught:
+        decode_audio(speech_wav.read_bytes(), "Test", max_seconds=data.size / SAMPLE_RATE / 2)
+    assert caught.value.body.kind == ErrorKind.OVERFLOW
+    assert "declares" in caught.value.body.message
