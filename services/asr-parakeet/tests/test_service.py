@@ -3,10 +3,8 @@ Piper's speech. The words are meaningless; everything around them is real."""
 
 import asyncio
 import itertools
-import json
 import re
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,67 +22,28 @@ from aistack_contract.events import (
     decode_backend_event,
 )
 from aistack_contract.transcription import Word
+from aistack_testing import asr_protocol
+from aistack_testing.asr_protocol import get, post, refused, wait_until
 from aistack_testing.audio import repeat_wav, transcode
 from aistack_testing.processes import Service
 
 
 def form(audio: bytes | None, **options: Any) -> aiohttp.FormData:
-    """POST /transcribe's body; `model=None` leaves the options part out."""
-    data = aiohttp.FormData()
-    if options.get("model", MODEL_ID) is not None:
-        data.add_field("options", json.dumps({"model": MODEL_ID, **options}))
-    if audio is not None:
-        data.add_field("file", audio, filename="upload", content_type="application/octet-stream")
-    return data
+    """POST /transcribe's body for MODEL_ID; `model=None` leaves the options part out."""
+    return asr_protocol.form(options.pop("model", MODEL_ID), audio, **options)
 
 
 async def transcribe(url: str, audio: bytes, **options: Any) -> list[tuple[float, BackendEvent]]:
-    """POST /transcribe: each event of the 200 NDJSON stream with the time it arrived."""
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(f"{url}/transcribe", data=form(audio, **options)) as response,
-    ):
-        assert response.status == 200, await response.text()
-        assert response.content_type == "application/x-ndjson"
-        return [(time.monotonic(), decode_backend_event(line)) async for line in response.content]
+    """POST /transcribe: each event with the time it arrived."""
+    return await asr_protocol.timed_events(url, form(audio, **options))
 
 
 async def events_of(url: str, audio: bytes, **options: Any) -> list[BackendEvent]:
-    return [event for _, event in await transcribe(url, audio, **options)]
-
-
-async def refused(url: str, data: aiohttp.FormData) -> tuple[int, dict]:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(f"{url}/transcribe", data=data) as r,
-    ):
-        return r.status, await r.json()
-
-
-async def get(url: str) -> Any:
-    async with aiohttp.ClientSession() as session, session.get(url) as response:
-        assert response.status == 200
-        return await response.json()
-
-
-async def post(url: str) -> Any:
-    async with aiohttp.ClientSession() as session, session.post(url) as response:
-        assert response.status == 200
-        return await response.json()
+    return await asr_protocol.events(url, form(audio, **options))
 
 
 async def loaded(url: str) -> bool:
-    (card,) = (await get(f"{url}/info"))["data"]
-    return card["loaded"]
-
-
-async def wait_until(predicate: Callable[[], Awaitable[bool]], within: float) -> float:
-    """Poll `predicate` until true; the seconds it took (fails after `within`)."""
-    started = time.monotonic()
-    while not await predicate():
-        assert time.monotonic() - started < within, f"not within {within} s"
-        await asyncio.sleep(0.05)
-    return time.monotonic() - started
+    return await asr_protocol.loaded(url, MODEL_ID)
 
 
 def segments_of(events: list[BackendEvent]) -> list[BackendSegment]:

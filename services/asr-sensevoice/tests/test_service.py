@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
-import json
 import re
-import time
 import wave
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +14,15 @@ import pytest
 from aistack_asr.audio import decode_audio
 from aistack_asr_sensevoice import engine
 from aistack_asr_sensevoice.settings import SenseVoiceSettings
-from aistack_contract.events import BackendDone, BackendInfo, BackendSegment, decode_backend_event
+from aistack_contract.events import (
+    BackendDone,
+    BackendEvent,
+    BackendInfo,
+    BackendSegment,
+    decode_backend_event,
+)
+from aistack_testing import asr_protocol
+from aistack_testing.asr_protocol import get, post, refused, wait_until
 from aistack_testing.processes import Service, free_port, start_service
 
 if TYPE_CHECKING:
@@ -28,55 +33,16 @@ FIRST_LOAD_S = 120  # the first request imports FunASR and torch: tens of second
 
 
 def form(audio: bytes | None, **options: Any) -> aiohttp.FormData:
-    data = aiohttp.FormData()
-    data.add_field("options", json.dumps({"model": MODEL, **options}))
-    if audio is not None:
-        data.add_field("file", audio, filename="upload", content_type="application/octet-stream")
-    return data
+    """POST /transcribe's body for MODEL; `model=None` leaves the options part out."""
+    return asr_protocol.form(options.pop("model", MODEL), audio, **options)
 
 
-async def transcribe(url: str, audio: bytes, **options: Any) -> list:
-    """POST /transcribe; the stream's events, after checking it is a 200 NDJSON stream."""
-    timeout = aiohttp.ClientTimeout(total=FIRST_LOAD_S)
-    async with (
-        aiohttp.ClientSession(timeout=timeout) as session,
-        session.post(f"{url}/transcribe", data=form(audio, **options)) as response,
-    ):
-        assert response.status == 200, await response.text()
-        assert response.content_type == "application/x-ndjson"
-        return [decode_backend_event(line) async for line in response.content]
-
-
-async def refused(url: str, data: aiohttp.FormData) -> tuple[int, dict]:
-    timeout = aiohttp.ClientTimeout(total=FIRST_LOAD_S)
-    async with (
-        aiohttp.ClientSession(timeout=timeout) as session,
-        session.post(f"{url}/transcribe", data=data) as response,
-    ):
-        return response.status, await response.json()
-
-
-async def get(url: str) -> Any:
-    async with aiohttp.ClientSession() as session, session.get(url) as response:
-        assert response.status == 200
-        return await response.json()
-
-
-async def post(url: str) -> Any:
-    async with aiohttp.ClientSession() as session, session.post(url) as response:
-        assert response.status == 200
-        return await response.json()
-
-
-async def wait_until(predicate, within: float) -> None:
-    started = time.monotonic()
-    while not await predicate():
-        assert time.monotonic() - started < within, f"not within {within} s"
-        await asyncio.sleep(0.05)
+async def transcribe(url: str, audio: bytes, **options: Any) -> list[BackendEvent]:
+    return await asr_protocol.events(url, form(audio, **options))
 
 
 async def loaded(url: str) -> bool:
-    return (await get(f"{url}/info"))["data"][0]["loaded"]
+    return await asr_protocol.loaded(url, MODEL)
 
 
 def segments_of(events: list) -> list:

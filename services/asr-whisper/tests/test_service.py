@@ -2,7 +2,6 @@
 
 import asyncio
 import itertools
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,15 @@ from typing import Any
 import aiohttp
 import pytest
 
-from aistack_contract.events import BackendDone, BackendInfo, BackendSegment, decode_backend_event
+from aistack_contract.events import (
+    BackendDone,
+    BackendEvent,
+    BackendInfo,
+    BackendSegment,
+    decode_backend_event,
+)
+from aistack_testing import asr_protocol
+from aistack_testing.asr_protocol import get, refused, wait_until
 from aistack_testing.audio import transcode
 from aistack_testing.plugin import SENTENCE
 from aistack_testing.processes import Service
@@ -20,51 +27,16 @@ MODEL = "whisper-tiny.en"
 
 
 def form(audio: bytes | None, **options: Any) -> aiohttp.FormData:
-    data = aiohttp.FormData()
-    if options.get("model", MODEL) is not None:
-        data.add_field("options", json.dumps({"model": MODEL, **options}))
-    if audio is not None:
-        data.add_field("file", audio, filename="upload", content_type="application/octet-stream")
-    return data
+    """POST /transcribe's body for MODEL; `model=None` leaves the options part out."""
+    return asr_protocol.form(options.pop("model", MODEL), audio, **options)
 
 
-async def transcribe(url: str, audio: bytes, **options: Any) -> list:
-    """POST /transcribe; the stream's events, after checking it is a 200 NDJSON stream."""
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(f"{url}/transcribe", data=form(audio, **options)) as response,
-    ):
-        assert response.status == 200, await response.text()
-        assert response.content_type == "application/x-ndjson"
-        return [decode_backend_event(line) async for line in response.content]
-
-
-async def refused(url: str, data: aiohttp.FormData) -> tuple[int, dict]:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(f"{url}/transcribe", data=data) as r,
-    ):
-        return r.status, await r.json()
-
-
-async def get(url: str) -> Any:
-    async with aiohttp.ClientSession() as session, session.get(url) as response:
-        assert response.status == 200
-        return await response.json()
+async def transcribe(url: str, audio: bytes, **options: Any) -> list[BackendEvent]:
+    return await asr_protocol.events(url, form(audio, **options))
 
 
 async def loaded(url: str) -> bool:
-    cards = {card["id"]: card for card in (await get(f"{url}/info"))["data"]}
-    return cards[MODEL]["loaded"]
-
-
-async def wait_until(predicate, within: float) -> float:
-    """Poll the async `predicate` until true; the seconds it took (fails after `within`)."""
-    started = time.monotonic()
-    while not await predicate():
-        assert time.monotonic() - started < within, f"not within {within} s"
-        await asyncio.sleep(0.05)
-    return time.monotonic() - started
+    return await asr_protocol.loaded(url, MODEL)
 
 
 def text_of(events: list) -> str:
