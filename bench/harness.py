@@ -4,13 +4,26 @@ import contextlib
 import math
 import resource
 import statistics
+import wave
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from aistack_testing.audio import repeat_wav
 from aistack_testing.plugin import SENTENCE
 from aistack_testing.processes import Service, free_port, start_service
 from aistack_testing.speech import speak
+
+PASSAGE = (
+    "The harbour wakes before the town does. Fishing boats leave at half past four, "
+    "their engines coughing in the cold air. By six the market hall is full of crates, "
+    "and the auctioneer starts with the mackerel. A baker on the corner sells bread to "
+    "the crews and coffee to anyone awake. Children walk to school along the sea wall, "
+    "counting the gulls on the railings. At noon the tide turns and the ferry from the "
+    "island arrives with tourists, bicycles and the post. In the afternoon the old "
+    "lighthouse keeper repaints the door of his cottage, green this year instead of blue. "
+    "Storms come in from the west in October, and the harbour master closes the gates. "
+    "Most evenings end at the pub by the slipway, where the talk is of weather and prices. "
+    "Nobody agrees on who caught the largest fish last summer."
+)
 
 
 @contextlib.contextmanager
@@ -32,8 +45,21 @@ def sentence_wav(work: Path) -> Path:
 
 
 def clip(work: Path, seconds: float) -> Path:
-    """The sentence repeated until it lasts at least `seconds`."""
-    return repeat_wav(sentence_wav(work), work / f"{seconds:g}s.wav", seconds)
+    """PASSAGE spoken again and again, cut to `seconds`. Distinct sentences: a window
+    of one sentence over and over makes Whisper's text compress so well that it falls
+    back to sampling at higher temperatures, and the timings would measure that."""
+    passage = work / "passage.wav"
+    if not passage.exists():
+        speak(PASSAGE, passage)
+    with wave.open(str(passage), "rb") as inp:
+        params = inp.getparams()
+        frames = inp.readframes(params.nframes)
+    size = round(seconds * params.framerate) * params.sampwidth * params.nchannels
+    path = work / f"{seconds:g}s.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setparams(params)
+        out.writeframes((frames * -(-size // len(frames)))[:size])
+    return path
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -4,7 +4,8 @@
 
 - Bursts: N clients ask an edge in front of tts-piper for speech at the same moment.
   One is served at a time, the others get 503 at once (goal: p99 of the 503s under
-  10 ms, measured, not asserted), and no lease is left in Redis afterwards.
+  10 ms, measured, not asserted), and no lease is left in Redis afterwards. Before
+  that, 503s asked for one after another show the latency of one with no queue.
 - The lease itself: acquire + release through the edge's Slot on Redis, against the
   same on the in-process store.
 - Waiting (AISTACK_SLOT_WAIT_S > 0): while one long request holds the slot, clients
@@ -30,16 +31,22 @@ from aistack_testing.redis_server import RedisServer
 
 KEY = "aistack:bench-slot"
 SPACING_S = 0.05  # between waiters' arrivals
+ONE_BY_ONE = 50  # busy answers asked for one after another
 
 
-async def speak(session: aiohttp.ClientSession, edge: str, text: str) -> tuple[int, float, float]:
-    """(status, seconds to the first byte, seconds to the end) of one speech request."""
+async def speak(
+    session: aiohttp.ClientSession, edge: str, text: str, answering: asyncio.Event | None = None
+) -> tuple[int, float, float]:
+    """(status, seconds to the first byte, seconds to the end) of one speech request;
+    `answering` is set at the first byte."""
     body = {"model": "piper", "voice": "alloy", "input": text, "response_format": "wav"}
     began = time.perf_counter()
     async with session.post(edge + "/v1/audio/speech", json=body) as response:
         first = None
         async for _ in response.content.iter_any():
             first = first or time.perf_counter() - began
+            if answering is not None:
+                answering.set()
         end = time.perf_counter() - began
     return response.status, first or end, end
 
@@ -92,6 +99,24 @@ async def one_burst(edge: str, clients: int) -> dict:
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         await speak(session, edge, "Warming up.")
         return await burst(session, edge, clients)
+
+
+async def one_by_one(edge: str) -> dict:
+    """While a long request holds the slot, ONE_BY_ONE more one after another: their
+    503s' latency with no queue in front of them."""
+    async with aiohttp.ClientSession() as session:
+        answering = asyncio.Event()
+        holder = asyncio.create_task(speak(session, edge, TEXT, answering))
+        await answering.wait()  # the slot is held while the answer streams
+        busy = []
+        for _ in range(ONE_BY_ONE):
+            if holder.done():
+                break
+            status, _, end = await speak(session, edge, "Refused, hopefully.")
+            if status == 503:
+                busy.append(end)
+        await holder
+    return spread(busy)
 
 
 def slot_free(url: str, within_s: float = 2.0) -> bool:
@@ -167,12 +192,18 @@ def run(clients: Sequence[int], leases: int, waiters: int, work: Path) -> dict:
             }
             bursts = {}
             with started("aistack_edge", env, work) as edge:
+                alone = asyncio.run(one_by_one(edge.url))
                 for n in clients:
                     bursts[n] = asyncio.run(one_burst(edge.url, n))
                     bursts[n]["slot_free_after"] = slot_free(server.url)
             with started("aistack_edge", {**env, "AISTACK_SLOT_WAIT_S": "120"}, work) as edge:
                 order = asyncio.run(arrival_order(edge.url, waiters))
-        return {"bursts": bursts, "lease": lease_timing(server.url, leases), "fifo": order}
+        return {
+            "busy_one_by_one": alone,
+            "bursts": bursts,
+            "lease": lease_timing(server.url, leases),
+            "fifo": order,
+        }
     finally:
         server.stop()
 

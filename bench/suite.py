@@ -65,9 +65,17 @@ QUICK = Plan(
 )
 
 
+def duration(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+
+
+def clients(n: int) -> str:
+    return f"{n} client" if n == 1 else f"{n} clients"
+
+
 def overhead_rows(f: dict) -> list[Row]:
     rows = []
-    cases = [(f"/v1/models, {n} clients", by) for n, by in f["models_by_clients"].items()]
+    cases = [(f"/v1/models, {clients(n)}", by) for n, by in f["models_by_clients"].items()]
     cases.append(("5 s transcription", f["transcription"]))
     for name, figures in cases:
         for q in ("p50", "p99"):
@@ -81,7 +89,7 @@ def overhead_rows(f: dict) -> list[Row]:
 def asr_rows(f: dict) -> list[Row]:
     rows = []
     for r in f["asr"]:
-        length = f"{r['audio_s']:g} s (median of {r['runs']})"
+        length = f"{duration(r['audio_s'])} (median of {r['runs']})"
         rows.append(Row(f"RTF {length}", "", r["rtf_edge"], r["rtf_in_process"], "in-process"))
         rows.append(
             Row(
@@ -92,10 +100,9 @@ def asr_rows(f: dict) -> list[Row]:
                 "in-process",
             )
         )
-        rows.append(Row(f"peak memory after {r['audio_s']:g} s: edge", "MiB", r["edge_peak_mib"]))
-        rows.append(
-            Row(f"peak memory after {r['audio_s']:g} s: backend", "MiB", r["backend_peak_mib"])
-        )
+        after = duration(r["audio_s"])
+        rows.append(Row(f"peak memory after {after}: edge", "MiB", r["edge_peak_mib"]))
+        rows.append(Row(f"peak memory after {after}: backend", "MiB", r["backend_peak_mib"]))
     rows.append(Row("peak memory: in-process baseline", "MiB", f["memory"]["bench_process_mib"]))
     return rows
 
@@ -117,15 +124,20 @@ def tts_rows(f: dict) -> list[Row]:
 
 
 def slot_rows(f: dict) -> list[Row]:
-    rows = []
+    alone = f["busy_one_by_one"]
+    rows = [
+        Row(f"503 one after another p50 (of {alone['n']})", "ms", alone["p50_ms"]),
+        Row(f"503 one after another p99 (of {alone['n']})", "ms", alone["p99_ms"]),
+    ]
     for n, b in f["bursts"].items():
-        rows.append(Row(f"{n} clients: served / 503", "", f"{b['served']} / {b['busy']}"))
+        who = clients(n)
+        rows.append(Row(f"{who}: served / 503", "", f"{b['served']} / {b['busy']}"))
         if b["busy_latency"]:
-            rows.append(Row(f"{n} clients: 503 p50", "ms", b["busy_latency"]["p50_ms"]))
-            rows.append(Row(f"{n} clients: 503 p99", "ms", b["busy_latency"]["p99_ms"]))
-        rows.append(Row(f"{n} clients: served request", "s", b["served_total_s"]))
-        rows.append(Row(f"{n} clients: most served at once", "", b["most_served_at_once"]))
-        rows.append(Row(f"{n} clients: slot free after", "", b["slot_free_after"]))
+            rows.append(Row(f"{who}: 503 p50", "ms", b["busy_latency"]["p50_ms"]))
+            rows.append(Row(f"{who}: 503 p99", "ms", b["busy_latency"]["p99_ms"]))
+        rows.append(Row(f"{who}: served request", "s", b["served_total_s"]))
+        rows.append(Row(f"{who}: most served at once", "", b["most_served_at_once"]))
+        rows.append(Row(f"{who}: slot free after", "", b["slot_free_after"]))
     for q in ("p50", "p99"):
         redis, memory = f["lease"]["redis"][f"{q}_ms"], f["lease"]["memory"][f"{q}_ms"]
         rows.append(Row(f"lease acquire + release {q}", "ms", redis, memory, "in-process"))
@@ -143,6 +155,40 @@ def llm_rows(f: dict) -> list[Row]:
         ),
         Row(f"tokens/s ({up['tokens']} tokens)", "", edge["tokens_per_s"], up["tokens_per_s"], vs),
     ]
+
+
+def growth(figure: str, unit: str, sizes: dict[str, float], vs: str) -> list[Row]:
+    """One row per size: its value against the first size's (ratio = how much it grew)."""
+    first = next(iter(sizes.values()))
+    return [Row(f"{figure}, {size}", unit, value, first, vs) for size, value in sizes.items()]
+
+
+def scaling_rows(parts: dict[str, dict]) -> list[Row]:
+    """How figures grow with audio length and with concurrent clients."""
+    rows = []
+    if "asr" in parts:
+        by_length = {duration(r["audio_s"]): r for r in parts["asr"]["asr"]}
+        vs = next(iter(by_length))
+        for key, figure, unit in [
+            ("rtf_edge", "RTF through the edge", ""),
+            ("rtf_in_process", "RTF in-process", ""),
+            ("first_delta_edge_s", "first text through the edge", "s"),
+            ("backend_peak_mib", "backend peak memory", "MiB"),
+        ]:
+            rows += growth(figure, unit, {k: r[key] for k, r in by_length.items()}, vs)
+    if "overhead" in parts:
+        by_clients = parts["overhead"]["models_by_clients"]
+        for q in ("p50", "p99"):
+            sizes = {clients(int(n)): f["edge"][f"{q}_ms"] for n, f in by_clients.items()}
+            rows += growth(f"/v1/models {q} through the edge", "ms", sizes, "1 client")
+    if "slot" in parts:
+        slot = parts["slot"]
+        sizes = {"one after another": slot["busy_one_by_one"]["p99_ms"]}
+        for n, burst in slot["bursts"].items():
+            if burst["busy_latency"]:
+                sizes[clients(int(n))] = burst["busy_latency"]["p99_ms"]
+        rows += growth("503 p99", "ms", sizes, "one by one")
+    return rows
 
 
 @dataclass(frozen=True)
@@ -215,6 +261,9 @@ def main() -> int:
         figures["wall_s"] = time.monotonic() - started
         report["parts"][name] = figures
         rows[part.title] = part.rows(figures)
+    measured = {name: f for name, f in report["parts"].items() if "error" not in f}
+    if scaling := scaling_rows(measured):
+        rows["scaling (ratio: against the smallest size)"] = scaling
     report["wall_s"] = time.monotonic() - began
     report["load_after"] = os.getloadavg()
     print(render(rows, report))
