@@ -19,6 +19,7 @@ from aistack_edge.routes import (
     health,
     metrics,
     models,
+    openapi,
     speech,
     transcriptions,
 )
@@ -66,6 +67,7 @@ def create_app(settings: EdgeSettings | None = None) -> web.Application:
     app.cleanup_ctx.append(_resources)
     app.on_response_prepare.append(echo_request_id)
     app.on_response_prepare.append(tee_for_capture)
-    for module in (health, models, transcriptions, speech, chat, metrics, admin, admin_page):
+    modules = (health, models, transcriptions, speech, chat, metrics, admin, admin_page, openapi)
+    for module in modules:
         app.add_routes(module.routes)
     return app

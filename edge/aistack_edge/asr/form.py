@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, Field, ValidationError
 
 from aistack_contract.models import ModelCard
@@ -14,6 +15,9 @@ ResponseFormat = Literal["json", "text", "verbose_json", "srt", "vtt"]
 _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}
 _LIST_FIELDS = {"timestamp_granularities", "timestamp_granularities[]", "include", "include[]"}
 _CHUNK = 1 << 16
+# What aiohttp raises for a body that is not well-formed multipart (bad part headers
+# raise its HTTP parser's errors).
+_UNREADABLE = (ValueError, AssertionError, HttpProcessingError)
 
 
 class TranscriptionForm(BaseModel):
@@ -70,7 +74,7 @@ async def read_upload(request: web.Request, max_bytes: int) -> Upload:
         raise malformed("send the audio as multipart/form-data with a 'file' field")
     try:
         reader = await request.multipart()
-    except (ValueError, AssertionError) as exc:
+    except _UNREADABLE as exc:
         raise malformed(f"unreadable multipart body: {exc}") from exc
     fields: dict[str, object] = {}
     audio: bytearray | None = None
@@ -97,7 +101,7 @@ async def read_upload(request: web.Request, max_bytes: int) -> Upload:
                 fields.setdefault(name.removesuffix("[]"), []).append(value)  # type: ignore[union-attr]
             else:
                 fields[name] = value
-    except (ValueError, AssertionError) as exc:
+    except _UNREADABLE as exc:
         raise malformed(f"unreadable multipart body: {exc}") from exc
     if not audio:
         raise malformed("the 'file' field is missing or empty")

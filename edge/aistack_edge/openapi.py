@@ -1,0 +1,249 @@
+"""The edge's OpenAPI 3.1 document, served at GET /openapi.json.
+
+The shapes come from the contract's pydantic models and the transcription form; the
+paths are the edge's routes (a test holds the two together). Bodies the edge relays
+without owning them (chat, speech) are described as far as the edge checks them.
+"""
+
+from functools import cache
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from aistack_contract.errors import ErrorEnvelope
+from aistack_contract.models import ModelCard, ModelList
+from aistack_contract.transcription import TranscriptionResult
+from aistack_edge import __version__
+from aistack_edge.asr.form import TranscriptionForm
+
+_REF = "#/components/schemas/{model}"
+JSON = "application/json"
+
+Schema = dict[str, Any]
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": _REF.format(model=name)}
+
+
+def _json(schema: Schema, description: str = "OK") -> Schema:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+_ERRORS = {"default": _json(_ref("ErrorEnvelope"), "an error: the envelope")}
+_ANY_OBJECT: Schema = {"type": "object", "additionalProperties": True}
+_TEXT = {"type": "string"}
+
+
+def _operation(summary: str, responses: dict[str, Schema], **more: Any) -> Schema:
+    return {"summary": summary, "responses": {**responses, **_ERRORS}, **more}
+
+
+def _transcription_form() -> Schema:
+    form = TranscriptionForm.model_json_schema(ref_template=_REF)
+    form["properties"] = {
+        "file": {"type": "string", "format": "binary", "description": "the audio"},
+        **form["properties"],
+    }
+    form["required"] = ["file"]
+    return form
+
+
+def _asr(summary: str) -> Schema:
+    body = {"multipart/form-data": {"schema": _transcription_form()}}
+    answer = {
+        "description": "the transcript in the response_format asked for, or SSE deltas",
+        "content": {
+            JSON: {"schema": {"oneOf": [_ref("TranscriptionResult"), _ref("TextResult")]}},
+            "text/plain": {"schema": _TEXT},
+            "text/vtt": {"schema": _TEXT},
+            "text/event-stream": {"schema": _TEXT},
+        },
+    }
+    return _operation(summary, {"200": answer}, requestBody={"required": True, "content": body})
+
+
+_SPEECH_BODY: Schema = {
+    "type": "object",
+    "required": ["input", "voice"],
+    "properties": {
+        "model": {"type": "string", "examples": ["piper"]},
+        "input": {"type": "string", "examples": ["Hello there."]},
+        "voice": {"type": "string", "examples": ["alloy"]},
+        "response_format": {"type": "string", "examples": ["wav", "mp3"]},
+        "speed": {"type": "number"},
+        "ref_audio": {
+            "type": "string",
+            "description": "a data: URL, or a file inside AISTACK_TTS_REF_AUDIO_DIR",
+        },
+    },
+    "additionalProperties": True,
+}
+_CHAT_BODY: Schema = {
+    "type": "object",
+    "required": ["model", "messages"],
+    "properties": {
+        "model": {"type": "string", "examples": ["smollm2"]},
+        "messages": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["role", "content"],
+                "properties": {
+                    "role": {"enum": ["system", "user", "assistant"]},
+                    "content": _TEXT,
+                },
+            },
+        },
+        "stream": {"type": "boolean"},
+        "max_tokens": {"type": "integer", "minimum": 1},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+    },
+    "additionalProperties": True,
+}
+_TOGGLES: Schema = {
+    "type": "object",
+    "properties": {name: {"type": "boolean"} for name in ("metrics", "access_log", "capture")},
+    "additionalProperties": False,
+}
+_BEARER = [{"bearer": []}]
+_MODEL_QUERY = {"name": "model", "in": "query", "required": False, "schema": _TEXT}
+
+
+def _paths() -> Schema:
+    audio = {"description": "the backend's answer, relayed", "content": {"*/*": {}}}
+    return {
+        "/health": {
+            "get": _operation(
+                "Liveness of the edge",
+                {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["status", "version"],
+                            "properties": {"status": {"const": "ok"}, "version": _TEXT},
+                        }
+                    )
+                },
+            )
+        },
+        "/v1/models": {
+            "get": _operation("The models served now", {"200": _json(_ref("ModelList"))})
+        },
+        "/v1/models/{model_id}": {
+            "get": _operation(
+                "One model served now",
+                {"200": _json(_ref("ModelCard"))},
+                parameters=[{"name": "model_id", "in": "path", "required": True, "schema": _TEXT}],
+            )
+        },
+        "/v1/audio/transcriptions": {"post": _asr("Speech to text")},
+        "/v1/audio/translations": {"post": _asr("Speech to English text")},
+        "/v1/audio/speech": {
+            "post": _operation(
+                "Text to speech (relayed to the TTS backend of `model`)",
+                {"200": audio},
+                requestBody={"required": True, "content": {JSON: {"schema": _SPEECH_BODY}}},
+            )
+        },
+        "/v1/audio/voices": {
+            "get": _operation(
+                "The voices of a TTS model", {"200": audio}, parameters=[_MODEL_QUERY]
+            ),
+            "post": _operation(
+                "Add a voice (relayed to the TTS backend of `model`)",
+                {"200": audio},
+                parameters=[_MODEL_QUERY],
+                requestBody={"content": {"multipart/form-data": {"schema": _ANY_OBJECT}}},
+            ),
+        },
+        "/v1/chat/completions": {
+            "post": _operation(
+                "Chat completion (relayed to the LLM upstream of `model`)",
+                {
+                    "200": {
+                        "description": "the completion, or its SSE chunks",
+                        "content": {JSON: {"schema": _ANY_OBJECT}, "text/event-stream": {}},
+                    }
+                },
+                requestBody={"required": True, "content": {JSON: {"schema": _CHAT_BODY}}},
+            )
+        },
+        "/metrics": {
+            "get": _operation(
+                "Prometheus metrics",
+                {"200": {"description": "OK", "content": {"text/plain": {"schema": _TEXT}}}},
+            )
+        },
+        "/openapi.json": {"get": _operation("This document", {"200": _json(_ANY_OBJECT)})},
+        "/admin": {"get": _operation("The admin page", {"200": _html()})},
+        "/admin/": {"get": _operation("The admin page", {"200": _html()})},
+        "/admin/static/{name}": {
+            "get": _operation(
+                "An asset of the admin page",
+                {"200": {"description": "OK", "content": {"*/*": {}}}},
+                parameters=[{"name": "name", "in": "path", "required": True, "schema": _TEXT}],
+            )
+        },
+        "/admin/api/status": {
+            "get": _operation(
+                "Backends, slot, recent requests", {"200": _json(_ANY_OBJECT)}, security=_BEARER
+            )
+        },
+        "/admin/api/evict": {
+            "post": _operation(
+                "Ask a backend to drop its idle models",
+                {"200": _json(_ANY_OBJECT)},
+                security=_BEARER,
+                requestBody={
+                    "required": True,
+                    "content": {
+                        JSON: {
+                            "schema": {
+                                "type": "object",
+                                "required": ["backend"],
+                                "properties": {"backend": _TEXT},
+                            }
+                        }
+                    },
+                },
+            )
+        },
+        "/admin/api/observability": {
+            "get": _operation("What is recorded", {"200": _json(_ANY_OBJECT)}, security=_BEARER),
+            "post": _operation(
+                "Switch what is recorded",
+                {"200": _json(_ANY_OBJECT)},
+                security=_BEARER,
+                requestBody={"required": True, "content": {JSON: {"schema": _TOGGLES}}},
+            ),
+        },
+    }
+
+
+def _html() -> Schema:
+    return {"description": "OK", "content": {"text/html": {"schema": _TEXT}}}
+
+
+@cache
+def document() -> Schema:
+    _, schemas = models_json_schema(
+        [(m, "serialization") for m in (ErrorEnvelope, ModelList, ModelCard, TranscriptionResult)],
+        ref_template=_REF,
+    )
+    components = schemas["$defs"]
+    components["TextResult"] = {
+        "type": "object",
+        "required": ["text"],
+        "properties": {"text": _TEXT},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "aistack edge", "version": __version__},
+        "paths": _paths(),
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

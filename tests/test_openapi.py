@@ -1,0 +1,131 @@
+"""GET /openapi.json: it documents exactly the edge's routes, and schemathesis, fuzzing
+from it a live edge in front of real asr-whisper, tts-piper and llama.cpp, finds no
+error answer that is not the envelope and no crash."""
+
+from collections import Counter
+
+import aiohttp
+import pytest
+import schemathesis
+from aiohttp.test_utils import make_mocked_request
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aistack_edge.app import create_app
+from aistack_edge.openapi import document
+from aistack_testing.edge import envelope
+
+TOKEN = "fuzz-admin-token"
+METHODS = {"get", "post", "put", "patch", "delete"}
+# The TTS relay serves every /v1/audio/ path but the ASR ones; these are the documented.
+# A model each body may name that a backend serves.
+SERVED = {
+    "/v1/chat/completions": "smollm2",
+    "/v1/audio/speech": "piper",
+    "/v1/audio/transcriptions": "auto",
+    "/v1/audio/translations": "whisper-1",
+}
+RELAYED = {"/v1/audio/{path}": {"/v1/audio/speech", "/v1/audio/voices"}}
+
+
+def documented() -> set[tuple[str, str]]:
+    return {
+        (method.upper(), path)
+        for path, item in document()["paths"].items()
+        for method in item
+        if method in METHODS
+    }
+
+
+def routed() -> set[tuple[str, str]]:
+    """(method, path) of every route of the edge, `*` routes as the documented methods."""
+    found = set()
+    for route in create_app().router.routes():
+        if route.method == "HEAD":
+            continue
+        path = route.resource.canonical
+        for served in RELAYED.get(path, {path}):
+            methods = {m for m, p in documented() if p == served} if route.method == "*" else {}
+            found |= {(m, served) for m in methods or {route.method}}
+    return found
+
+
+def test_every_route_is_documented_and_every_documented_route_is_served():
+    assert routed() == documented()
+
+
+async def test_documented_paths_resolve_to_their_routes():
+    app = create_app()
+    for method, path in documented():
+        concrete = path.replace("{model_id}", "whisper-1").replace("{name}", "admin.js")
+        match = await app.router.resolve(make_mocked_request(method, concrete))
+        assert match.http_exception is None, (method, path)
+
+
+async def test_served_at_openapi_json(module_services):
+    edge = module_services.start("aistack_edge")
+    async with aiohttp.request("GET", edge.url + "/openapi.json") as r:
+        assert r.status == 200
+        assert await r.json() == document()
+
+
+@pytest.fixture(scope="module")
+def fuzzed_edge(module_services, whisper, redis_server):
+    piper = module_services.start("aistack_tts_piper", timeout=120)
+    llm = module_services.start("aistack_llm_llamacpp", timeout=120)
+    env = {
+        "AISTACK_ASR_BACKENDS": whisper.url,
+        "AISTACK_TTS_BACKENDS": piper.url,
+        "AISTACK_LLM_UPSTREAMS": llm.url,
+        "AISTACK_REDIS_URL": redis_server.url,
+        "AISTACK_SLOT_KEY": "fuzz",
+        "AISTACK_ADMIN_TOKEN": TOKEN,
+        "AISTACK_PROBE_TIMEOUT_S": "5",
+    }
+    return module_services.start("aistack_edge", env=env)
+
+
+@schemathesis.check
+def error_is_the_envelope(ctx, response, case) -> None:
+    """Every error answer, 5xx included, is the envelope."""
+    if response.status_code >= 400:
+        envelope(response.content)
+
+
+def test_fuzz(fuzzed_edge):
+    """Each operation in turn; a 503 (the slot busy, a backend down) is fine as an envelope."""
+    api = schemathesis.openapi.from_url(fuzzed_edge.url + "/openapi.json")
+    answers: Counter[str] = Counter()
+    for result in api.get_all_operations():
+        operation = result.ok()
+
+        @given(case=operation.as_strategy(), served=st.booleans())
+        @settings(
+            max_examples=25,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        def fuzz(case, served: bool) -> None:
+            if isinstance(case.body, dict) and case.path in SERVED:
+                if served:  # else the model and voice are most likely unknown
+                    case.body["model"] = SERVED[case.path]
+                    if case.path == "/v1/audio/speech":
+                        case.body["voice"] = "alloy"
+                if case.path == "/v1/chat/completions":
+                    case.body["max_tokens"] = 4  # short: the fuzzing is of the edge
+            response = case.call_and_validate(
+                base_url=fuzzed_edge.url,
+                headers={"Authorization": f"Bearer {TOKEN}"},
+                additional_checks=[error_is_the_envelope],
+                # 503 is the busy slot; schema-valid bytes are rarely valid audio
+                excluded_checks=[
+                    schemathesis.checks.not_a_server_error,
+                    schemathesis.checks.positive_data_acceptance,
+                ],
+                timeout=60,
+            )
+            answers[f"{case.method} {case.path} {response.status_code}"] += 1
+
+        fuzz()
+    print("fuzzed:", sorted(answers.items()))
