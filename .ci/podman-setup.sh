@@ -10,10 +10,11 @@ base=${AISTACK_CPU_BASE_IMAGE:-localhost/aistack-base:bookworm}
 sudo=""
 [[ $(id -u) == 0 ]] || sudo=sudo
 
-if ! command -v podman >/dev/null || ! command -v debootstrap >/dev/null; then
+if ! command -v podman >/dev/null || ! command -v debootstrap >/dev/null \
+  || ! command -v curl >/dev/null; then
   $sudo apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
-    podman uidmap slirp4netns fuse-overlayfs runc debootstrap >&2
+    podman uidmap slirp4netns fuse-overlayfs runc debootstrap curl >&2
 fi
 
 mkdir -p "$state"
