@@ -81,8 +81,8 @@ async def until_held(redis_url: str, key: str = SLOT_KEY, limit_s: float = 60.0)
 async def until_free(redis_url: str, key: str = SLOT_KEY, limit_s: float = 5.0) -> None:
     """Wait until nobody holds the slot."""
     deadline = time.monotonic() + limit_s
-    while await slot_holder(redis_url, key) is not None:
-        assert time.monotonic() < deadline, f"the slot was still held after {limit_s} s"
+    while (holder := await slot_holder(redis_url, key)) is not None:
+        assert time.monotonic() < deadline, f"the slot was still held by {holder} after {limit_s} s"
         await asyncio.sleep(0.05)
 
 
