@@ -7,6 +7,7 @@ import sys
 import time
 
 import pytest
+import redis.asyncio
 
 from aistack_edge.errors import SlotBusy, SlotStoreDown
 from aistack_edge.slot import MemoryStore, RedisStore, Slot
@@ -86,6 +87,23 @@ async def test_release_never_deletes_someone_elses_lease(store_factory):
     assert not await first.renew("a-token first", 10_000)
     assert await second.current() == "b-token second"
     assert await second.release("b-token second")
+
+
+async def test_renewal_takes_back_a_lease_that_vanished(redis_url):
+    """Redis restarted empty under a holder: its next renewal takes the key again, so a
+    newcomer stays out (tests/test_faults.py does it with a real restart)."""
+    holder, newcomer = redis_slot(redis_url, ttl_ms=300), redis_slot(redis_url, ttl_ms=300)
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        async with holder.hold("long job"):
+            await client.flushall()
+            await asyncio.sleep(0.2)  # past a renewal
+            with pytest.raises(SlotBusy):
+                async with newcomer.hold("newcomer"):
+                    pass
+            assert await holder.holder() == "long job"
+    finally:
+        await client.aclose()
 
 
 async def test_released_on_error_and_on_cancellation(store_factory):
