@@ -94,12 +94,15 @@ def render(parts: dict[str, list[Row]], report: dict) -> str:
     return "\n".join(lines)
 
 
-def write_json(folder: Path, report: dict, parts: dict[str, list[Row]]) -> Path:
-    """`report` and the table's rows to folder/<date and time>.json; its path."""
+def results_path(folder: Path) -> Path:
+    """folder/<date>-<time>.json, the folder made if need be."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / time.strftime("%Y-%m-%d-%H%M%S.json")
+    return folder / time.strftime("%Y-%m-%d-%H%M%S.json")
+
+
+def write_json(path: Path, report: dict, parts: dict[str, list[Row]]) -> None:
+    """`report` and the table's rows, as JSON."""
     table = {
         title: [{**asdict(r), "ratio": r.ratio} for r in rows] for title, rows in parts.items()
     }
     path.write_text(json.dumps({**report, "table": table}, indent=2, default=str))
-    return path

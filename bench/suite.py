@@ -23,7 +23,7 @@ import edge_overhead
 import llm_relay
 import slot_lease
 import tts_relay
-from report import Row, machine, render, write_json
+from report import Row, machine, render, results_path, write_json
 
 
 @dataclass(frozen=True)
@@ -244,6 +244,7 @@ def main() -> int:
         "parts": {},
     }
     rows: dict[str, list[Row]] = {}
+    path = results_path(args.out)
     began = time.monotonic()
     failed = False
     for name in args.parts:
@@ -261,13 +262,15 @@ def main() -> int:
         figures["wall_s"] = time.monotonic() - started
         report["parts"][name] = figures
         rows[part.title] = part.rows(figures)
+        write_json(path, report, rows)  # so far: a run cut short keeps its finished parts
     measured = {name: f for name, f in report["parts"].items() if "error" not in f}
     if scaling := scaling_rows(measured):
         rows["scaling (ratio: against the smallest size)"] = scaling
     report["wall_s"] = time.monotonic() - began
     report["load_after"] = os.getloadavg()
+    write_json(path, report, rows)
     print(render(rows, report))
-    print(f"figures: {write_json(args.out, report, rows)}")
+    print(f"figures: {path}")
     return 1 if failed else 0
 
 
