@@ -16,6 +16,7 @@ import openai
 import pytest
 from aiohttp import web
 
+from aistack_testing.edge import envelope
 from aistack_testing.processes import Service, free_port
 
 MODEL = "smollm2"
@@ -24,13 +25,6 @@ MODEL = "smollm2"
 ENDLESS = {"logit_bias": {"0": -100, "1": -100, "2": -100}}
 HELLO = [{"role": "user", "content": "Say hello."}]
 STORY = [{"role": "user", "content": "Tell me a long story about a dragon."}]
-
-
-def envelope(body: bytes | str, kind: str) -> dict:
-    error = json.loads(body)["error"]
-    assert set(error) == {"kind", "provider", "message"}
-    assert error["kind"] == kind and error["message"]
-    return error
 
 
 @pytest.fixture(scope="module")

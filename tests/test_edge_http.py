@@ -2,21 +2,14 @@
 every error path that needs no backend."""
 
 import asyncio
-import json
 import time
 
 import aiohttp
 import pytest
 from aiohttp import web
 
+from aistack_testing.edge import envelope
 from aistack_testing.processes import free_port
-
-
-def envelope(body: bytes | str, kind: str) -> dict:
-    error = json.loads(body)["error"]
-    assert set(error) == {"kind", "provider", "message"}
-    assert error["kind"] == kind and error["message"]
-    return error
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from aistack_edge.observability.capture import REDACTED, Capture, Captured
+from aistack_testing.edge import envelope
 
 TOKEN = "s3cret-admin-token"
 SLOT_KEY = "aistack:gpu-slot"
@@ -34,12 +35,6 @@ def samples(text: str) -> dict[tuple[str, frozenset], float]:
 
 def value(page: dict, name: str, **labels: str) -> float:
     return page.get((name, frozenset(labels.items())), 0.0)
-
-
-def envelope(body: bytes) -> dict:
-    error = json.loads(body)["error"]
-    assert set(error) == {"kind", "provider", "message"} and error["message"]
-    return error
 
 
 @pytest.fixture
