@@ -119,6 +119,17 @@ async def test_audio_over_the_cap_is_overflow(whisper_strict: Service, long_spee
     assert body["error"]["kind"] == "overflow"
 
 
+async def test_a_broken_multipart_body_is_malformed(whisper: Service) -> None:
+    body = b"--b\r\nno header colon\r\n\r\nabc\r\n--b--\r\n"
+    headers = {"Content-Type": "multipart/form-data; boundary=b"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{whisper.url}/transcribe", data=body, headers=headers) as response,
+    ):
+        assert response.status == 400
+        assert (await response.json())["error"]["kind"] == "malformed"
+
+
 async def test_request_id_is_passed_through(whisper: Service) -> None:
     headers = {"X-Request-ID": "test-request-42"}
     async with aiohttp.ClientSession() as session:
