@@ -42,6 +42,29 @@ async def test_two_edges_one_holder(redis_url):
     assert await edge_a.holder() is None
 
 
+async def test_the_holding_edge_refuses_without_asking_redis(redis_url):
+    edge = redis_slot(redis_url)
+    client = redis.asyncio.Redis.from_url(redis_url)
+
+    async def commands() -> int:
+        stats = await client.info("commandstats")
+        return sum(stat["calls"] for stat in stats.values())
+
+    try:
+        async with edge.hold("asr"):
+            before = await commands()
+            for _ in range(20):
+                with pytest.raises(SlotBusy) as busy:
+                    async with edge.hold("tts"):
+                        pytest.fail("the slot was held twice")
+                assert "asr" in busy.value.body.message
+            assert await commands() - before <= 2  # only commandstats itself (and a renewal)
+        async with edge.hold("tts"):  # released: taken again through Redis
+            assert await edge.holder() == "tts"
+    finally:
+        await client.aclose()
+
+
 async def test_fifty_concurrent_acquirers_one_wins(store_factory):
     slots = [Slot(store_factory(), 2000, 0.0, 5) for _ in range(50)]
     start = asyncio.Event()

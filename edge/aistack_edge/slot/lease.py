@@ -63,7 +63,10 @@ class Lease:
 
 class Slot:
     """The one GPU slot. Busy answers at once unless `wait_s` > 0, in which case
-    requests wait first come, first served, up to `wait_s`."""
+    requests wait first come, first served, up to `wait_s`.
+
+    While this edge holds the slot, it refuses (or keeps waiting) without asking the
+    store: nobody else can get the slot while our lease lives, so the answer is known."""
 
     def __init__(
         self,
@@ -79,6 +82,7 @@ class Slot:
         self._wait_s = wait_s
         self._retry_after_s = retry_after_s
         self._line: deque[object] = deque()
+        self._ours: Lease | None = None
 
     @property
     def waiting(self) -> int:
@@ -109,18 +113,27 @@ class Slot:
                 self.observer.refused(time.monotonic() - started)
                 raise
         self.observer.acquired(lease.acquired_at - started)
+        self._ours = lease
         renewer = asyncio.create_task(self._keep(lease))
         try:
             yield lease
         finally:
+            # Before the await: a cancelled request's finally stops at it.
             renewer.cancel()
-            await asyncio.shield(self._release(lease))
+            self._ours = None
             self.observer.released(time.monotonic() - lease.acquired_at)
+            await asyncio.shield(self._release(lease))
+
+    def _held_here(self) -> Lease | None:
+        """This edge's live lease, if it holds the slot."""
+        return self._ours if self._ours is not None and not self._ours.lost else None
 
     async def _acquire(self, holder: str) -> Lease:
         token = f"{uuid.uuid4().hex}.{time.time_ns() // 1_000_000} {holder}"
         if self._wait_s > 0:
             return await self._wait_in_line(token, holder)
+        if ours := self._held_here():
+            raise SlotBusy(ours.holder, self._retry_after_s)
         if await self.store.try_set(token, self._ttl_ms):
             return Lease(token, holder)
         raise SlotBusy(await self.holder(), self._retry_after_s)
@@ -132,11 +145,17 @@ class Slot:
         self._line.append(ticket)  # before any await: the line keeps the order of arrival
         try:
             while True:
-                if self._line[0] is ticket and await self.store.try_set(token, self._ttl_ms):
+                ours = self._held_here()
+                if (
+                    self._line[0] is ticket
+                    and ours is None
+                    and await self.store.try_set(token, self._ttl_ms)
+                ):
                     return Lease(token, holder)
                 remaining = deadline - loop.time()
                 if remaining <= 0:
-                    raise SlotBusy(await self.holder(), self._retry_after_s)
+                    holding = ours.holder if ours else await self.holder()
+                    raise SlotBusy(holding, self._retry_after_s)
                 await asyncio.sleep(min(_POLL_S, remaining))
         finally:
             self._line.remove(ticket)
