@@ -140,7 +140,7 @@ async def test_metrics_count_known_traffic(observed_edge, speech_wav, long_wav, 
     assert up == 1
 
     # The access log: one line per request above (the scrapes included), matching.
-    lines = access_lines(observed_edge.dir / "access")
+    lines = access_lines(observed_edge.dir / "access", wait_for=9)  # /health included
     by_id = {line["request_id"]: line for line in lines}
     assert by_id["ok-0"]["status"] == 200 and by_id["ok-0"]["capability"] == "asr"
     assert by_id["ok-0"]["model"] == "whisper-tiny.en" and by_id["ok-0"]["bytes_in"] > 100_000

@@ -3,6 +3,7 @@
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -10,6 +11,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _STOP = object()
+_LINGER_S = 0.1
 
 
 class BackgroundWriter(Generic[T]):
@@ -36,6 +38,9 @@ class BackgroundWriter(Generic[T]):
     def _run(self) -> None:
         while True:
             item = self._queue.get()
+            # Let a batch gather: woken once per batch, not per item, the thread takes
+            # the GIL from the event loop a few times a second at most.
+            time.sleep(_LINGER_S)
             while True:
                 if item is _STOP:
                     self._safely(self._flush)
