@@ -31,7 +31,10 @@ socket=$state/podman.sock
 
 if ! curl -sf --unix-socket "$socket" http://d/_ping >/dev/null 2>&1; then
   rm -f "$socket"
-  nohup podman system service --time=0 "unix://$socket" >"$state/service.log" 2>&1 &
+  # Started in its state folder: conmon inherits the working directory, and the caller's
+  # (a checkout, say) may be gone while the service still runs.
+  (cd "$state" && exec nohup podman system service --time=0 "unix://$socket" \
+    >"$state/service.log" 2>&1) &
   echo $! >"$state/service.pid"
   for _ in $(seq 100); do
     curl -sf --unix-socket "$socket" http://d/_ping >/dev/null 2>&1 && break
