@@ -12,6 +12,30 @@ def whisper(module_services):
 
 
 @pytest.fixture(scope="module")
+def piper(module_services):
+    """The tts-piper backend process with the bundled voice."""
+    return module_services.start("aistack_tts_piper", timeout=120)
+
+
+@pytest.fixture(scope="module")
+def llm(module_services):
+    """The embedded LLM: llama.cpp's server with the bundled SmolLM2."""
+    return module_services.start("aistack_llm_llamacpp", timeout=120)
+
+
+@pytest.fixture(scope="module")
+def cpu_stack_env(whisper, piper, llm, redis_server) -> dict[str, str]:
+    """An edge's settings for the whole CPU stack on the session's Redis."""
+    return {
+        "AISTACK_ASR_BACKENDS": whisper.url,
+        "AISTACK_TTS_BACKENDS": piper.url,
+        "AISTACK_LLM_UPSTREAMS": llm.url,
+        "AISTACK_REDIS_URL": redis_server.url,
+        "AISTACK_PROBE_TIMEOUT_S": "5",
+    }
+
+
+@pytest.fixture(scope="module")
 def asr_edge(module_services, whisper, redis_server):
     """An edge on the session's Redis in front of asr-whisper."""
     return module_services.start(

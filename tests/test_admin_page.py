@@ -39,16 +39,6 @@ if shutil.which(CHROMIUM) is None:
 
 
 @pytest.fixture(scope="module")
-def piper(module_services):
-    return module_services.start("aistack_tts_piper", timeout=120)
-
-
-@pytest.fixture(scope="module")
-def llm(module_services):
-    return module_services.start("aistack_llm_llamacpp", timeout=120)
-
-
-@pytest.fixture(scope="module")
 def backends(whisper, piper, llm) -> dict[str, str]:
     """The edge's backend settings; one ASR backend is down (nothing listens there)."""
     return {

@@ -28,11 +28,6 @@ STORY = [{"role": "user", "content": "Tell me a long story about a dragon."}]
 
 
 @pytest.fixture(scope="module")
-def llm(module_services) -> Service:
-    return module_services.start("aistack_llm_llamacpp", timeout=120)
-
-
-@pytest.fixture(scope="module")
 def edge(module_services, llm) -> Service:
     return module_services.start("aistack_edge", env={"AISTACK_LLM_UPSTREAMS": llm.url})
 

@@ -70,18 +70,8 @@ async def test_served_at_openapi_json(module_services):
 
 
 @pytest.fixture(scope="module")
-def fuzzed_edge(module_services, whisper, redis_server):
-    piper = module_services.start("aistack_tts_piper", timeout=120)
-    llm = module_services.start("aistack_llm_llamacpp", timeout=120)
-    env = {
-        "AISTACK_ASR_BACKENDS": whisper.url,
-        "AISTACK_TTS_BACKENDS": piper.url,
-        "AISTACK_LLM_UPSTREAMS": llm.url,
-        "AISTACK_REDIS_URL": redis_server.url,
-        "AISTACK_SLOT_KEY": "fuzz",
-        "AISTACK_ADMIN_TOKEN": TOKEN,
-        "AISTACK_PROBE_TIMEOUT_S": "5",
-    }
+def fuzzed_edge(module_services, cpu_stack_env):
+    env = {**cpu_stack_env, "AISTACK_SLOT_KEY": "fuzz", "AISTACK_ADMIN_TOKEN": TOKEN}
     return module_services.start("aistack_edge", env=env)
 
 

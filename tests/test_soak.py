@@ -26,18 +26,8 @@ Outcome = tuple[str, str]  # (request kind, outcome: "200", "hung up", or an err
 
 
 @pytest.fixture(scope="module")
-def soaked_edge(module_services, whisper, redis_server):
-    piper = module_services.start("aistack_tts_piper", timeout=120)
-    llm = module_services.start("aistack_llm_llamacpp", timeout=120)
-    env = {
-        "AISTACK_ASR_BACKENDS": whisper.url,
-        "AISTACK_TTS_BACKENDS": piper.url,
-        "AISTACK_LLM_UPSTREAMS": llm.url,
-        "AISTACK_REDIS_URL": redis_server.url,
-        "AISTACK_SLOT_KEY": KEY,
-        "AISTACK_SLOT_WAIT_S": "5",
-        "AISTACK_PROBE_TIMEOUT_S": "5",
-    }
+def soaked_edge(module_services, cpu_stack_env):
+    env = {**cpu_stack_env, "AISTACK_SLOT_KEY": KEY, "AISTACK_SLOT_WAIT_S": "5"}
     return module_services.start("aistack_edge", env=env)
 
 

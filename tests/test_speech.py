@@ -107,11 +107,6 @@ def recorder() -> Iterator[Recorder]:
 
 
 @pytest.fixture(scope="module")
-def piper(module_services):
-    return module_services.start("aistack_tts_piper", timeout=120)
-
-
-@pytest.fixture(scope="module")
 def whisper_backend(module_services):
     return module_services.start("aistack_asr_whisper", timeout=120)
 
