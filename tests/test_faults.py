@@ -56,8 +56,7 @@ def edge_env(backend: str, redis_server: RedisServer, **extra: str) -> dict[str,
 
 
 @pytest.fixture(scope="module")
-def edge(module_services, whisper, own_redis):
-    piper = module_services.start("aistack_tts_piper", timeout=120)
+def edge(module_services, whisper, piper, own_redis):
     env = edge_env(whisper.url, own_redis, tts_backends=piper.url)
     return module_services.start("aistack_edge", env=env)
 
