@@ -5,6 +5,7 @@ import logging
 
 import uvicorn
 
+from aistack_contract.telemetry import setup_tracing
 from aistack_llm_llamacpp.app import create_app
 from aistack_llm_llamacpp.settings import LlamaCppSettings
 
@@ -18,6 +19,7 @@ def main() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    setup_tracing("aistack-llm-llamacpp", settings.trace_file)
     uvicorn.run(
         create_app(settings),
         host=args.host,

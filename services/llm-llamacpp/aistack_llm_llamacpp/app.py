@@ -2,6 +2,7 @@
 for the model, and the error envelope."""
 
 import logging
+import time
 from pathlib import Path
 
 import llama_cpp.server.app as llama_server
@@ -13,6 +14,8 @@ from llama_cpp.server.settings import ModelSettings, ServerSettings
 from aistack_llm_llamacpp.envelope import EnvelopeMiddleware
 from aistack_llm_llamacpp.model import bundled_gguf
 from aistack_llm_llamacpp.settings import LlamaCppSettings
+from aistack_llm_llamacpp.telemetry import MODEL_LOAD, TelemetryMiddleware
+from aistack_llm_llamacpp.telemetry import router as telemetry_routes
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,7 @@ def create_app(settings: LlamaCppSettings) -> FastAPI:
     # GPU slot already serialises requests, and a direct caller expects its answer.
     llama_server.set_server_settings(ServerSettings(interrupt_requests=False))
     _answer_validation_errors_as_422()
+    began = time.perf_counter()
     llama_server.set_llama_proxy(
         [
             ModelSettings(
@@ -72,9 +76,12 @@ def create_app(settings: LlamaCppSettings) -> FastAPI:
             )
         ]
     )
+    MODEL_LOAD.set(time.perf_counter() - began)
     owned_by = "llama.cpp" if settings.llamacpp_model else "HuggingFaceTB"
     app = FastAPI(title="aistack llm-llamacpp", version=VERSION)
     app.include_router(_own_routes(settings.llamacpp_model_alias, owned_by))
+    app.include_router(telemetry_routes)
     app.include_router(llama_server.router)
     app.add_middleware(EnvelopeMiddleware)
+    app.add_middleware(TelemetryMiddleware)  # outermost: it sees the envelope's statuses
     return app

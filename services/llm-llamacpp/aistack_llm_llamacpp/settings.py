@@ -18,3 +18,5 @@ class LlamaCppSettings(BaseSettings):
     llamacpp_threads: int = Field(2, ge=1)
     llamacpp_ctx: int = Field(2048, ge=256)
     """Context size in tokens: prompt and completion together."""
+    trace_file: Path | None = None
+    """Append each finished span to this file as a JSON line (tests, debugging)."""

@@ -3,9 +3,11 @@
 import asyncio
 import json
 import time
+import uuid
 
 import aiohttp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from aistack_testing.processes import Service, free_port, start_service
 
@@ -15,11 +17,17 @@ ENDLESS = {"0": -100, "1": -100, "2": -100}
 
 @pytest.fixture(scope="module")
 def llm(tmp_path_factory) -> Service:
+    """The service, writing its spans to `llm.spans`."""
     port = free_port()
-    log = tmp_path_factory.mktemp("llm") / "llm.log"
+    folder = tmp_path_factory.mktemp("llm")
     service = start_service(
-        ["-m", "aistack_llm_llamacpp", "--port", str(port)], port, log, timeout=120
+        ["-m", "aistack_llm_llamacpp", "--port", str(port)],
+        port,
+        folder / "llm.log",
+        env={"AISTACK_TRACE_FILE": str(folder / "spans.jsonl")},
+        timeout=120,
     )
+    service.spans = folder / "spans.jsonl"
     yield service
     service.stop()
 
@@ -104,3 +112,70 @@ async def test_hang_up_stops_generation(llm):
     status, _ = await asyncio.wait_for(chat(llm.url, max_tokens=2), timeout=10)
     assert status == 200
     assert time.perf_counter() - began < 2
+
+
+async def scrape(url: str) -> dict[tuple[str, frozenset], float]:
+    async with aiohttp.request("GET", url + "/metrics") as r:
+        assert r.status == 200 and r.content_type == "text/plain"
+        text = await r.text()
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+async def test_metrics_count_requests_and_tokens(llm):
+    before = await scrape(llm.url)
+    status, answer = await chat(llm.url, max_tokens=4, logit_bias=ENDLESS)
+    assert status == 200 and answer["usage"]["completion_tokens"] == 4
+    body = {
+        "model": "smollm2",
+        "messages": [{"role": "user", "content": "Hi!"}],
+        "max_tokens": 5,
+        "stream": True,
+        "logit_bias": ENDLESS,
+    }
+    async with aiohttp.request("POST", llm.url + "/v1/chat/completions", json=body) as r:
+        assert r.status == 200
+        await r.read()
+    assert (await chat(llm.url, temperature="hot"))[0] == 400
+    after = await scrape(llm.url)
+
+    def grew(name: str, **labels: str) -> float:
+        key = (name, frozenset(labels.items()))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    route = "/v1/chat/completions"
+    assert grew("aistack_llm_llamacpp_requests_total", route=route, status="200") == 2
+    assert grew("aistack_llm_llamacpp_requests_total", route=route, status="400") == 1
+    assert grew("aistack_llm_llamacpp_tokens_total", kind="completion") == 4 + 5
+    prompt = answer["usage"]["prompt_tokens"]
+    assert grew("aistack_llm_llamacpp_tokens_total", kind="prompt") == prompt
+    assert grew("aistack_llm_llamacpp_first_token_seconds_count") == 1
+    assert grew("aistack_llm_llamacpp_request_seconds_count") == 3
+    assert after[("aistack_llm_llamacpp_model_load_seconds", frozenset())] > 0
+
+
+async def test_spans_continue_the_callers_trace(llm):
+    trace_id, parent = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    headers = {"traceparent": f"00-{trace_id}-{parent}-01"}
+    body = {"model": "smollm2", "messages": [{"role": "user", "content": "Hi!"}], "max_tokens": 2}
+    async with aiohttp.request(
+        "POST", llm.url + "/v1/chat/completions", json=body, headers=headers
+    ) as r:
+        assert r.status == 200
+    deadline = time.monotonic() + 5
+    while True:  # the span is written when it ends, just after the answer's last byte
+        spans = [json.loads(line) for line in llm.spans.read_text().splitlines()]
+        spans = [s for s in spans if s["trace_id"] == trace_id]
+        server = [s for s in spans if s["parent_span_id"] == parent]
+        if server or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    (server,) = server
+    assert server["name"] == "POST /v1/chat/completions"
+    assert server["service"] == "aistack-llm-llamacpp"
+    assert server["attributes"]["http.response.status_code"] == 200
+    endpoint = [s for s in spans if s["name"] == "fastapi.endpoint"]
+    assert [s["parent_span_id"] for s in endpoint] == [server["span_id"]]
