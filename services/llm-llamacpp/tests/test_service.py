@@ -15,6 +15,17 @@ from aistack_testing.processes import Service, free_port, start_service
 ENDLESS = {"0": -100, "1": -100, "2": -100}
 
 
+def endless_stream(max_tokens: int, prompt: str = "Tell me a long story.") -> dict:
+    """A streamed chat request that generates exactly `max_tokens` tokens."""
+    return {
+        "model": "smollm2",
+        "messages": [{"role": "user", "content": prompt}],
+        "max_tokens": max_tokens,
+        "stream": True,
+        "logit_bias": ENDLESS,
+    }
+
+
 @pytest.fixture(scope="module")
 def llm(tmp_path_factory) -> Service:
     """The service, writing its spans to `llm.spans`."""
@@ -49,13 +60,7 @@ async def test_health_and_models(llm):
 
 
 async def test_models_answer_while_a_completion_runs(llm):
-    body = {
-        "model": "smollm2",
-        "messages": [{"role": "user", "content": "Tell me a long story."}],
-        "max_tokens": 400,
-        "stream": True,
-        "logit_bias": ENDLESS,
-    }
+    body = endless_stream(400)
     async with (
         aiohttp.ClientSession() as session,
         session.post(llm.url + "/v1/chat/completions", json=body) as stream,
@@ -97,13 +102,7 @@ async def test_unknown_route_is_an_envelope(llm):
 
 async def test_hang_up_stops_generation(llm):
     """After a hang-up the model is free for the next request within a token or two."""
-    body = {
-        "model": "smollm2",
-        "messages": [{"role": "user", "content": "Tell me a long story."}],
-        "max_tokens": 1500,
-        "stream": True,
-        "logit_bias": ENDLESS,
-    }
+    body = endless_stream(1500)
     async with aiohttp.ClientSession() as session:
         response = await session.post(llm.url + "/v1/chat/completions", json=body)
         await response.content.readline()
@@ -129,13 +128,7 @@ async def test_metrics_count_requests_and_tokens(llm):
     before = await scrape(llm.url)
     status, answer = await chat(llm.url, max_tokens=4, logit_bias=ENDLESS)
     assert status == 200 and answer["usage"]["completion_tokens"] == 4
-    body = {
-        "model": "smollm2",
-        "messages": [{"role": "user", "content": "Hi!"}],
-        "max_tokens": 5,
-        "stream": True,
-        "logit_bias": ENDLESS,
-    }
+    body = endless_stream(5, "Hi!")
     async with aiohttp.request("POST", llm.url + "/v1/chat/completions", json=body) as r:
         assert r.status == 200
         await r.read()
