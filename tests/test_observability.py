@@ -17,6 +17,7 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
+from aistack_edge.observability.access_log import Entry, line_of
 from aistack_edge.observability.capture import REDACTED, Capture, Captured
 from aistack_testing.edge import envelope
 
@@ -174,6 +175,23 @@ def access_lines(directory: Path, wait_for: int = 1) -> list[dict]:
             break
         time.sleep(0.05)
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_an_access_log_line_is_the_json_of_its_entry():
+    """The line is formatted field by field, not by a JSON encoder: it must still be the
+    JSON of each value, whatever the strings hold."""
+    entry = Entry(
+        'id "1"\\\n\x01', "POST", "/v1/audio/spéech", 503, 12, 345, None, 0.0,
+        "tts", "", "busy", 1.5, None,
+    )  # fmt: skip
+    ts = "2026-05-01T12:00:00.123+00:00"
+    line = line_of(entry, ts)
+    assert line.endswith("\n") and line.count("\n") == 1
+    fields = entry._asdict()
+    del fields["at"]
+    assert json.loads(line) == {**fields, "ts": ts}
+    served = entry._replace(status=200, client="127.0.0.1", latency_ms=812.4, slot_wait_ms=0.02)
+    assert json.loads(line_of(served, ts))["slot_wait_ms"] == 0.02
 
 
 def read_spans(path: Path) -> list[dict]:

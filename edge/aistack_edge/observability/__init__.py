@@ -1,13 +1,14 @@
 """Metrics, traces, the access log and payload capture of the edge, and their toggles."""
 
-import datetime as dt
 import time
 from dataclasses import asdict, dataclass
+
+from aiohttp import web
 
 from aistack_edge.config import EdgeSettings
 from aistack_edge.errors import malformed
 from aistack_edge.observability import exchange
-from aistack_edge.observability.access_log import AccessLog
+from aistack_edge.observability.access_log import AccessLog, Entry
 from aistack_edge.observability.capture import Capture, Captured
 from aistack_edge.observability.metrics import BackendStates, EdgeMetrics
 from aistack_edge.observability.recent import Finished, RecentRequests
@@ -66,39 +67,54 @@ class Observability:
         for name, value in changes.items():
             setattr(self.toggles, name, value)
 
-    def finish(self, line: dict, record: exchange.Exchange, outcome: str) -> None:
-        """Count a finished request, log its line (already holding status and sizes) and
-        keep it among the recent ones (but the admin page's own)."""
-        elapsed = record.elapsed()
-        if not line["path"].startswith(_ADMIN):
+    def finish(
+        self,
+        request: web.Request,
+        record: exchange.Exchange,
+        status: int,
+        outcome: str,
+        bytes_out: int,
+    ) -> None:
+        """Count a finished request, log it and keep it among the recent ones (but the
+        admin page's own)."""
+        elapsed, at, path = record.elapsed(), time.time(), request.path
+        latency_ms = round(elapsed * 1000, 3)
+        if not path.startswith(_ADMIN):
             self.recent.add(
                 Finished(
-                    at=time.time(),
+                    at=at,
                     request_id=record.request_id,
-                    method=line["method"],
-                    path=line["path"],
-                    status=line["status"],
+                    method=request.method,
+                    path=path,
+                    status=status,
                     capability=record.capability,
                     model=record.model,
                     outcome=outcome,
-                    latency_ms=round(elapsed * 1000, 3),
+                    latency_ms=latency_ms,
                     error_kind=record.error_kind,
                 )
             )
         if self.toggles.metrics:
             self.metrics.record(record, outcome, elapsed)
         if self.access_log is not None and self.toggles.access_log:
-            line.update(
-                ts=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
-                capability=record.capability,
-                model=record.model,
-                outcome=outcome,
-                latency_ms=round(elapsed * 1000, 3),
-                slot_wait_ms=None
-                if record.slot_wait_s is None
-                else round(record.slot_wait_s * 1000, 3),
+            wait_s = record.slot_wait_s
+            self.access_log.write(
+                Entry(
+                    record.request_id,
+                    request.method,
+                    path,
+                    status,
+                    request.content.total_bytes,
+                    bytes_out,
+                    request.remote,
+                    at,
+                    record.capability,
+                    record.model,
+                    outcome,
+                    latency_ms,
+                    None if wait_s is None else round(wait_s * 1000, 3),
+                )
             )
-            self.access_log.write(line)
 
     def keep(self, captured: Captured) -> None:
         if self.capture is not None:
@@ -116,9 +132,9 @@ class Observability:
         if record is None:
             return
         record.slot_wait_s = waited_s
-        self.metrics.slot_holder.labels(record.capability, record.model).inc()
+        self.metrics.child(self.metrics.slot_holder, record.capability, record.model).inc()
         if self.toggles.metrics:
-            self.metrics.slot_wait.labels(record.capability).observe(waited_s)
+            self.metrics.child(self.metrics.slot_wait, record.capability).observe(waited_s)
 
     def refused(self, waited_s: float) -> None:
         record = exchange.current()
@@ -127,12 +143,12 @@ class Observability:
         record.slot_wait_s = waited_s
         record.busy = True
         if self.toggles.metrics:
-            self.metrics.slot_wait.labels(record.capability).observe(waited_s)
+            self.metrics.child(self.metrics.slot_wait, record.capability).observe(waited_s)
 
     def released(self, held_s: float) -> None:
         record = exchange.current()
         if record is None:
             return
         if self.toggles.metrics:
-            self.metrics.slot_hold.labels(record.capability).observe(held_s)
-        self.metrics.slot_holder.labels(record.capability, record.model).dec()
+            self.metrics.child(self.metrics.slot_hold, record.capability).observe(held_s)
+        self.metrics.child(self.metrics.slot_holder, record.capability, record.model).dec()

@@ -1,10 +1,20 @@
 """The edge's Prometheus metrics, on a registry of its own (one per application)."""
 
+import bisect
+import functools
 from collections.abc import Callable, Iterable
+from itertools import accumulate
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from aistack_edge.observability.exchange import Exchange
 
@@ -32,22 +42,59 @@ class _BackendUp(Collector):
         yield family
 
 
-class EdgeMetrics:
-    def __init__(self, backend_states: BackendStates) -> None:
-        self.registry = registry = CollectorRegistry()
-        self.requests = Counter(
+def _labels(metric: Any, *values: str) -> Any:
+    return metric.labels(*values)
+
+
+class _Requests(Collector):
+    """aistack_requests_total and aistack_request_duration_seconds: counted once per
+    request, so in plain dicts (no locks: only the event loop counts, and scrapes run on
+    it too) and turned into Prometheus' families at scrape time."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, str, str], int] = {}
+        # Per capability: a count per bucket of _LATENCY_BUCKETS and +Inf, then the sum.
+        self._latency: dict[str, list[float]] = {}
+
+    def add(self, capability: str, model: str, outcome: str, elapsed_s: float) -> None:
+        key = (capability, model, outcome)
+        self._counts[key] = self._counts.get(key, 0) + 1
+        latency = self._latency.get(capability)
+        if latency is None:
+            latency = self._latency[capability] = [0.0] * (len(_LATENCY_BUCKETS) + 2)
+        latency[bisect.bisect_left(_LATENCY_BUCKETS, elapsed_s)] += 1  # le: value <= bound
+        latency[-1] += elapsed_s
+
+    def collect(self) -> Iterable[Metric]:
+        requests = CounterMetricFamily(
             "aistack_requests",
             "Requests by capability, model and outcome (2xx, 4xx, 5xx, busy, disconnect)",
-            ["capability", "model", "outcome"],
-            registry=registry,
+            labels=["capability", "model", "outcome"],
         )
-        self.latency = Histogram(
+        for key, count in self._counts.items():
+            requests.add_metric(key, count)
+        yield requests
+        latency = HistogramMetricFamily(
             "aistack_request_duration_seconds",
             "Time from the request's arrival to its handler's end",
-            ["capability"],
-            buckets=_LATENCY_BUCKETS,
-            registry=registry,
+            labels=["capability"],
         )
+        bounds = [floatToGoString(b) for b in (*_LATENCY_BUCKETS, float("inf"))]
+        for capability, counts in self._latency.items():
+            cumulative = zip(bounds, accumulate(counts[:-1]), strict=True)
+            latency.add_metric([capability], list(cumulative), sum_value=counts[-1])
+        yield latency
+
+
+class EdgeMetrics:
+    def __init__(self, backend_states: BackendStates) -> None:
+        # `metric.labels(*values)`, kept: `.labels()` checks its arguments and looks the
+        # child up under a lock, which cost more than the update itself. Label values
+        # are bounded (catalog ids), and so is this cache.
+        self.child: Callable[..., Any] = functools.cache(_labels)
+        self.registry = registry = CollectorRegistry()
+        self.requests = _Requests()
+        registry.register(self.requests)
         self.slot_wait = Histogram(
             "aistack_slot_wait_seconds",
             "Time to acquire the GPU slot (or to be refused it)",
@@ -116,25 +163,22 @@ class EdgeMetrics:
 
     def record(self, exchange: Exchange, outcome: str, elapsed_s: float) -> None:
         """Count one finished request and what its route noted."""
-        cap, model = exchange.capability, exchange.model
-        self.requests.labels(cap, model, outcome).inc()
-        self.latency.labels(cap).observe(elapsed_s)
+        child, cap, model = self.child, exchange.capability, exchange.model
+        self.requests.add(cap, model, outcome, elapsed_s)
         if exchange.audio_s:
             if cap == "asr":
-                self.asr_audio.labels(model).inc(exchange.audio_s)
+                child(self.asr_audio, model).inc(exchange.audio_s)
                 busy_s = elapsed_s - (exchange.slot_wait_s or 0.0)
-                self.asr_rtf.labels(model).observe(busy_s / exchange.audio_s)
+                child(self.asr_rtf, model).observe(busy_s / exchange.audio_s)
             elif cap == "tts":
-                self.tts_audio.labels(model).inc(exchange.audio_s)
+                child(self.tts_audio, model).inc(exchange.audio_s)
         if exchange.characters:
-            self.tts_characters.labels(model).inc(exchange.characters)
+            child(self.tts_characters, model).inc(exchange.characters)
         if exchange.first_token_s is not None:
-            self.llm_first_token.labels(model).observe(exchange.first_token_s)
+            child(self.llm_first_token, model).observe(exchange.first_token_s)
         if exchange.chunks:
-            self.llm_chunks.labels(model).inc(exchange.chunks)
-        for kind, tokens in (
-            ("prompt", exchange.prompt_tokens),
-            ("completion", exchange.completion_tokens),
-        ):
-            if tokens:
-                self.llm_tokens.labels(model, kind).inc(tokens)
+            child(self.llm_chunks, model).inc(exchange.chunks)
+        if exchange.prompt_tokens:
+            child(self.llm_tokens, model, "prompt").inc(exchange.prompt_tokens)
+        if exchange.completion_tokens:
+            child(self.llm_tokens, model, "completion").inc(exchange.completion_tokens)

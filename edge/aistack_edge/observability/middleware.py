@@ -46,16 +46,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         return response
     finally:
         exchange.end(token)
-        line = {
-            "request_id": request_id,
-            "method": request.method,
-            "path": request.path,
-            "status": status,
-            "bytes_in": request.content.total_bytes,
-            "bytes_out": _bytes_out(response),
-            "client": request.remote,
-        }
-        obs.finish(line, record, outcome)
+        obs.finish(request, record, status, outcome, _bytes_out(response))
 
 
 def _bytes_out(response: web.StreamResponse | None) -> int:

@@ -16,14 +16,20 @@ _LINGER_S = 0.1
 
 class BackgroundWriter(Generic[T]):
     """`submit` never blocks; `write` runs on the thread for each item, in order, and
-    `flush` after each batch the queue held."""
+    `flush` after each batch the queue held. The thread waits `linger_s` after the
+    first item of a batch for more to come."""
 
     def __init__(
-        self, name: str, write: Callable[[T], None], flush: Callable[[], None] = lambda: None
+        self,
+        name: str,
+        write: Callable[[T], None],
+        flush: Callable[[], None] = lambda: None,
+        linger_s: float = _LINGER_S,
     ) -> None:
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._write = write
         self._flush = flush
+        self._linger_s = linger_s
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -40,7 +46,8 @@ class BackgroundWriter(Generic[T]):
             item = self._queue.get()
             # Let a batch gather: woken once per batch, not per item, the thread takes
             # the GIL from the event loop a few times a second at most.
-            time.sleep(_LINGER_S)
+            if self._linger_s:
+                time.sleep(self._linger_s)
             while True:
                 if item is _STOP:
                     self._safely(self._flush)

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from opentelemetry import trace
 
+from aistack_contract.telemetry import current_span
 from aistack_edge.errors import SlotBusy, SlotStoreDown
 from aistack_edge.slot.stores import LeaseStore
 
@@ -106,7 +107,7 @@ class Slot:
     async def hold(self, holder: str) -> AsyncIterator[Lease]:
         """Hold the slot for the body of the `async with`; released whatever happens."""
         started = time.monotonic()
-        with _TRACER.start_as_current_span("slot.acquire", attributes={"holder": holder}):
+        with current_span(_TRACER, "slot.acquire", attributes={"holder": holder}):
             try:
                 lease = await self._acquire(holder)
             except SlotBusy:

@@ -3,8 +3,8 @@
 Traces: with `OTEL_EXPORTER_OTLP_ENDPOINT` set, finished spans go to that collector
 over OTLP/HTTP; with a trace file, each finished span is appended to it as one JSON
 line (for tests and debugging); with neither, no tracer provider is installed and
-every span is the API's no-op one. The W3C `traceparent` header carries the context
-between processes.
+no span is made at all (`current_span`, `server_span`: no work per request). The W3C
+`traceparent` header carries the context between processes.
 """
 
 import json
@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 from collections.abc import Mapping, MutableMapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from opentelemetry import trace
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
 _W3C = TraceContextTextMapPropagator()
+_NO_SPAN = nullcontext(trace.INVALID_SPAN)
 
 
 class JsonLinesExporter(SpanExporter):
@@ -89,10 +90,28 @@ def inject_traceparent(headers: MutableMapping[str, str], span: trace.Span) -> N
     _W3C.inject(headers, context=trace.set_span_in_context(span))
 
 
+def tracing() -> bool:
+    """Whether a tracer provider is installed: without one every span is a no-op, and
+    the work of making one (context, attributes) can be skipped."""
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
+def current_span(
+    tracer: trace.Tracer, name: str, **options: object
+) -> AbstractContextManager[trace.Span]:
+    """`tracer.start_as_current_span(name, **options)`; with no tracer provider, the
+    invalid span and no work."""
+    if not tracing():
+        return _NO_SPAN
+    return tracer.start_as_current_span(name, **options)  # type: ignore[arg-type]
+
+
 def server_span(
     tracer: trace.Tracer, name: str, headers: Mapping[str, str]
 ) -> AbstractContextManager[trace.Span]:
     """A current SERVER span for one incoming request, child of its `traceparent`."""
+    if not tracing():
+        return _NO_SPAN
     return tracer.start_as_current_span(
         name, context=_W3C.extract(headers), kind=trace.SpanKind.SERVER
     )
