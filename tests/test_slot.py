@@ -65,6 +65,67 @@ async def test_the_holding_edge_refuses_without_asking_redis(redis_url):
         await client.aclose()
 
 
+async def test_while_one_request_takes_the_slot_the_others_do_not_ask_redis(redis_url):
+    """Twenty requests of one edge at once: the first asks Redis, the others are refused
+    while it does (it gets the slot or someone else has it: busy either way)."""
+    edge = redis_slot(redis_url)
+    client = redis.asyncio.Redis.from_url(redis_url)
+
+    async def sets() -> int:
+        return (await client.info("commandstats")).get("cmdstat_set", {}).get("calls", 0)
+
+    async def attempt() -> str:
+        try:
+            async with edge.hold("contender"):
+                await asyncio.sleep(0.1)
+                return "held"
+        except SlotBusy as busy:
+            return busy.body.message
+
+    try:
+        before = await sets()
+        outcomes = await asyncio.gather(*(attempt() for _ in range(20)))
+        assert outcomes.count("held") == 1
+        assert all("busy" in outcome for outcome in outcomes if outcome != "held")
+        assert await sets() - before == 1
+    finally:
+        await client.aclose()
+
+
+class Refusals:
+    """A slot observer that keeps the waits of the refusals it is told of."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def acquired(self, waited_s: float) -> None:
+        pass
+
+    def refused(self, waited_s: float) -> None:
+        self.waits.append(waited_s)
+
+    def released(self, held_s: float) -> None:
+        pass
+
+
+async def test_a_route_can_be_refused_before_it_reads_its_body():
+    """refuse_if_busy: busy at once while this edge holds the slot (the refusal told to
+    the observer); nothing while the slot is free, nor where requests wait their turn."""
+    refusals = Refusals()
+    store = MemoryStore()
+    slot = Slot(store, 2000, 0.0, 5, refusals)
+    slot.refuse_if_busy()
+    async with slot.hold("asr whisper"):
+        with pytest.raises(SlotBusy) as busy:
+            slot.refuse_if_busy()
+        assert "asr whisper" in busy.value.body.message and busy.value.retry_after_s == 5
+        assert refusals.waits == [0.0]
+    slot.refuse_if_busy()
+    waiting = Slot(store, 2000, 1.0, 5)
+    async with waiting.hold("tts"):
+        waiting.refuse_if_busy()
+
+
 async def test_fifty_concurrent_acquirers_one_wins(store_factory):
     slots = [Slot(store_factory(), 2000, 0.0, 5) for _ in range(50)]
     start = asyncio.Event()

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import io
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -220,9 +221,21 @@ def wait_for(condition, timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
+def refused_before_the_body(url: str) -> bool:
+    """Whether a speech request gets its 503 with its headers only, none of its body."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/audio/speech HTTP/1.1\r\nHost: edge\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n"
+        )
+        return sock.recv(4096).startswith(b"HTTP/1.1 503")
+
+
 def test_slot_contention_and_hang_up(edge, piper):
-    """A synthesis holds the slot: a second one gets 503 + Retry-After while the voice
-    list still answers; hanging up stops Piper and frees the slot."""
+    """A synthesis holds the slot: a second one gets 503 + Retry-After (before its body
+    is read) while the voice list still answers; hanging up stops Piper and frees the
+    slot."""
     body = {"model": "piper", "voice": "alloy", "input": LONG * 4, "response_format": "wav"}
     stops = piper.output().count("synthesis stopped")
     with (
@@ -235,6 +248,7 @@ def test_slot_contention_and_hang_up(edge, piper):
         second = speak_via(edge.url)
         message = envelope(second, 503, "network", "aistack")
         assert "tts piper" in message and second.headers["Retry-After"] == "5"
+        assert refused_before_the_body(edge.url)
         assert httpx.get(edge.url + "/v1/audio/voices").status_code == 200
     wait_for(lambda: piper.output().count("synthesis stopped") > stops)
     wait_for(lambda: speak_via(edge.url).status_code == 200)

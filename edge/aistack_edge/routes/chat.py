@@ -82,6 +82,7 @@ def _provider(app: web.Application, url: str) -> str:
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     app = request.app
     settings = app[SETTINGS]
+    app[SLOT].refuse_if_busy()  # before the body, which would be read for nothing
     body = await request.read()
     chat = read_chat(body)
     upstream = await _upstream(app, chat["model"])

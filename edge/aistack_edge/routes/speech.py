@@ -5,7 +5,8 @@ The request goes to the TTS backend that owns its model (a JSON body's `model`, 
 out unchanged (but for a `ref_audio` file, inlined: see `tts.ref_audio`) and the
 answer's bytes come back chunk by chunk as they arrive; only hop-by-hop headers are
 dropped. A request that may synthesize (any method but GET,
-HEAD and OPTIONS) holds the GPU slot until its answer has been relayed whole.
+HEAD and OPTIONS) holds the GPU slot until its answer has been relayed whole; while
+this edge holds it, such a request is refused before its body is read.
 """
 
 import asyncio
@@ -39,10 +40,13 @@ _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 @routes.route("*", _PATH)
 async def audio(request: web.Request) -> web.StreamResponse:
     app = request.app
+    reads = request.method in _READS
+    if not reads:
+        app[SLOT].refuse_if_busy()  # before the body, which would be read for nothing
     body, model = await _read_body(request, app[SETTINGS])
     entry = await _backend(app[CATALOG], model)
     exchange.of(request).model = entry.card.id
-    if request.method in _READS:
+    if reads:
         return await _relay(request, entry, body)
     async with app[SLOT].hold(f"tts {entry.card.id} (request {request['request_id']})"):
         return await _relay(request, entry, body)

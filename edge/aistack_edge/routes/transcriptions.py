@@ -39,6 +39,7 @@ async def translations(request: web.Request) -> web.StreamResponse:
 
 async def _transcribe(request: web.Request, translation: bool) -> web.StreamResponse:
     app = request.app
+    app[SLOT].refuse_if_busy()  # before the upload, which would be read for nothing
     upload: Upload = await read_upload(request, app[SETTINGS].max_upload_bytes)
     form = upload.form
     if translation:

@@ -67,7 +67,9 @@ class Slot:
     requests wait first come, first served, up to `wait_s`.
 
     While this edge holds the slot, it refuses (or keeps waiting) without asking the
-    store: nobody else can get the slot while our lease lives, so the answer is known."""
+    store: nobody else can get the slot while our lease lives, so the answer is known.
+    So it does while one of its requests is asking the store for the slot: that one
+    gets it, or someone else has it; either way the slot is busy."""
 
     def __init__(
         self,
@@ -84,6 +86,7 @@ class Slot:
         self._retry_after_s = retry_after_s
         self._line: deque[object] = deque()
         self._ours: Lease | None = None
+        self._taking = False
 
     @property
     def waiting(self) -> int:
@@ -102,6 +105,14 @@ class Slot:
         _, _, since_ms = unique.partition(".")
         held_s = time.time() - int(since_ms) / 1000 if since_ms.isdigit() else None
         return Holding(holder, held_s)
+
+    def refuse_if_busy(self) -> None:
+        """Raise SlotBusy now when `hold` would refuse without asking the store (this
+        edge holds the slot or is taking it, and requests don't wait). A route calls it
+        before it reads a body that it would read for nothing."""
+        if self._wait_s <= 0 and (busy := self._busy_here()) is not None:
+            self.observer.refused(0.0)
+            raise busy
 
     @contextlib.asynccontextmanager
     async def hold(self, holder: str) -> AsyncIterator[Lease]:
@@ -129,15 +140,28 @@ class Slot:
         """This edge's live lease, if it holds the slot."""
         return self._ours if self._ours is not None and not self._ours.lost else None
 
-    async def _acquire(self, holder: str) -> Lease:
-        token = f"{uuid.uuid4().hex}.{time.time_ns() // 1_000_000} {holder}"
-        if self._wait_s > 0:
-            return await self._wait_in_line(token, holder)
+    def _busy_here(self) -> SlotBusy | None:
+        """The refusal that needs no store: this edge holds the slot, or one of its
+        requests is asking the store for it."""
         if ours := self._held_here():
-            raise SlotBusy(ours.holder, self._retry_after_s)
-        if await self.store.try_set(token, self._ttl_ms):
-            return Lease(token, holder)
-        raise SlotBusy(await self.holder(), self._retry_after_s)
+            return SlotBusy(ours.holder, self._retry_after_s)
+        if self._taking:
+            return SlotBusy(None, self._retry_after_s)
+        return None
+
+    async def _acquire(self, holder: str) -> Lease:
+        if self._wait_s > 0:
+            return await self._wait_in_line(_token(holder), holder)
+        if busy := self._busy_here():
+            raise busy
+        token = _token(holder)
+        self._taking = True
+        try:
+            if await self.store.try_set(token, self._ttl_ms):
+                return Lease(token, holder)
+            raise SlotBusy(await self.holder(), self._retry_after_s)
+        finally:
+            self._taking = False
 
     async def _wait_in_line(self, token: str, holder: str) -> Lease:
         loop = asyncio.get_running_loop()
@@ -189,3 +213,8 @@ class Slot:
             await self.store.release(lease.token)
         except SlotStoreDown as exc:
             log.warning("could not release the GPU slot lease (its TTL will): %s", exc.body.message)
+
+
+def _token(holder: str) -> str:
+    """A lease token for `holder` (see the module's docstring)."""
+    return f"{uuid.uuid4().hex}.{time.time_ns() // 1_000_000} {holder}"
