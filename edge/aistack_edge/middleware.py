@@ -1,8 +1,10 @@
 """Request ids and the error envelope for every answer the edge gives."""
 
+import functools
+import json
 import logging
+import os
 import re
-import uuid
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -19,17 +21,31 @@ _KIND_OF_HTTP_ERROR = {413: ErrorKind.OVERFLOW}
 
 
 def request_id_of(request: web.Request) -> str:
-    """The caller's X-Request-ID when it is safe to echo and pass on, else a new one."""
+    """The caller's X-Request-ID when it is safe to echo and pass on, else a new one
+    (32 random hex digits)."""
     given = request.headers.get(REQUEST_ID, "")
-    return given if _SAFE_ID.fullmatch(given) else uuid.uuid4().hex
+    return given if _SAFE_ID.fullmatch(given) else os.urandom(16).hex()
 
 
 def error_response(error: AistackError, status: int | None = None) -> web.Response:
     """The envelope; `status` overrides the kind's own (404 and 405 keep theirs)."""
-    response = web.json_response(error.envelope(), status=status or error.status)
+    body = error.body
+    response = web.Response(
+        body=_encoded(body.kind.value, body.provider, body.message),
+        status=status or error.status,
+        content_type="application/json",
+        charset="utf-8",
+    )
     if isinstance(error, RetryLater):
         response.headers["Retry-After"] = str(error.retry_after_s)
     return response
+
+
+@functools.lru_cache(maxsize=64)
+def _encoded(kind: str, provider: str, message: str) -> bytes:
+    """An envelope's JSON, made once: the same one is often given many times over (a
+    slot-busy 503 names the same holder for as long as it holds the slot)."""
+    return json.dumps({"error": {"kind": kind, "provider": provider, "message": message}}).encode()
 
 
 def _from_http_exception(exc: web.HTTPException, request: web.Request) -> AistackError:

@@ -45,11 +45,11 @@ _CURRENT: contextvars.ContextVar[Exchange | None] = contextvars.ContextVar(
 _KEY = "aistack_exchange"
 
 
-def begin(request: web.Request, request_id: str) -> contextvars.Token:
+def begin(request: web.Request, request_id: str) -> tuple[Exchange, contextvars.Token]:
     """Start `request`'s exchange and make it the current one; the token resets it."""
     exchange = Exchange(request_id, capability_of(request.path), time.perf_counter())
     request[_KEY] = exchange
-    return _CURRENT.set(exchange)
+    return exchange, _CURRENT.set(exchange)
 
 
 def end(token: contextvars.Token) -> None:

@@ -19,9 +19,8 @@ _TEE = "aistack_capture_tee"
 @web.middleware
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     obs = request.app[OBSERVABILITY]
-    request_id = request.setdefault("request_id", request_id_of(request))
-    token = exchange.begin(request, request_id)
-    record = exchange.of(request)
+    request["request_id"] = request_id = request_id_of(request)  # the first middleware
+    record, token = exchange.begin(request, request_id)
     record.capture = obs.toggles.capture
     status, outcome = 499, exchange.DISCONNECT
     response: web.StreamResponse | None = None

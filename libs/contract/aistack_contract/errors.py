@@ -50,7 +50,8 @@ class AistackError(Exception):
         return self.body.status
 
     def envelope(self) -> dict:
-        return ErrorEnvelope(error=self.body).model_dump(mode="json")
+        """The `ErrorEnvelope` of this error, as JSON-ready data."""
+        return {"error": self.body.model_dump(mode="json")}
 
 
 def kind_for_status(status: int) -> ErrorKind:
