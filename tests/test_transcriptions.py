@@ -233,6 +233,24 @@ async def test_contention_is_503_with_retry_after(asr_edge, long_wav, speech_wav
         await session.close()
 
 
+async def test_a_refused_upload_still_reads_its_503(asr_edge, client, long_wav, redis_url):
+    """The edge refuses a busy slot before it reads the upload; the SDK, still sending
+    megabytes, must get the 503 and not a broken connection."""
+    session, running = await _post_stream(asr_edge.url, long_wav)
+    try:
+        await _until_held(redis_url, running)
+        with long_wav.open("rb") as audio, pytest.raises(openai.APIStatusError) as refused:
+            await asyncio.to_thread(
+                client.audio.transcriptions.create, model="whisper-tiny.en", file=audio
+            )
+        assert refused.value.status_code == 503
+        assert refused.value.response.headers["Retry-After"] == "5"
+        assert refused.value.body["kind"] == "network"
+    finally:
+        running.close()
+        await session.close()
+
+
 async def test_two_edges_on_one_redis_share_the_slot(
     asr_edge, whisper, redis_url, services, long_wav, speech_wav
 ):
