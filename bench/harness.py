@@ -1,4 +1,5 @@
-"""What the benchmarks share: services on free ports, real speech, percentiles, memory."""
+"""What the benchmarks share: services on free ports, real speech, percentiles, memory,
+CPU time."""
 
 import contextlib
 import math
@@ -85,3 +86,13 @@ def peak_mib(pid: int | None = None) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_ns(pid: int) -> tuple[int, int] | None:
+    """Nanoseconds the main thread of `pid` (an event loop's) has run on a CPU, and has
+    waited for one while runnable; None where the kernel keeps no scheduler stats."""
+    try:
+        running, waiting, _ = Path(f"/proc/{pid}/schedstat").read_text().split()
+    except (OSError, ValueError):
+        return None
+    return int(running), int(waiting)

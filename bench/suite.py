@@ -130,11 +130,15 @@ def slot_rows(f: dict) -> list[Row]:
         Row(f"503 one after another p99 (of {alone['n']})", "ms", alone["p99_ms"]),
     ]
     for n, b in f["bursts"].items():
-        who = clients(n)
+        who, bare = clients(n), f["bare_aiohttp_bursts"][n]["busy_latency"]
         rows.append(Row(f"{who}: served / 503", "", f"{b['served']} / {b['busy']}"))
         if b["busy_latency"]:
-            rows.append(Row(f"{who}: 503 p50", "ms", b["busy_latency"]["p50_ms"]))
-            rows.append(Row(f"{who}: 503 p99", "ms", b["busy_latency"]["p99_ms"]))
+            for q in ("p50", "p99"):
+                edge_ms, bare_ms = b["busy_latency"][f"{q}_ms"], bare[f"{q}_ms"]
+                rows.append(Row(f"{who}: 503 {q}", "ms", edge_ms, bare_ms, "bare aiohttp"))
+        if cpu := b["edge_cpu_over_503s"]:
+            rows.append(Row(f"{who}: edge on a CPU over the 503s", "ms", cpu["running_ms"]))
+            rows.append(Row(f"{who}: edge waiting for a CPU then", "ms", cpu["waiting_ms"]))
         rows.append(Row(f"{who}: served request", "s", b["served_total_s"]))
         rows.append(Row(f"{who}: most served at once", "", b["most_served_at_once"]))
         rows.append(Row(f"{who}: slot free after", "", b["slot_free_after"]))

