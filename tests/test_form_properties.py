@@ -134,6 +134,14 @@ def test_the_file_reads_back_whole_or_is_an_overflow(audio, filename, max_bytes)
         assert upload.filename == (filename or "audio") or "/" in filename  # aiohttp trims
 
 
+def test_a_filename_that_aiohttp_cannot_parse_reads_back():
+    """Found by fuzzing: a valid quoted filename with '%' and ';' that aiohttp's header
+    parser gives up on (the part then looked nameless, as if no file came)."""
+    odd = "9%2%;B`eBO|n=^Ds+;"
+    upload = read(multipart([("file", odd, b"RIFF")], "b0undary"), 1000)
+    assert (upload.filename, upload.audio) == (odd, b"RIFF")
+
+
 def test_a_part_with_a_broken_header_is_malformed():
     """Found by fuzzing: aiohttp's parser refuses the header with its own error."""
     body = multipart([("\x1c\x13", None, b"x"), ("file", "a.wav", b"RIFF")], "b0undary")

@@ -1,9 +1,11 @@
 """The multipart form of /v1/audio/transcriptions and /v1/audio/translations."""
 
+import email.message
+import email.utils
 from dataclasses import dataclass
 from typing import Literal
 
-from aiohttp import web
+from aiohttp import BodyPartReader, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, Field, ValidationError
 
@@ -57,6 +59,17 @@ class Upload:
     filename: str
 
 
+def _disposition(part: BodyPartReader) -> tuple[str, str | None]:
+    """A part's field name and filename. aiohttp gives up on some valid headers (a quoted
+    filename with both '%' and ';', say); the standard library's parser reads those."""
+    if part.name is not None:
+        return part.name, part.filename
+    header = email.message.Message()
+    header["Content-Disposition"] = part.headers.get(hdrs.CONTENT_DISPOSITION, "")
+    name = header.get_param("name", "", header="Content-Disposition")
+    return email.utils.collapse_rfc2231_value(name), header.get_filename()
+
+
 def _flag(name: str, value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in _TRUE:
@@ -82,9 +95,9 @@ async def read_upload(request: web.Request, max_bytes: int) -> Upload:
     received = 0
     try:
         while (part := await reader.next()) is not None:
-            name = part.name or ""
+            name, given = _disposition(part)
             if name == "file":
-                audio, filename = bytearray(), part.filename or filename
+                audio, filename = bytearray(), given or filename
                 while chunk := await part.read_chunk(_CHUNK):
                     received += len(chunk)
                     if received > max_bytes:
