@@ -88,7 +88,9 @@ class Capture:
         folder = self.directory / f"{stamp}-{safe_name(item.request_id)}"
         if folder.resolve().parent != self.directory:
             raise ValueError(f"refusing to capture outside {self.directory}: {folder}")
-        folder.mkdir(exist_ok=True)
+        # Written aside and renamed into place: a reader sees an entry whole or not at all.
+        partial = self.directory / f".{folder.name}.partial"
+        partial.mkdir(exist_ok=True)
         meta = {
             "request_id": item.request_id,
             "ts": item.ts.isoformat(timespec="milliseconds"),
@@ -101,10 +103,11 @@ class Capture:
             "response_bytes": item.response_size,
             "max_body_bytes": self.max_body_bytes,
         }
-        (folder / "meta.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False))
+        (partial / "meta.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False))
         cap = self.max_body_bytes
-        (folder / "request.body").write_bytes(redact_body(item.request_body[:cap]))
-        (folder / "response.body").write_bytes(redact_body(item.response_body[:cap]))
+        (partial / "request.body").write_bytes(redact_body(item.request_body[:cap]))
+        (partial / "response.body").write_bytes(redact_body(item.response_body[:cap]))
+        partial.rename(folder)
         self.sweep()
 
     def sweep(self, now: dt.datetime | None = None) -> list[str]:
