@@ -1,16 +1,16 @@
 """Every non-2xx answer as the aistack error envelope, whoever in the app made it.
 
 llama.cpp's server answers OpenAI's error shape, FastAPI its `detail` shape; a pure
-ASGI middleware (no BaseHTTPMiddleware: that would hide client hang-ups from the
-streaming routes) rewrites both on the way out."""
+ASGI middleware rewrites both on the way out."""
 
 import json
 from http import HTTPStatus
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from aistack_contract.errors import AistackError, ErrorKind, kind_for_status
 from aistack_llm_llamacpp import PROVIDER
+from aistack_llm_llamacpp.asgi import HttpMiddleware
 
 
 def error_of(status: int, body: bytes) -> AistackError:
@@ -42,14 +42,8 @@ def _message_and_code(parsed: object) -> tuple[str | None, str | None]:
     return None, None
 
 
-class EnvelopeMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+class EnvelopeMiddleware(HttpMiddleware):
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         start: Message | None = None
         body = bytearray()
 

@@ -14,9 +14,10 @@ from collections.abc import Iterator
 
 from fastapi import APIRouter, Response
 from prometheus_client import Counter, Gauge, Histogram
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from aistack_contract.telemetry import exposition
+from aistack_llm_llamacpp.asgi import HttpMiddleware
 
 GENERATING = ("/v1/chat/completions", "/v1/completions")
 REQUESTS = Counter(
@@ -46,14 +47,8 @@ async def metrics() -> Response:
     return Response(body, media_type=content_type)
 
 
-class TelemetryMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+class TelemetryMiddleware(HttpMiddleware):
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         began = time.perf_counter()
         status = 500
         answer = _Answer(began)
