@@ -4,6 +4,7 @@ import asyncio
 import json
 import time
 import uuid
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -26,11 +27,9 @@ def endless_stream(max_tokens: int, prompt: str = "Tell me a long story.") -> di
     }
 
 
-@pytest.fixture(scope="module")
-def llm(tmp_path_factory) -> Service:
-    """The service, writing its spans to `llm.spans`."""
+def start_llm(folder: Path) -> Service:
+    """The service, writing its spans to `service.spans`."""
     port = free_port()
-    folder = tmp_path_factory.mktemp("llm")
     service = start_service(
         ["-m", "aistack_llm_llamacpp", "--port", str(port)],
         port,
@@ -39,6 +38,20 @@ def llm(tmp_path_factory) -> Service:
         timeout=120,
     )
     service.spans = folder / "spans.jsonl"
+    return service
+
+
+@pytest.fixture(scope="module")
+def llm(tmp_path_factory) -> Service:
+    service = start_llm(tmp_path_factory.mktemp("llm"))
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def fresh_llm(tmp_path) -> Service:
+    """A service of its own: no other test's request ends while this one counts."""
+    service = start_llm(tmp_path)
     yield service
     service.stop()
 
@@ -124,7 +137,8 @@ async def scrape(url: str) -> dict[tuple[str, frozenset], float]:
     }
 
 
-async def test_metrics_count_requests_and_tokens(llm):
+async def test_metrics_count_requests_and_tokens(fresh_llm):
+    llm = fresh_llm
     before = await scrape(llm.url)
     status, answer = await chat(llm.url, max_tokens=4, logit_bias=ENDLESS)
     assert status == 200 and answer["usage"]["completion_tokens"] == 4
