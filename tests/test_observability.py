@@ -291,11 +291,10 @@ async def test_capture_redacts_and_keeps_bodies_per_request(observed_edge):
         assert r.status == 503  # no TTS backend: the envelope is the answer captured
     capture = observed_edge.dir / "capture"
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        if any(capture.glob("*/response.body")):
-            break
+    while not (folders := [f for f in capture.iterdir() if f.name.endswith("-__")]):
+        assert time.monotonic() < deadline, "nothing captured"
         await asyncio.sleep(0.05)
-    (folder,) = [f for f in capture.iterdir() if f.name.endswith("-__")]
+    (folder,) = folders  # renamed into place whole
     assert folder.parent == capture
     meta = json.loads((folder / "meta.json").read_text())
     headers = dict(meta["request_headers"])
