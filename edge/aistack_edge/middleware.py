@@ -31,7 +31,7 @@ def error_response(error: AistackError, status: int | None = None) -> web.Respon
     """The envelope; `status` overrides the kind's own (404 and 405 keep theirs)."""
     body = error.body
     response = web.Response(
-        body=_encoded(body.kind.value, body.provider, body.message),
+        body=_encoded(body.kind, body.provider, body.message),
         status=status or error.status,
         content_type="application/json",
         charset="utf-8",
@@ -42,10 +42,10 @@ def error_response(error: AistackError, status: int | None = None) -> web.Respon
 
 
 @functools.lru_cache(maxsize=64)
-def _encoded(kind: str, provider: str, message: str) -> bytes:
+def _encoded(kind: ErrorKind, provider: str, message: str) -> bytes:
     """An envelope's JSON, made once: the same one is often given many times over (a
     slot-busy 503 names the same holder for as long as it holds the slot)."""
-    return json.dumps({"error": {"kind": kind, "provider": provider, "message": message}}).encode()
+    return json.dumps(AistackError(kind, message, provider).envelope()).encode()
 
 
 def _from_http_exception(exc: web.HTTPException, request: web.Request) -> AistackError:

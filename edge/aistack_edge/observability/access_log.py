@@ -63,9 +63,7 @@ class AccessLog:
         self._second, self._second_text = -1, ""
         self._file: TextIO | None = None
         self._gathered: list[Entry] = []
-        self._writer: BackgroundWriter[list[Entry]] = BackgroundWriter(
-            "access-log", self._write, linger_s=0.0
-        )
+        self._writer: BackgroundWriter[list[Entry]] = BackgroundWriter("access-log", self._write)
 
     def write(self, entry: Entry) -> None:
         """Queue one line (on the event loop)."""

@@ -3,7 +3,6 @@
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -11,25 +10,14 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _STOP = object()
-_LINGER_S = 0.1
 
 
 class BackgroundWriter(Generic[T]):
-    """`submit` never blocks; `write` runs on the thread for each item, in order, and
-    `flush` after each batch the queue held. The thread waits `linger_s` after the
-    first item of a batch for more to come."""
+    """`submit` never blocks; `write` runs on the thread for each item, in order."""
 
-    def __init__(
-        self,
-        name: str,
-        write: Callable[[T], None],
-        flush: Callable[[], None] = lambda: None,
-        linger_s: float = _LINGER_S,
-    ) -> None:
+    def __init__(self, name: str, write: Callable[[T], None]) -> None:
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._write = write
-        self._flush = flush
-        self._linger_s = linger_s
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -42,25 +30,8 @@ class BackgroundWriter(Generic[T]):
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            # Let a batch gather: woken once per batch, not per item, the thread takes
-            # the GIL from the event loop a few times a second at most.
-            if self._linger_s:
-                time.sleep(self._linger_s)
-            while True:
-                if item is _STOP:
-                    self._safely(self._flush)
-                    return
-                self._safely(lambda item=item: self._write(item))
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            self._safely(self._flush)
-
-    def _safely(self, step: Callable[[], None]) -> None:
-        try:
-            step()
-        except Exception:
-            log.exception("%s failed", self._thread.name)
+        while (item := self._queue.get()) is not _STOP:
+            try:
+                self._write(item)  # type: ignore[arg-type]
+            except Exception:
+                log.exception("%s failed", self._thread.name)
