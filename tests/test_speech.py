@@ -108,11 +108,6 @@ def recorder() -> Iterator[Recorder]:
 
 
 @pytest.fixture(scope="module")
-def whisper_backend(module_services):
-    return module_services.start("aistack_asr_whisper", timeout=120)
-
-
-@pytest.fixture(scope="module")
 def ref_dir(tmp_path_factory) -> Path:
     """The reference audio directory, a file in it, and escapes out of it."""
     root = tmp_path_factory.mktemp("ref-audio")
@@ -127,12 +122,12 @@ def ref_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def edge(module_services, piper, recorder, whisper_backend, redis_server, ref_dir):
+def edge(module_services, piper, recorder, whisper, redis_server, ref_dir):
     return module_services.start(
         "aistack_edge",
         env={
             "AISTACK_TTS_BACKENDS": f"{piper.url},{recorder.url}",
-            "AISTACK_ASR_BACKENDS": whisper_backend.url,
+            "AISTACK_ASR_BACKENDS": whisper.url,
             "AISTACK_REDIS_URL": redis_server.url,
             "AISTACK_SLOT_KEY": "aistack:test-speech",
             "AISTACK_TTS_REF_AUDIO_DIR": str(ref_dir),
