@@ -7,33 +7,15 @@ Elsewhere: request ids echoed only when safe (test_edge_http.py), capture folder
 (test_observability.py, test_admin_page.py), upload size (test_edge_http.py), audio
 length (test_broken_audio.py)."""
 
-import socket
-from pathlib import Path
-
 import aiohttp
 import pytest
 
-from aistack_testing.edge import transcribe
-
-LISTEN = "0A"
+from aistack_testing.edge import LISTEN, tcp_sockets, transcribe
 
 
 def listening_on(port: int) -> set[str]:
-    """The addresses a socket listens on at `port` (from /proc/net/tcp and tcp6)."""
-    found = set()
-    for table, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
-        path = Path("/proc/net") / table
-        if not path.exists():
-            continue
-        for line in path.read_text().splitlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
-            address, hex_port = local.split(":")
-            if state == LISTEN and int(hex_port, 16) == port:
-                raw = bytes.fromhex(address)
-                # /proc writes each 32-bit word in host (little-endian) order
-                words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
-                found.add(socket.inet_ntop(family, words))
-    return found
+    """The addresses a socket listens on at `port`."""
+    return {address for state, address in tcp_sockets(port) if state == LISTEN}
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,9 @@
 """Talking to a live edge in tests: the envelope, transcription uploads, the slot key
-in Redis, and what the edge process holds (open files, resident memory)."""
+in Redis, and what the edge process holds (open files, sockets, resident memory)."""
 
 import asyncio
 import json
+import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -89,6 +90,33 @@ async def until_free(redis_url: str, key: str = SLOT_KEY, limit_s: float = 5.0) 
 def open_fds(pid: int) -> int:
     """How many file descriptors process `pid` has open."""
     return len(list(Path(f"/proc/{pid}/fd").iterdir()))
+
+
+LISTEN, TIME_WAIT = "0A", "06"  # the kernel's codes for TCP states in /proc/net/tcp
+
+
+def tcp_sockets(port: int) -> list[tuple[str, str]]:
+    """(state code, local address) of every TCP socket on this host whose local port is
+    `port`, from /proc/net/tcp and tcp6."""
+    found = []
+    for table, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
+        path = Path("/proc/net") / table
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if int(hex_port, 16) == port:
+                raw = bytes.fromhex(address)
+                # /proc writes each 32-bit word in host (little-endian) order
+                words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+                found.append((state, socket.inet_ntop(family, words)))
+    return found
+
+
+def accepted_connections(port: int) -> int:
+    """How many connections a server on `port` has accepted and not yet closed."""
+    return sum(state not in (LISTEN, TIME_WAIT) for state, _ in tcp_sockets(port))
 
 
 def rss_kib(pid: int) -> int:
