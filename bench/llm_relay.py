@@ -4,8 +4,11 @@ through the edge vs. straight to the upstream, in the same run.
     python bench/llm_relay.py [--upstream URL] [--model smollm2] [--runs 5] [--tokens 256]
 
 With no --upstream it starts the embedded llama.cpp server (aistack_llm_llamacpp) on a
-free port; it always starts an edge in front of the upstream. Runs alternate between
-the two paths. The goal: the upstream's tokens/s over the edge's at most 1.02.
+free port; it always starts an edge in front of the upstream, with an asr-whisper
+backend beside it, as `make up` runs it: each relayed chat makes room first (the
+hot-swap's `/evict` call to the ASR backend), so that cost is in the figure. Runs
+alternate between the two paths. The goal: the upstream's tokens/s over the edge's at
+most 1.02.
 """
 
 import argparse
@@ -61,7 +64,8 @@ def run(upstream: str | None, model: str, runs: int, tokens: int, logdir: Path) 
     with contextlib.ExitStack() as stack:
         if upstream is None:
             upstream = stack.enter_context(started("aistack_llm_llamacpp", {}, logdir)).url
-        env = {"AISTACK_LLM_UPSTREAMS": upstream}
+        asr = stack.enter_context(started("aistack_asr_whisper", {}, logdir))
+        env = {"AISTACK_LLM_UPSTREAMS": upstream, "AISTACK_ASR_BACKENDS": asr.url}
         edge = stack.enter_context(started("aistack_edge", env, logdir))
         paths = {"upstream": upstream, "edge": edge.url}
         measured: dict[str, list[Run]] = {name: [] for name in paths}

@@ -1,8 +1,15 @@
 """Shared fixtures of the cross-component tests: a real ASR stack behind a real edge."""
 
+import os
+
 import pytest
 
 from aistack_testing.audio import repeat_wav
+
+# Every edge these tests start waits this long for a cancelled job to stop before it
+# holds its backend back: on a busy two-core test machine one window of Whisper can run
+# past the production default. Tests of the grace itself set their own.
+os.environ.setdefault("AISTACK_STOP_GRACE_S", "60")
 
 
 @pytest.fixture(scope="module")

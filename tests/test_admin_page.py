@@ -206,7 +206,7 @@ def test_playground_streams_a_chat_answer(page, open_edge):
     assert page.errors == []
 
 
-def test_actions_need_the_token(page, token_edge, open_edge, whisper):
+def test_actions_need_the_token(page, token_edge, open_edge, whisper, speech_wav):
     page.goto(token_edge.url + "/admin")
     page.wait_for_selector("#login:not([hidden])")
     # Without the token, a change made from the page itself is refused.
@@ -220,7 +220,8 @@ def test_actions_need_the_token(page, token_edge, open_edge, whisper):
         whisper.url,
     )
     assert refused[0] == 401 and refused[1]["error"]["kind"] == "malformed", refused
-    # Signed in, the same action works; the model was loaded by the transcription test.
+    # Signed in, the same action works, on a model just loaded.
+    load_model(whisper.url, speech_wav)
     page.fill("#token", TOKEN)
     page.click("#login button")
     row = page.locator("#backends tr.is-up", has_text=whisper.url)
@@ -240,6 +241,16 @@ def test_actions_need_the_token(page, token_edge, open_edge, whisper):
     assert all("401" in error for error in page.errors), page.errors
 
 
+def load_model(backend_url: str, wav: Path) -> None:
+    """A transcription straight to the ASR backend: its model is in memory after it."""
+    files = {
+        "options": (None, '{"model": "whisper-tiny.en"}', "application/json"),
+        "file": ("a.wav", wav.read_bytes(), "application/octet-stream"),
+    }
+    answer = httpx.post(backend_url + "/transcribe", files=files, timeout=120)
+    assert answer.status_code == 200, answer.text
+
+
 def _json(url: str) -> dict:
     answer = httpx.get(url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
     assert answer.status_code == 200, answer.text
@@ -254,7 +265,7 @@ def post(url: str, body: object, **headers: str) -> tuple[int, dict]:
 # Sync tests: the module's browser runs Playwright's own event loop on this thread.
 
 
-def test_changes_are_refused_without_the_token(open_edge, token_edge, whisper):
+def test_changes_are_refused_without_the_token(open_edge, token_edge, whisper, speech_wav):
     body = {"backend": whisper.url}
     status, answer = post(open_edge.url + "/admin/api/evict", body)
     assert status == 403 and "AISTACK_ADMIN_TOKEN" in answer["error"]["message"]
@@ -269,8 +280,10 @@ def test_changes_are_refused_without_the_token(open_edge, token_edge, whisper):
         token_edge.url + "/admin/api/evict", {"backend": "http://elsewhere"}, Authorization=bearer
     )
     assert status == 400 and answer["error"]["kind"] == "malformed"
+    load_model(whisper.url, speech_wav)
     status, answer = post(token_edge.url + "/admin/api/evict", body, Authorization=bearer)
     assert status == 200 and answer["backend"] == whisper.url
+    assert answer["evicted"] == ["whisper-tiny.en"]
 
 
 def test_status_reports_the_slot_holder_and_errors(token_edge, redis_server):

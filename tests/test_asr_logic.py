@@ -10,15 +10,19 @@ from aistack_edge.asr.form import TranscriptionForm
 from aistack_edge.asr.render import join_texts, srt, vtt
 from aistack_edge.asr.routing import choose_model
 from aistack_edge.asr.transcript import delta_of
+from aistack_edge.catalog import Entry
 
 WHISPER_SMALL = ModelCard(id="whisper-small", owned_by="openai", capabilities=["asr"],
-                          languages=["en", "fr", "zh"], supports_translate=True)  # fmt: skip
+                          languages=["en", "fr", "zh"], supports_translate=True,
+                          family="whisper")  # fmt: skip
 WHISPER_TINY_EN = ModelCard(id="whisper-tiny.en", owned_by="openai", capabilities=["asr"],
-                            languages=["en"])  # fmt: skip
+                            languages=["en"], family="whisper")  # fmt: skip
 SENSEVOICE = ModelCard(id="iic/SenseVoiceSmall", owned_by="alibaba", capabilities=["asr"],
-                       languages=["zh", "yue", "en", "ja", "ko"])  # fmt: skip
+                       languages=["zh", "yue", "en", "ja", "ko"], family="sensevoice")  # fmt: skip
 PARAKEET = ModelCard(id="nvidia/parakeet-tdt-0.6b-v3", owned_by="nvidia", capabilities=["asr"],
-                     languages=["en", "fr", "de"])  # fmt: skip
+                     languages=["en", "fr", "de"], family="parakeet")  # fmt: skip
+# A model whose backend names no family (an unknown engine): only its own id reaches it.
+STRANGER = ModelCard(id="whisperish-x", owned_by="someone", capabilities=["asr"])
 ALL = [WHISPER_TINY_EN, WHISPER_SMALL, SENSEVOICE, PARAKEET]
 
 
@@ -43,7 +47,19 @@ ALL = [WHISPER_TINY_EN, WHISPER_SMALL, SENSEVOICE, PARAKEET]
     ],
 )
 def test_choose_model(requested, language, cards, chosen):
-    assert choose_model(requested, language, cards) is chosen
+    assert choose_model(requested, language, _entries(cards)).card is chosen
+
+
+def _entries(cards: list[ModelCard]) -> list[Entry]:
+    return [Entry(card, f"http://backend-{n}") for n, card in enumerate(cards)]
+
+
+def test_a_model_of_no_family_is_not_taken_for_whisper():
+    """The family comes from the backend's card, never from the id: an unknown engine's
+    model is not what `whisper-1` or `auto` mean."""
+    assert choose_model("whisperish-x", None, _entries([STRANGER])).card is STRANGER
+    with pytest.raises(AistackError):
+        choose_model("whisper-1", None, _entries([STRANGER]))
 
 
 @pytest.mark.parametrize(
@@ -52,7 +68,7 @@ def test_choose_model(requested, language, cards, chosen):
 )
 def test_choose_model_refuses(requested, cards, status):
     with pytest.raises(AistackError) as refused:
-        choose_model(requested, None, cards)
+        choose_model(requested, None, _entries(cards))
     assert refused.value.status == status
 
 

@@ -201,7 +201,7 @@ async def test_busy_slot_is_a_503_with_retry_after(client):
 # --- keep_alive, seen by the upstream ---------------------------------------------------
 
 
-async def test_keep_alive_is_added_when_absent_and_nothing_else_changes(services, relay):
+async def test_the_body_passes_unchanged(services, relay):
     edge = services.start("aistack_edge", env={"AISTACK_LLM_UPSTREAMS": relay.url})
     sent = (
         b' {"model":"smollm2",  "messages": [{"role":"user","content":"Hi \\u00e9"}],'
@@ -209,20 +209,7 @@ async def test_keep_alive_is_added_when_absent_and_nothing_else_changes(services
     )
     status, answer = await post(edge.url, sent)
     assert status == 200 and json.loads(answer)["choices"][0]["message"]["content"]
-    assert relay.bodies == [b' {"keep_alive": "30s",' + sent[2:]]
-
-
-async def test_keep_alive_given_is_kept(services, relay):
-    edge = services.start(
-        "aistack_edge",
-        env={"AISTACK_LLM_UPSTREAMS": relay.url, "AISTACK_LLM_KEEP_ALIVE": "10m"},
-    )
-    async with client_of(edge) as client:
-        await client.chat.completions.create(
-            model=MODEL, messages=HELLO, max_tokens=3, extra_body={"keep_alive": "5m"}
-        )
-        await client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=3)
-    assert [json.loads(body)["keep_alive"] for body in relay.bodies] == ["5m", "10m"]
+    assert relay.bodies == [sent]
 
 
 # --- failures -------------------------------------------------------------------------
@@ -326,13 +313,33 @@ async def test_too_long_a_prompt_is_an_overflow(client):
 
 
 class OllamaDouble(Relay):
-    """Ollama's documented `GET /api/tags`; its OpenAI-compatible chat endpoint is the
-    real llama.cpp server behind."""
+    """Ollama as its source and documentation describe it: `GET /api/tags`, `GET /api/ps`
+    (the loaded models and when each expires), and `POST /api/generate` with no prompt,
+    which loads a model and sets its timer to the request's `keep_alive` (0 unloads).
+    Its OpenAI-compatible chat endpoint is the real llama.cpp server behind; like
+    Ollama's, it ignores a `keep_alive` in the body (Ollama's OpenAI request type has no
+    such field) and keeps the model for the server's default, five minutes."""
 
     TAG = "smollm2:135m"
+    DEFAULT_KEEP_ALIVE_S = 300.0
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(upstream)
+        self.expires: dict[str, float] = {}
 
     async def start(self, extra: Callable[[web.Application], None] = lambda app: None) -> None:
-        await super().start(lambda app: app.router.add_get("/api/tags", self.tags))
+        def routes(app: web.Application) -> None:
+            app.router.add_get("/api/tags", self.tags)
+            app.router.add_get("/api/ps", self.ps)
+            app.router.add_post("/api/generate", self.generate)
+
+        await super().start(routes)
+
+    async def forward(self, request: web.Request) -> web.StreamResponse:
+        if request.path == "/v1/chat/completions":
+            model = json.loads(await request.read())["model"]
+            self.expires[model] = time.time() + self.DEFAULT_KEEP_ALIVE_S
+        return await super().forward(request)
 
     async def tags(self, request: web.Request) -> web.Response:
         model = {
@@ -344,6 +351,37 @@ class OllamaDouble(Relay):
             "details": {"format": "gguf", "family": "llama", "parameter_size": "135M"},
         }
         return web.json_response({"models": [model]})
+
+    async def ps(self, request: web.Request) -> web.Response:
+        models = [
+            {"name": name, "model": name, "expires_at": time.strftime(
+                "%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))}
+            for name, at in self.expires.items()
+        ]  # fmt: skip
+        return web.json_response({"models": models})
+
+    async def generate(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if body.get("prompt"):
+            return web.json_response({"error": "this double only loads and unloads"}, status=400)
+        model, seconds = body["model"], _seconds(body.get("keep_alive"))
+        if seconds == 0:
+            self.expires.pop(model, None)
+        else:
+            self.expires[model] = time.time() + seconds
+        reason = "unload" if seconds == 0 else "load"
+        return web.json_response({"model": model, "response": "", "done": True,
+                                  "done_reason": reason})  # fmt: skip
+
+
+def _seconds(keep_alive: object) -> float:
+    """Ollama's keep_alive: a number of seconds or a Go duration ("30s", "5m", "1h")."""
+    if keep_alive is None:
+        return OllamaDouble.DEFAULT_KEEP_ALIVE_S
+    if isinstance(keep_alive, int | float):
+        return float(keep_alive)
+    units = {"s": 1, "m": 60, "h": 3600}
+    return float(keep_alive[:-1]) * units[keep_alive[-1]]
 
 
 @pytest.fixture
@@ -374,7 +412,34 @@ async def test_ollama_models_join_the_list_and_serve_chat(services, llm, ollama)
         )
     assert completion.choices[0].message.content
     assert [json.loads(body)["model"] for body in ollama.bodies] == [OllamaDouble.TAG]
-    assert json.loads(ollama.bodies[0])["keep_alive"] == "30s"
+
+
+async def test_ollama_keeps_its_model_as_long_as_keep_alive_says(services, llm, ollama):
+    """The default AISTACK_LLM_KEEP_ALIVE, then a request's own `keep_alive`, set
+    through Ollama's native API (its OpenAI-compatible endpoint ignores the field)."""
+    edge = services.start(
+        "aistack_edge",
+        env={"AISTACK_LLM_UPSTREAMS": llm.url, "AISTACK_OLLAMA_URL": ollama.url},
+    )
+    async with client_of(edge) as client:
+        await client.chat.completions.create(model=OllamaDouble.TAG, messages=HELLO, max_tokens=3)
+        assert ollama.expires[OllamaDouble.TAG] - time.time() == pytest.approx(30, abs=5)
+        await client.chat.completions.create(
+            model=OllamaDouble.TAG, messages=HELLO, max_tokens=3, extra_body={"keep_alive": "10m"}
+        )
+        assert ollama.expires[OllamaDouble.TAG] - time.time() == pytest.approx(600, abs=5)
+        stream = await client.chat.completions.create(
+            model=OllamaDouble.TAG, messages=HELLO, max_tokens=3, stream=True,
+            extra_body={"keep_alive": 45},
+        )  # fmt: skip
+        async for _ in stream:
+            pass
+        # The timer is set once the relayed stream has ended: just after its last byte.
+        for _ in range(100):
+            if ollama.expires[OllamaDouble.TAG] - time.time() < 60:
+                break
+            await asyncio.sleep(0.05)
+        assert ollama.expires[OllamaDouble.TAG] - time.time() == pytest.approx(45, abs=5)
 
 
 async def test_ollama_down_is_a_503_from_ollama(services, llm):

@@ -11,6 +11,7 @@ import redis.asyncio
 
 from aistack_edge.errors import SlotBusy, SlotStoreDown
 from aistack_edge.slot import MemoryStore, RedisStore, Slot
+from aistack_edge.slot.lease import Unobserved
 
 KEY = "aistack:test-slot"
 
@@ -92,20 +93,14 @@ async def test_while_one_request_takes_the_slot_the_others_do_not_ask_redis(redi
         await client.aclose()
 
 
-class Refusals:
+class Refusals(Unobserved):
     """A slot observer that keeps the waits of the refusals it is told of."""
 
     def __init__(self) -> None:
         self.waits: list[float] = []
 
-    def acquired(self, waited_s: float) -> None:
-        pass
-
     def refused(self, waited_s: float) -> None:
         self.waits.append(waited_s)
-
-    def released(self, held_s: float) -> None:
-        pass
 
 
 async def test_a_route_can_be_refused_before_it_reads_its_body():

@@ -50,7 +50,9 @@ class Recorder:
         self._runner: web.AppRunner | None = None
 
     async def _models(self, request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [{"id": QWEN, "owned_by": "qwen"}]})
+        # vLLM's model card: `owned_by` is always "vllm", which names the provider.
+        card = {"id": QWEN, "object": "model", "owned_by": "vllm"}
+        return web.json_response({"object": "list", "data": [card]})
 
     async def _any(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
@@ -343,7 +345,7 @@ def test_bad_bodies_are_malformed(edge, content, part):
     [
         ({"voice": "no-such-voice"}, "Piper", "unknown voice"),
         ({"input": " "}, "Piper", "input is empty"),
-        ({"model": QWEN, "input": "fail"}, "Qwen3-TTS", "ref_text is required"),
+        ({"model": QWEN, "input": "fail"}, "vllm", "ref_text is required"),
     ],
 )
 def test_backend_errors_keep_their_message(edge, fields, provider, part):
@@ -430,7 +432,7 @@ def test_upstream_down(module_services, tmp_path):
     )
     assert speak_via(edge.url, model=QWEN).status_code == 200
     gone.stop()
-    message = envelope(speak_via(edge.url, model=QWEN), 503, "network", "Qwen3-TTS")
+    message = envelope(speak_via(edge.url, model=QWEN), 503, "network", "vllm")
     assert "unreachable" in message
     message = envelope(speak_via(edge.url, model="piper"), 503, "network", "aistack")
     assert silent in message

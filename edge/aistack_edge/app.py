@@ -49,6 +49,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         settings.probe_timeout_s,
         settings.models_cache_s,
         ollama=settings.ollama_url,
+        llm_provider=settings.llm_provider,
     )
     obs = app[OBSERVABILITY] = Observability(settings, catalog.backend_states)
     app[SLOT] = _slot(settings, obs)

@@ -31,6 +31,11 @@ class Entry:
     card: ModelCard
     upstream: str
 
+    @property
+    def provider(self) -> str:
+        """Who serves it, as envelopes name it: what the backend says of itself."""
+        return self.card.provider or self.card.owned_by
+
 
 class Catalog:
     def __init__(
@@ -40,9 +45,11 @@ class Catalog:
         probe_timeout_s: float,
         cache_s: float,
         ollama: str | None = None,
+        llm_provider: str = "llama.cpp",
     ) -> None:
         self._session = session
         self._ollama = ollama
+        self._llm_provider = llm_provider
         if ollama is not None:
             upstreams = {**upstreams, "llm": [*upstreams.get("llm", []), ollama]}
         self._upstreams = upstreams
@@ -52,6 +59,7 @@ class Catalog:
         self._fetched_at = float("-inf")
         self._lock = asyncio.Lock()
         self._unanswered: set[str] = set()
+        self._held_back: set[str] = set()
         self._probed = False
 
     async def entries(self) -> list[Entry]:
@@ -60,7 +68,16 @@ class Catalog:
                 self._entries = await self._probe_all()
                 self._fetched_at = time.monotonic()
                 self._probed = True
+            if self._held_back:
+                return [e for e in self._entries if e.upstream not in self._held_back]
             return self._entries
+
+    def hold_back(self, upstream: str) -> None:
+        """Give the backend at `upstream` no new work (a cancelled job still runs there)."""
+        self._held_back.add(upstream)
+
+    def take_back(self, upstream: str) -> None:
+        self._held_back.discard(upstream)
 
     def forget(self) -> None:
         """Drop the cached answer (after a backend was found down)."""
@@ -127,7 +144,9 @@ class Catalog:
                 r.raise_for_status()
                 listing = await r.json()
             listed = [_from_ollama(m) for m in listing["models"]] if ollama else listing["data"]
-            cards = [_card(capability, raw) for raw in listed]
+            # OpenAI-compatible LLM servers don't name themselves: the configured name does.
+            provider = self._llm_provider if capability == "llm" else None
+            cards = [_card(capability, raw, provider) for raw in listed]
         except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError) as exc:
             log.info(
                 "%s backend %s is not answering: %s", capability, url, exc or type(exc).__name__
@@ -139,14 +158,14 @@ class Catalog:
 
 def _from_ollama(model: dict) -> dict:
     """An entry of Ollama's /api/tags as an OpenAI-style listing entry."""
-    return {"id": model["name"], "owned_by": "ollama"}
+    return {"id": model["name"], "owned_by": "ollama", "provider": "Ollama"}
 
 
-def _card(capability: Capability, raw: dict) -> ModelCard | None:
+def _card(capability: Capability, raw: dict, provider: str | None) -> ModelCard | None:
     """A backend's listing entry as our card; OpenAI-style entries lack capabilities."""
     try:
         return ModelCard.model_validate(
-            {"owned_by": "unknown", **raw, "capabilities": [capability]}
+            {"owned_by": "unknown", "provider": provider, **raw, "capabilities": [capability]}
         )
     except ValidationError:
         log.warning("skipping a malformed %s model card: %r", capability, raw)

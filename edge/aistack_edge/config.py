@@ -33,13 +33,17 @@ class EdgeSettings(BaseSettings):
     ollama_url: str | None = None
     """Ollama's base URL: its models join the LLM list (from /api/tags); unset: no Ollama."""
     llm_provider: str = "llama.cpp"
-    """The provider name in errors about the AISTACK_LLM_UPSTREAMS servers."""
+    """The provider name in errors about AISTACK_LLM_UPSTREAMS servers whose cards name none."""
     llm_keep_alive: str = "30s"
-    """The `keep_alive` a chat request gets when it has none."""
+    """How long Ollama keeps a model loaded after a chat that gives no `keep_alive` of its
+    own (set through Ollama's own API: its OpenAI-compatible endpoint ignores the field)."""
     swap_policy: Literal["exclusive", "shared"] = "exclusive"
     """exclusive: before a workload, idle models of the other capabilities leave the GPU."""
     swap_timeout_s: float = Field(2.0, gt=0)
     """How long each eviction call may take before it is given up (and logged)."""
+    stop_grace_s: float = Field(5.0, gt=0)
+    """After an early end, how long the slot waits for the backend to stop the job;
+    past it, that backend gets no new work until the job has stopped."""
 
     metrics: bool = True
     """Count requests for /metrics (a runtime toggle too)."""

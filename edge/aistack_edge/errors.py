@@ -29,6 +29,18 @@ class SlotBusy(RetryLater):
         super().__init__(f"the GPU slot is busy ({who}); retry later", retry_after_s)
 
 
+class SlotSettling(SlotBusy):
+    """The lease store started empty a moment ago: a lease it lost may still be held."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        RetryLater.__init__(
+            self,
+            "the GPU slot's store (Redis) has just started empty: a holder whose lease it "
+            "lost gets one lease time to take it back first; retry later",
+            retry_after_s,
+        )
+
+
 class SlotStoreDown(RetryLater):
     def __init__(self, detail: str, retry_after_s: int) -> None:
         super().__init__(

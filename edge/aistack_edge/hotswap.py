@@ -30,6 +30,7 @@ from aistack_edge.state import SESSION, SETTINGS
 log = logging.getLogger(__name__)
 
 _FAILURES = (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError)
+_KEEP_LOADED_S = 5.0
 
 
 async def make_room(app: web.Application, capability: Capability) -> None:
@@ -86,8 +87,24 @@ async def unload_ollama(session: aiohttp.ClientSession, url: str, seconds: float
     return [name for name, ok in zip(loaded, done, strict=True) if ok]
 
 
-async def _unload(session: aiohttp.ClientSession, url: str, model: str) -> None:
-    async with session.post(url + "/api/generate", json={"model": model, "keep_alive": 0}) as r:
+async def keep_loaded(
+    session: aiohttp.ClientSession, url: str, model: str, keep_alive: str | int | float
+) -> None:
+    """Set how long Ollama keeps `model` loaded from now: its native `POST /api/generate`
+    with no prompt and a `keep_alive` (Ollama's OpenAI-compatible endpoint ignores the
+    field). A failure is logged: the answer has been given already."""
+    body = {"model": model, "keep_alive": keep_alive}
+    call = _posted(session, url + "/api/generate", body)
+    if await _bounded(call, _KEEP_LOADED_S, f"Ollama at {url} keeping {model} loaded"):
+        log.debug("Ollama at %s keeps %s loaded for %s", url, model, keep_alive)
+
+
+async def _posted(session: aiohttp.ClientSession, url: str, body: dict) -> None:
+    async with session.post(url, json=body) as r:
         r.raise_for_status()
         await r.read()
+
+
+async def _unload(session: aiohttp.ClientSession, url: str, model: str) -> None:
+    await _posted(session, url + "/api/generate", {"model": model, "keep_alive": 0})
     log.info("Ollama at %s unloaded %s", url, model)

@@ -66,7 +66,7 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
     try:
         return await handler(request)
     except AistackError as error:
-        return error_response(_noted(request, error))
+        return _closing_if_unread(request, error_response(_noted(request, error)))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -80,6 +80,14 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
         log.exception("unhandled error on %s %s", request.method, request.path)
         error = AistackError(ErrorKind.UNKNOWN, "internal error in the gateway")
         return error_response(_noted(request, error))
+
+
+def _closing_if_unread(request: web.Request, response: web.Response) -> web.Response:
+    """`response`, which ends the connection when the request's body is still unread:
+    a refusal before the body (a busy slot) must not be followed by reading it."""
+    if request.body_exists and not request.content.is_eof():
+        response.force_close()
+    return response
 
 
 def _noted(request: web.Request, error: AistackError) -> AistackError:

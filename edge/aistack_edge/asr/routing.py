@@ -4,6 +4,7 @@ Pure functions over the model cards that are up right now.
 """
 
 from aistack_contract.models import ModelCard
+from aistack_edge.catalog import Entry
 from aistack_edge.errors import malformed, unavailable
 
 CJK = frozenset({"zh", "yue", "ja", "ko"})
@@ -36,20 +37,10 @@ PARAKEET_LANGUAGES = frozenset(
         "uk",
     ]
 )
-PROVIDERS = {"whisper": "Faster-Whisper", "parakeet": "Parakeet", "sensevoice": "SenseVoice"}
 # Short names a client may use instead of a full model id.
 FAMILY_ALIASES = {"whisper-1": "whisper", "parakeet": "parakeet", "sensevoice": "sensevoice"}
 # The whisper sizes `auto` prefers, best first (the contract's default is small).
 WHISPER_PREFERENCE = ("whisper-small", "whisper-large-v3-turbo", "whisper-base", "whisper-medium")
-
-
-def family_of(card: ModelCard) -> str:
-    lowered = card.id.lower()
-    return next((family for family in PROVIDERS if family in lowered), "whisper")
-
-
-def provider_of(card: ModelCard) -> str:
-    return PROVIDERS[family_of(card)]
 
 
 def preferred_families(language: str | None) -> tuple[str, ...]:
@@ -68,12 +59,12 @@ def _speaks(card: ModelCard, language: str | None) -> bool:
     return language.lower().split("-")[0] in card.languages
 
 
-def _best_of_family(cards: list[ModelCard], family: str) -> ModelCard | None:
-    members = [c for c in cards if family_of(c) == family]
+def _best_of_family(entries: list[Entry], family: str) -> Entry | None:
+    """The preferred model of `family`: its family is what its backend says it is."""
+    members = [e for e in entries if e.card.family == family]
     if not members:
         return None
-    ranked = sorted(members, key=lambda c: _whisper_rank(c.id))
-    return ranked[0]
+    return min(members, key=lambda e: _whisper_rank(e.card.id))
 
 
 def _whisper_rank(model_id: str) -> int:
@@ -82,22 +73,22 @@ def _whisper_rank(model_id: str) -> int:
     return len(WHISPER_PREFERENCE)
 
 
-def choose_model(requested: str, language: str | None, cards: list[ModelCard]) -> ModelCard:
-    """The card that serves `requested` (a model id, a short alias, or `auto`)."""
-    if not cards:
+def choose_model(requested: str, language: str | None, entries: list[Entry]) -> Entry:
+    """The entry that serves `requested` (a model id, a short alias, or `auto`)."""
+    if not entries:
         raise unavailable("no speech-to-text backend is up right now")
-    for card in cards:
-        if card.id == requested:
-            return card
+    for entry in entries:
+        if entry.card.id == requested:
+            return entry
     if requested in FAMILY_ALIASES:
         families: tuple[str, ...] = (FAMILY_ALIASES[requested],)
     elif requested == "auto":
         families = preferred_families(language)
     else:
-        known = ", ".join(["auto", *(c.id for c in cards)])
+        known = ", ".join(["auto", *(e.card.id for e in entries)])
         raise malformed(f"unknown ASR model {requested!r}; models served now: {known}")
-    for pool in ([c for c in cards if _speaks(c, language)], cards):
+    for pool in ([e for e in entries if _speaks(e.card, language)], entries):
         for family in families:
-            if card := _best_of_family(pool, family):
-                return card
+            if entry := _best_of_family(pool, family):
+                return entry
     raise malformed(f"no installed ASR backend serves {requested!r}")

@@ -145,6 +145,16 @@ class Observability:
         if self.toggles.metrics:
             self.metrics.child(self.metrics.slot_wait, record.capability).observe(waited_s)
 
+    def lost(self) -> None:
+        record = exchange.current()
+        if record is not None:
+            self.metrics.child(self.metrics.slot_lost, record.capability).inc()
+
+    def stop_overrun(self) -> None:
+        record = exchange.current()
+        if record is not None:
+            self.metrics.child(self.metrics.backend_stuck, record.capability).inc()
+
     def released(self, held_s: float) -> None:
         record = exchange.current()
         if record is None:

@@ -115,6 +115,18 @@ class EdgeMetrics:
             ["capability", "model"],
             registry=registry,
         )
+        self.slot_lost = Counter(
+            "aistack_slot_leases_lost",
+            "Leases of the GPU slot lost while held: their workloads were stopped",
+            ["capability"],
+            registry=registry,
+        )
+        self.backend_stuck = Counter(
+            "aistack_backend_stop_overruns",
+            "Cancelled jobs that did not stop within AISTACK_STOP_GRACE_S",
+            ["capability"],
+            registry=registry,
+        )
         self.asr_audio = Counter(
             "aistack_asr_audio_seconds",
             "Seconds of audio transcribed",

@@ -1,8 +1,10 @@
 """POST /v1/chat/completions: proxied to the LLM upstream that serves the model.
 
-The body passes through unchanged, but for `keep_alive`, added when absent. A
-streamed answer is relayed event by event as it arrives; the GPU slot is held until
-its end, and a client that hangs up closes the upstream request at once."""
+The body passes through unchanged. A streamed answer is relayed event by event as it
+arrives; the GPU slot is held until its end, and a client that hangs up closes the
+upstream request at once. Ollama's OpenAI-compatible endpoint ignores `keep_alive`: once
+an answer of Ollama's has ended, its model's timer is set through Ollama's own API with
+the request's `keep_alive` (else AISTACK_LLM_KEEP_ALIVE)."""
 
 import contextlib
 import json
@@ -11,14 +13,16 @@ import aiohttp
 from aiohttp import web
 
 from aistack_contract.errors import AistackError, ErrorEnvelope, ErrorKind
+from aistack_edge.catalog import Entry
 from aistack_edge.errors import malformed, unavailable
-from aistack_edge.hotswap import make_room
+from aistack_edge.hotswap import keep_loaded
 from aistack_edge.observability import exchange
 from aistack_edge.observability.tracing import backend_call
 from aistack_edge.observability.usage import note_events, note_usage
-from aistack_edge.state import CATALOG, SESSION, SETTINGS, SLOT
+from aistack_edge.state import CATALOG, SESSION, SETTINGS
 from aistack_edge.upstreams import llm
 from aistack_edge.upstreams.http import end_to_end
+from aistack_edge.workload import Workload, continue_unless_busy, gpu_workload, refuse_if_busy
 
 routes = web.RouteTableDef()
 
@@ -41,22 +45,15 @@ def read_chat(body: bytes) -> dict:
     return chat
 
 
-def with_keep_alive(body: bytes, keep_alive: str) -> bytes:
-    """`body`, a JSON object with members, with `keep_alive` added as its first member;
-    every other byte as the client sent it."""
-    start = body.index(b"{") + 1
-    member = json.dumps({"keep_alive": keep_alive})[1:-1].encode()
-    return body[:start] + member + b"," + body[start:]
-
-
-async def _upstream(app: web.Application, model: str) -> llm.Upstream:
+async def _entry(app: web.Application, model: str) -> Entry:
+    """The entry of the LLM upstream that serves `model`."""
     settings, catalog = app[SETTINGS], app[CATALOG]
     entry = await catalog.find("llm", model)
     if entry is None:
         catalog.forget()  # the listing may predate a model just pulled or an upstream just up
         entry = await catalog.find("llm", model)
     if entry is not None:
-        return llm.Upstream(entry.upstream, _provider(app, entry.upstream))
+        return entry
     down = await catalog.unanswered("llm")
     if down:
         where = ", ".join(f"{_provider(app, url)} at {url}" for url in down)
@@ -74,33 +71,28 @@ async def _upstream(app: web.Application, model: str) -> llm.Upstream:
 
 
 def _provider(app: web.Application, url: str) -> str:
+    """The provider of an upstream that did not answer (so did not name itself)."""
     settings = app[SETTINGS]
     return "Ollama" if url == settings.ollama_url else settings.llm_provider
 
 
-@routes.post("/v1/chat/completions")
+@routes.post("/v1/chat/completions", expect_handler=continue_unless_busy)
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     app = request.app
     settings = app[SETTINGS]
-    app[SLOT].refuse_if_busy()  # before the body, which would be read for nothing
+    refuse_if_busy(request)
     body = await request.read()
     chat = read_chat(body)
-    upstream = await _upstream(app, chat["model"])
-    record = exchange.of(request)
-    record.model = chat["model"]
-    if "keep_alive" not in chat:
-        body = with_keep_alive(body, settings.llm_keep_alive)
-    request_id = request["request_id"]
-    async with app[SLOT].hold(f"llm {chat['model']} (request {request_id})"):
-        await make_room(app, "llm")
+    entry = await _entry(app, chat["model"])
+    async with gpu_workload(request, "llm", entry) as work:
         trace_headers: dict[str, str] = {}
-        with backend_call("llm.chat", trace_headers, upstream.url):
+        with backend_call("llm.chat", trace_headers, entry.upstream):
             try:
                 response = await llm.post_chat(
                     app[SESSION],
-                    upstream,
+                    entry,
                     body,
-                    request_id,
+                    request["request_id"],
                     settings.backend_timeout_s,
                     trace_headers,
                 )
@@ -110,17 +102,23 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                 raise
             try:
                 if response.content_type == "text/event-stream":
-                    return await _relay(request, response, upstream)
-                answer = await llm.read(response, upstream)
-                note_usage(record, answer)
-                headers = end_to_end(response.headers, drop=_OWN_HEADERS)
-                return web.Response(body=answer, status=response.status, headers=headers)
+                    answer = await _relay(request, response, entry, work)
+                else:
+                    data = await llm.read(response, entry)
+                    work.completed = True
+                    note_usage(exchange.of(request), data)
+                    headers = end_to_end(response.headers, drop=_OWN_HEADERS)
+                    answer = web.Response(body=data, status=response.status, headers=headers)
             finally:
                 response.close()
+        if work.completed and entry.upstream == settings.ollama_url:
+            keep_alive = chat.get("keep_alive", settings.llm_keep_alive)
+            await keep_loaded(app[SESSION], entry.upstream, entry.card.id, keep_alive)
+        return answer
 
 
 async def _relay(
-    request: web.Request, response: aiohttp.ClientResponse, upstream: llm.Upstream
+    request: web.Request, response: aiohttp.ClientResponse, entry: Entry, work: Workload
 ) -> web.StreamResponse:
     """The upstream's events to the client as they come; a broken upstream ends the
     stream with one `data: {"error": {...}}` event."""
@@ -130,10 +128,11 @@ async def _relay(
     await relay.prepare(request)
     record = exchange.of(request)
     try:
-        async with contextlib.aclosing(llm.events(response, upstream)) as events:
-            async for chunk in events:
-                note_events(record, chunk)
-                await relay.write(chunk)
+        with work.guard():
+            async with contextlib.aclosing(llm.events(response, entry)) as events:
+                async for chunk in work.watch(events):
+                    note_events(record, chunk)
+                    await relay.write(chunk)
     except AistackError as error:
         envelope = ErrorEnvelope(error=error.body).model_dump_json()
         await relay.write(f"data: {envelope}\n\n".encode())

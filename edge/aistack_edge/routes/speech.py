@@ -10,6 +10,7 @@ this edge holds it, such a request is refused before its body is read.
 """
 
 import asyncio
+import contextlib
 import logging
 
 from aiohttp import web
@@ -22,11 +23,12 @@ from aistack_edge.errors import malformed, unavailable
 from aistack_edge.middleware import REQUEST_ID
 from aistack_edge.observability import exchange
 from aistack_edge.observability.usage import audio_seconds
-from aistack_edge.state import CATALOG, SESSION, SETTINGS, SLOT
+from aistack_edge.state import CATALOG, SESSION, SETTINGS
 from aistack_edge.tts.body import prepare
 from aistack_edge.tts.ref_audio import RefAudioPolicy
 from aistack_edge.upstreams import tts
 from aistack_edge.upstreams.http import end_to_end
+from aistack_edge.workload import Workload, continue_unless_busy, gpu_workload, refuse_if_busy
 
 log = logging.getLogger(__name__)
 
@@ -37,19 +39,19 @@ _PATH = r"/v1/audio/{path:(?!(?:transcriptions|translations)$).+}"
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-@routes.route("*", _PATH)
+@routes.route("*", _PATH, expect_handler=continue_unless_busy)
 async def audio(request: web.Request) -> web.StreamResponse:
     app = request.app
     reads = request.method in _READS
     if not reads:
-        app[SLOT].refuse_if_busy()  # before the body, which would be read for nothing
+        refuse_if_busy(request)
     body, model = await _read_body(request, app[SETTINGS])
     entry = await _backend(app[CATALOG], model)
-    exchange.of(request).model = entry.card.id
     if reads:
-        return await _relay(request, entry, body)
-    async with app[SLOT].hold(f"tts {entry.card.id} (request {request['request_id']})"):
-        return await _relay(request, entry, body)
+        exchange.of(request).model = entry.card.id
+        return await _relay(request, entry, body, None)
+    async with gpu_workload(request, "tts", entry) as work:
+        return await _relay(request, entry, body, work)
 
 
 async def _read_body(request: web.Request, settings: EdgeSettings) -> tuple[tts.Body, str | None]:
@@ -92,9 +94,13 @@ async def _backend(catalog: Catalog, model: str | None) -> Entry:
     raise malformed(f"unknown TTS model {model!r}; models served now: {served}")
 
 
-async def _relay(request: web.Request, entry: Entry, body: tts.Body) -> web.StreamResponse:
+async def _relay(
+    request: web.Request, entry: Entry, body: tts.Body, work: Workload | None
+) -> web.StreamResponse:
+    """The backend's answer, relayed; `work` is the GPU workload of a synthesis (a read
+    has none)."""
     app = request.app
-    provider = tts.provider_of(entry.card)
+    provider = entry.provider
     url = URL(entry.upstream + request.raw_path, encoded=True)
     headers = end_to_end(request.headers, drop=("Host", "Expect", "Content-Length"))
     headers[REQUEST_ID] = request["request_id"]
@@ -114,12 +120,14 @@ async def _relay(request: web.Request, entry: Entry, body: tts.Body) -> web.Stre
         )
         await response.prepare(request)
         head, size = b"", 0
+        chunks = tts.chunks(upstream, provider)
         try:
-            async for chunk in tts.chunks(upstream, provider):
-                if len(head) < 44:
-                    head += chunk[: 44 - len(head)]
-                size += len(chunk)
-                await response.write(chunk)
+            with work.guard() if work else contextlib.nullcontext():
+                async for chunk in work.watch(chunks) if work else chunks:
+                    if len(head) < 44:
+                        head += chunk[: 44 - len(head)]
+                    size += len(chunk)
+                    await response.write(chunk)
         except AistackError as error:
             # The status has left: cut the connection, so the client can't take the
             # truncated audio for the whole.

@@ -18,59 +18,53 @@ from aistack_contract.models import ModelCard
 from aistack_contract.transcription import Segment
 from aistack_edge.asr.form import TranscriptionForm, Upload, read_upload
 from aistack_edge.asr.render import render
-from aistack_edge.asr.routing import choose_model, provider_of
+from aistack_edge.asr.routing import choose_model
 from aistack_edge.asr.transcript import delta_of, done_of, result_of, segments_of, shape
 from aistack_edge.observability import exchange
-from aistack_edge.state import CATALOG, SESSION, SETTINGS, SLOT
+from aistack_edge.state import CATALOG, SESSION, SETTINGS
 from aistack_edge.upstreams import asr
+from aistack_edge.workload import Workload, continue_unless_busy, gpu_workload, refuse_if_busy
 
 routes = web.RouteTableDef()
 
 
-@routes.post("/v1/audio/transcriptions")
+@routes.post("/v1/audio/transcriptions", expect_handler=continue_unless_busy)
 async def transcriptions(request: web.Request) -> web.StreamResponse:
     return await _transcribe(request, translation=False)
 
 
-@routes.post("/v1/audio/translations")
+@routes.post("/v1/audio/translations", expect_handler=continue_unless_busy)
 async def translations(request: web.Request) -> web.StreamResponse:
     return await _transcribe(request, translation=True)
 
 
 async def _transcribe(request: web.Request, translation: bool) -> web.StreamResponse:
     app = request.app
-    app[SLOT].refuse_if_busy()  # before the upload, which would be read for nothing
+    refuse_if_busy(request)
     upload: Upload = await read_upload(request, app[SETTINGS].max_upload_bytes)
     form = upload.form
     if translation:
         form.translate = True
         form.model = "whisper-1" if form.model == "auto" else form.model
-    entries = await app[CATALOG].of_capability("asr")
-    card = choose_model(form.model, form.language, [e.card for e in entries])
-    upstream = next(e.upstream for e in entries if e.card is card)
-    options = form.options_for(card)
-    provider = provider_of(card)
-    request_id = request["request_id"]
-    record = exchange.of(request)
-    record.model = card.id
-    async with app[SLOT].hold(f"asr {card.id} (request {request_id})"):
+    entry = choose_model(form.model, form.language, await app[CATALOG].of_capability("asr"))
+    options = form.options_for(entry.card)
+    async with gpu_workload(request, "asr", entry) as work:
         events = asr.transcribe(
             app[SESSION],
-            upstream,
-            provider,
+            entry,
             upload.audio,
             upload.filename,
             options,
-            request_id,
+            request["request_id"],
             app[SETTINGS].backend_timeout_s,
         )
         async with contextlib.aclosing(events):
             info: list[BackendInfo] = []
-            segments = segments_of(events, provider, info)
+            segments = work.watch(segments_of(events, entry.provider, info))
             if form.stream:
-                return await _stream(request, form, card, segments, info)
+                return await _stream(request, form, entry.card, segments, info, work)
             collected = shape([s async for s in segments], form.segment_granularity)
-            record.audio_s = info[0].duration
+            exchange.of(request).audio_s = info[0].duration
             return render(result_of(info[0], collected, form.translate), form.response_format)
 
 
@@ -80,6 +74,7 @@ async def _stream(
     card: ModelCard,
     segments: AsyncIterator[Segment],
     info: list[BackendInfo],
+    work: Workload,
 ) -> web.StreamResponse:
     """SSE: one delta per segment, or a warning and one delta for a non-streaming model.
 
@@ -104,29 +99,33 @@ async def _stream(
 
     text = ""
     try:
-        if card.supports_streaming:
-            async for segment in rest():
-                for piece in shape([segment], form.segment_granularity):
-                    delta = delta_of(piece, text)
-                    text += delta.delta
-                    await send(delta)
-        else:
-            await send(
-                StreamWarning(
-                    code="streaming_unsupported",
-                    model=card.id,
-                    message=f"{card.id} does not stream; the whole transcript follows as one delta",
+        with work.guard():
+            if card.supports_streaming:
+                async for segment in rest():
+                    for piece in shape([segment], form.segment_granularity):
+                        delta = delta_of(piece, text)
+                        text += delta.delta
+                        await send(delta)
+            else:
+                await send(
+                    StreamWarning(
+                        code="streaming_unsupported",
+                        model=card.id,
+                        message=f"{card.id} does not stream; the whole transcript follows "
+                        "as one delta",
+                    )
                 )
-            )
-            result = result_of(
-                info[0], shape([s async for s in rest()], form.segment_granularity), False
-            )
-            text = result.text
-            if result.segments:
-                span = DeltaSegment(
-                    start=result.segments[0].start, end=result.segments[-1].end, words=result.words
+                result = result_of(
+                    info[0], shape([s async for s in rest()], form.segment_granularity), False
                 )
-                await send(TextDelta(delta=text, segment=span))
+                text = result.text
+                if result.segments:
+                    span = DeltaSegment(
+                        start=result.segments[0].start,
+                        end=result.segments[-1].end,
+                        words=result.words,
+                    )
+                    await send(TextDelta(delta=text, segment=span))
         await send(done_of(info[0], text))
         exchange.of(request).audio_s = info[0].duration
     except AistackError as error:

@@ -10,20 +10,24 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from opentelemetry import trace
 
 from aistack_contract.telemetry import current_span
-from aistack_edge.errors import SlotBusy, SlotStoreDown
+from aistack_edge.errors import SlotBusy, SlotSettling, SlotStoreDown
 from aistack_edge.slot.stores import LeaseStore
 
 log = logging.getLogger(__name__)
 
 _POLL_S = 0.02
 _RETRY_S = 0.1  # between renewals while the store is down
+# With no renewal for this share of the TTL the lease counts as lost, and its workload
+# is stopped: the rest of the TTL is the time its backend has to stop before the key
+# expires and another holder can start.
+_GIVE_UP_SHARE = 2 / 3
 _TRACER = trace.get_tracer("aistack_edge.slot")
 
 
@@ -33,9 +37,12 @@ class SlotObserver(Protocol):
     def acquired(self, waited_s: float) -> None: ...
     def refused(self, waited_s: float) -> None: ...
     def released(self, held_s: float) -> None: ...
+    def lost(self) -> None: ...
 
 
-class _Unobserved:
+class Unobserved:
+    """An observer that is told and does nothing: the default, and a base for others."""
+
     def acquired(self, waited_s: float) -> None:
         pass
 
@@ -43,6 +50,9 @@ class _Unobserved:
         pass
 
     def released(self, held_s: float) -> None:
+        pass
+
+    def lost(self) -> None:
         pass
 
 
@@ -60,6 +70,19 @@ class Lease:
     holder: str
     acquired_at: float = field(default_factory=time.monotonic)
     lost: bool = False
+    _when_lost: list[Callable[[], None]] = field(default_factory=list)
+
+    def when_lost(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (on the event loop) if the lease is lost while held."""
+        self._when_lost.append(callback)
+
+    def lose(self, why: str) -> None:
+        if self.lost:
+            return
+        self.lost = True
+        log.warning("GPU slot lease of %s lost: %s; its workload is stopped", self.holder, why)
+        for callback in self._when_lost:
+            callback()
 
 
 class Slot:
@@ -80,13 +103,14 @@ class Slot:
         observer: SlotObserver | None = None,
     ) -> None:
         self.store = store
-        self.observer: SlotObserver = observer or _Unobserved()
+        self.observer: SlotObserver = observer or Unobserved()
         self._ttl_ms = ttl_ms
         self._wait_s = wait_s
         self._retry_after_s = retry_after_s
         self._line: deque[object] = deque()
         self._ours: Lease | None = None
         self._taking = False
+        self._orphans: set[asyncio.Task[None]] = set()
 
     @property
     def waiting(self) -> int:
@@ -105,6 +129,10 @@ class Slot:
         _, _, since_ms = unique.partition(".")
         held_s = time.time() - int(since_ms) / 1000 if since_ms.isdigit() else None
         return Holding(holder, held_s)
+
+    def busy_here(self) -> bool:
+        """Whether `refuse_if_busy` would refuse now."""
+        return self._wait_s <= 0 and self._busy_here() is not None
 
     def refuse_if_busy(self) -> None:
         """Raise SlotBusy now when `hold` would refuse without asking the store (this
@@ -126,6 +154,7 @@ class Slot:
                 raise
         self.observer.acquired(lease.acquired_at - started)
         self._ours = lease
+        lease.when_lost(self.observer.lost)
         renewer = asyncio.create_task(self._keep(lease))
         try:
             yield lease
@@ -151,19 +180,37 @@ class Slot:
 
     async def _acquire(self, holder: str) -> Lease:
         if self._wait_s > 0:
-            return await self._wait_in_line(_token(holder), holder)
+            return await self._wait_in_line(holder)
         if busy := self._busy_here():
             raise busy
-        token = _token(holder)
         self._taking = True
         try:
-            if await self.store.try_set(token, self._ttl_ms):
-                return Lease(token, holder)
+            if lease := await self._try_take(holder):
+                return lease
             raise SlotBusy(await self.holder(), self._retry_after_s)
         finally:
             self._taking = False
 
-    async def _wait_in_line(self, token: str, holder: str) -> Lease:
+    async def _try_take(self, holder: str) -> Lease | None:
+        """A new lease for `holder`, or None when someone holds the slot.
+
+        The lease's clock starts before the store is asked, so that it never counts on
+        more of the TTL than the store gives it. A call cut short (cancelled, or its
+        answer lost) may have set the key all the same: that token is released."""
+        token, asked_at = _token(holder), time.monotonic()
+        try:
+            taken = await self.store.try_set(token, self._ttl_ms)
+        except BaseException:
+            self._release_orphan(token)
+            raise
+        return Lease(token, holder, acquired_at=asked_at) if taken else None
+
+    def _release_orphan(self, token: str) -> None:
+        task = asyncio.create_task(self._release(Lease(token, "an acquisition cut short")))
+        self._orphans.add(task)
+        task.add_done_callback(self._orphans.discard)
+
+    async def _wait_in_line(self, holder: str) -> Lease:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._wait_s
         ticket = object()
@@ -171,12 +218,10 @@ class Slot:
         try:
             while True:
                 ours = self._held_here()
-                if (
-                    self._line[0] is ticket
-                    and ours is None
-                    and await self.store.try_set(token, self._ttl_ms)
-                ):
-                    return Lease(token, holder)
+                if self._line[0] is ticket and ours is None:
+                    with contextlib.suppress(SlotSettling):
+                        if lease := await self._try_take(holder):
+                            return lease
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     holding = ours.holder if ours else await self.holder()
@@ -188,13 +233,23 @@ class Slot:
     async def _keep(self, lease: Lease) -> None:
         """Renew the lease well inside its TTL for as long as it is held. While the
         store is down, retry often: the lease must be back (retaken if the store lost
-        it) before anyone else can take it."""
+        it) before anyone else can take it. Another holder's token, or no renewal for
+        `_GIVE_UP_SHARE` of the TTL, loses the lease."""
         interval = self._ttl_ms / 3000
+        give_up_s = self._ttl_ms * _GIVE_UP_SHARE / 1000
+        renewed_at = lease.acquired_at
         down = False
         while True:
-            await asyncio.sleep(min(interval, _RETRY_S) if down else interval)
+            deadline = renewed_at + give_up_s
+            pause = min(interval, _RETRY_S) if down else interval
+            await asyncio.sleep(max(0.0, min(pause, deadline - time.monotonic())))
+            asked_at = time.monotonic()
             try:
-                kept = await self.store.renew(lease.token, self._ttl_ms)
+                async with asyncio.timeout(deadline - asked_at):
+                    kept = await self.store.renew(lease.token, self._ttl_ms)
+            except TimeoutError:
+                lease.lose(f"no renewal for {give_up_s:.1f} s")
+                return
             except SlotStoreDown as exc:
                 if not down:
                     log.warning("could not renew the GPU slot lease: %s", exc.body.message)
@@ -204,9 +259,9 @@ class Slot:
                 log.info("GPU slot lease of %s renewed again", lease.holder)
                 down = False
             if not kept:
-                lease.lost = True
-                log.warning("GPU slot lease of %s was lost before release", lease.holder)
+                lease.lose("another holder has the slot")
                 return
+            renewed_at = asked_at
 
     async def _release(self, lease: Lease) -> None:
         try:

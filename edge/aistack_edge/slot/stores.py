@@ -10,7 +10,7 @@ from typing import Protocol
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from aistack_edge.errors import SlotStoreDown
+from aistack_edge.errors import SlotSettling, SlotStoreDown
 
 # Renew our lease; or take it again where it is gone (Redis restarted empty, or the
 # TTL ran out while Redis was away): its holder is still at work, so nobody else may
@@ -22,6 +22,35 @@ if held == ARGV[1] then
 end
 if not held then
   redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  redis.call('set', KEYS[2], '1')
+  return 1
+end
+return 0
+"""
+
+STORE_KEPT = "aistack:lease-store:kept"
+"""Set (no TTL) in a Redis that has held leases: its absence means the store is new,
+or restarted empty. Whoever starts a new Redis for aistack may set it: no lease can be
+lost in a store that never held one."""
+STORE_SETTLING = "aistack:lease-store:settling"
+
+# Take the slot, unless the store lost its state a moment ago: with no marker (Redis
+# restarted empty, or new) and an uptime under one TTL, a lease may have vanished
+# whose holder is still at work and will take it back at its next renewal. For one
+# TTL from the restart nobody else may take the slot. A long-running Redis without
+# the marker (flushed by hand) is trusted: any lost lease is older than its TTL.
+_TAKE = """
+if redis.call('exists', KEYS[2]) == 0 then
+  redis.call('set', KEYS[2], '1')
+  local uptime = tonumber(string.match(redis.call('info', 'server'), 'uptime_in_seconds:(%d+)'))
+  if uptime * 1000 < tonumber(ARGV[2]) then
+    redis.call('set', KEYS[3], '1', 'PX', tonumber(ARGV[2]) - uptime * 1000)
+  end
+end
+if redis.call('exists', KEYS[3]) == 1 then
+  return -1
+end
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return 1
 end
 return 0
@@ -36,7 +65,11 @@ return 0
 
 
 class LeaseStore(Protocol):
-    async def try_set(self, token: str, ttl_ms: int) -> bool: ...
+    async def try_set(self, token: str, ttl_ms: int) -> bool:
+        """Take the lease for `token` if nobody holds it; SlotSettling when the store
+        cannot tell yet (it has just started empty)."""
+        ...
+
     async def renew(self, token: str, ttl_ms: int) -> bool:
         """Extend the lease `token` holds, or take it again if nobody holds it; False
         when another token holds it."""
@@ -52,8 +85,10 @@ class RedisStore:
 
     def __init__(self, url: str, key: str, retry_after_s: int) -> None:
         self._client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._keys = [key, STORE_KEPT, STORE_SETTLING]
         self._key = key
         self._retry_after_s = retry_after_s
+        self._take = self._client.register_script(_TAKE)
         self._renew = self._client.register_script(_RENEW)
         self._release = self._client.register_script(_RELEASE)
 
@@ -64,10 +99,13 @@ class RedisStore:
             raise SlotStoreDown(str(exc) or type(exc).__name__, self._retry_after_s) from exc
 
     async def try_set(self, token: str, ttl_ms: int) -> bool:
-        return bool(await self._call(self._client.set(self._key, token, nx=True, px=ttl_ms)))
+        taken = await self._call(self._take(keys=self._keys, args=[token, ttl_ms]))
+        if taken == -1:
+            raise SlotSettling(self._retry_after_s)
+        return bool(taken)
 
     async def renew(self, token: str, ttl_ms: int) -> bool:
-        return bool(await self._call(self._renew(keys=[self._key], args=[token, ttl_ms])))
+        return bool(await self._call(self._renew(keys=self._keys[:2], args=[token, ttl_ms])))
 
     async def release(self, token: str) -> bool:
         return bool(await self._call(self._release(keys=[self._key], args=[token])))

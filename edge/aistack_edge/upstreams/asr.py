@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from aistack_contract.errors import AistackError, ErrorKind
 from aistack_contract.events import BackendEvent, decode_backend_event
 from aistack_contract.transcription import TranscribeOptions
+from aistack_edge.catalog import Entry
 from aistack_edge.middleware import REQUEST_ID
 from aistack_edge.observability.tracing import backend_call
 from aistack_edge.upstreams.http import answer_head, unreachable, upstream_error
@@ -18,8 +19,7 @@ log = logging.getLogger(__name__)
 
 async def transcribe(
     session: aiohttp.ClientSession,
-    url: str,
-    provider: str,
+    backend: Entry,
     audio: bytes,
     filename: str,
     options: TranscribeOptions,
@@ -30,6 +30,7 @@ async def transcribe(
 
     Closing the generator closes the connection, which cancels the backend's work.
     """
+    url, provider = backend.upstream, backend.provider
     form = aiohttp.FormData()
     form.add_field("options", options.model_dump_json(), content_type="application/json")
     form.add_field("file", audio, filename=filename, content_type="application/octet-stream")

@@ -2,11 +2,11 @@
 
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import aiohttp
 
 from aistack_contract.errors import AistackError, ErrorKind
+from aistack_edge.catalog import Entry
 from aistack_edge.middleware import REQUEST_ID
 from aistack_edge.upstreams.http import answer_head, unreachable, upstream_error
 
@@ -15,24 +15,18 @@ CHAT_PATH = "/v1/chat/completions"
 _EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 
 
-@dataclass(frozen=True)
-class Upstream:
-    url: str
-    provider: str
-
-
-def broken(upstream: Upstream, exc: BaseException) -> AistackError:
+def broken(backend: Entry, exc: BaseException) -> AistackError:
     detail = str(exc) or type(exc).__name__
     return AistackError(
         ErrorKind.NETWORK,
-        f"{upstream.provider} at {upstream.url} broke off the completion: {detail}",
-        upstream.provider,
+        f"{backend.provider} at {backend.upstream} broke off the completion: {detail}",
+        backend.provider,
     )
 
 
 async def post_chat(
     session: aiohttp.ClientSession,
-    upstream: Upstream,
+    backend: Entry,
     body: bytes,
     request_id: str,
     timeout_s: float,
@@ -50,25 +44,27 @@ async def post_chat(
     }
     timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout_s)
     try:
-        sent = session.post(upstream.url + CHAT_PATH, data=body, headers=headers, timeout=timeout)
+        sent = session.post(
+            backend.upstream + CHAT_PATH, data=body, headers=headers, timeout=timeout
+        )
         response = await answer_head(sent, timeout_s)
         if response.ok:
             return response
         async with response:
-            raise await upstream_error(response, upstream.provider)
+            raise await upstream_error(response, backend.provider)
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise unreachable(upstream.provider, upstream.url, exc) from exc
+        raise unreachable(backend.provider, backend.upstream, exc) from exc
 
 
-async def read(response: aiohttp.ClientResponse, upstream: Upstream) -> bytes:
+async def read(response: aiohttp.ClientResponse, backend: Entry) -> bytes:
     """A whole (non-streamed) answer."""
     try:
         return await response.read()
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise broken(upstream, exc) from exc
+        raise broken(backend, exc) from exc
 
 
-async def events(response: aiohttp.ClientResponse, upstream: Upstream) -> AsyncIterator[bytes]:
+async def events(response: aiohttp.ClientResponse, backend: Entry) -> AsyncIterator[bytes]:
     """The upstream's server-sent events as soon as each arrives: only whole events,
     several at once where several came together. A broken stream raises the envelope."""
     pending = b""
@@ -80,6 +76,6 @@ async def events(response: aiohttp.ClientResponse, upstream: Upstream) -> AsyncI
                 yield pending[:end]
                 pending = pending[end:]
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise broken(upstream, exc) from exc
+        raise broken(backend, exc) from exc
     if pending.strip():
         yield pending + b"\n\n"

@@ -7,21 +7,10 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from aistack_contract.models import ModelCard
 from aistack_edge.observability.tracing import backend_call
 from aistack_edge.upstreams.http import answer_head, unreachable, upstream_error
 
-# A TTS card's owner (or a word of its id) -> the provider named in envelopes.
-PROVIDERS = {"rhasspy": "Piper", "piper": "Piper", "qwen": "Qwen3-TTS"}
-
 Body = bytes | None
-
-
-def provider_of(card: ModelCard) -> str:
-    if provider := PROVIDERS.get(card.owned_by.lower()):
-        return provider
-    lowered = card.id.lower()
-    return next((name for word, name in PROVIDERS.items() if word in lowered), card.owned_by)
 
 
 @contextlib.asynccontextmanager

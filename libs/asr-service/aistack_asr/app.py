@@ -25,6 +25,8 @@ from aistack_asr.settings import AsrSettings
 from aistack_asr.upload import read_upload
 from aistack_contract.errors import AistackError, ErrorKind
 from aistack_contract.events import BackendDone, BackendError, BackendInfo, encode_backend_event
+from aistack_contract.jobs import JOBS_PATH, JobCancelled, wait_of
+from aistack_contract.jobs import Job as TrackedJob
 from aistack_contract.models import ModelList
 from aistack_contract.telemetry import exposition
 
@@ -49,6 +51,7 @@ async def status(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "jobs": service.running_jobs(),
+            "job_log": service.job_log(),
             "loaded": sorted(service.cache.loaded()),
             "in_use": service.cache.in_use(),
         }
@@ -69,6 +72,19 @@ async def evict(request: web.Request) -> web.Response:
 
 async def transcribe(request: web.Request) -> web.StreamResponse:
     service = request.app[SERVICE]
+    # Tracked from its arrival: a stop that comes while the upload is read or decoded
+    # keeps the work from starting, and one that comes later waits for it to end.
+    with service.jobs.track(request[REQUEST_ID]) as tracked:
+        try:
+            return await _transcribe(request, service, tracked)
+        except JobCancelled:
+            provider = service.backend.provider
+            raise AistackError(ErrorKind.NETWORK, "the job was cancelled", provider) from None
+
+
+async def _transcribe(
+    request: web.Request, service: AsrService, tracked: TrackedJob
+) -> web.StreamResponse:
     provider = service.backend.provider
     request_id = request[REQUEST_ID]
     options, data = await read_upload(request, provider)
@@ -78,8 +94,10 @@ async def transcribe(request: web.Request) -> web.StreamResponse:
             decode_audio, data, provider, service.settings.max_audio_sec
         )
     del data
+    tracked.check()
     started = time.monotonic()
     job = service.start(options, audio, request_id)
+    tracked.on_cancel(job.stop)
     try:
         first = await job.next()  # errors until here answer with the envelope and its status
         if not isinstance(first, BackendInfo):
@@ -101,6 +119,15 @@ async def transcribe(request: web.Request) -> web.StreamResponse:
         return response
     finally:
         job.stop()  # a no-op when the job has ended; else it cancels the work
+        await job.finished()  # the job stays tracked until its compute has stopped
+        service.finished.append(job)
+
+
+async def stop_job(request: web.Request) -> web.Response:
+    """DELETE /jobs/{id}: cancel a transcription; answer once it stopped (or `?wait=` s)."""
+    jobs = request.app[SERVICE].jobs
+    state = await jobs.stop(request.match_info["job_id"], wait_of(request.query.get("wait")))
+    return web.json_response(state.model_dump())
 
 
 async def _stream(
@@ -161,5 +188,6 @@ def create_app(backend: Backend, settings: AsrSettings) -> web.Application:
     app.router.add_get("/status", status)
     app.router.add_post("/transcribe", transcribe)
     app.router.add_post("/evict", evict)
+    app.router.add_delete(JOBS_PATH, stop_job)
     app.router.add_get("/metrics", metrics)
     return app

@@ -23,6 +23,8 @@ class Backend(ABC):
 
     provider: ClassVar[str]
     """The envelope's provider name, e.g. "Faster-Whisper"."""
+    family: ClassVar[str]
+    """The engine family the edge's `auto` routes by, e.g. "whisper"."""
 
     @abstractmethod
     def cards(self) -> list[ModelCard]:

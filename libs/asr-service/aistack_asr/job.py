@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import contextvars
 import threading
+import time
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -20,12 +21,19 @@ class Job:
     """
 
     def __init__(self, work: Work, name: str) -> None:
+        self.name = name
         self.cancel = threading.Event()
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._ended: asyncio.Future[None] = self._loop.create_future()
+        self.started_at: float | None = None
+        """When the thread began (wall clock), and when it ended: the job's compute."""
+        self.ended_at: float | None = None
         # The work runs in a copy of the caller's context: its spans join the request's trace.
         run = contextvars.copy_context().run
-        self._thread = threading.Thread(target=run, args=(self._run, work), name=name, daemon=True)
+        self._thread = threading.Thread(
+            target=run, args=(self._run, work), name=f"job-{name}", daemon=True
+        )
 
     def start(self) -> None:
         self._thread.start()
@@ -36,6 +44,10 @@ class Job:
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+    async def finished(self) -> None:
+        """Wait until the thread has ended: its model load and inference included."""
+        await asyncio.shield(self._ended)
 
     def join(self, timeout: float) -> bool:
         """Wait (blocking) up to `timeout` s for the thread to end; whether it has."""
@@ -52,6 +64,15 @@ class Job:
         return item
 
     def _run(self, work: Work) -> None:
+        self.started_at = time.time()
+        try:
+            self._work(work)
+        finally:
+            self.ended_at = time.time()
+            with contextlib.suppress(RuntimeError):  # the loop has closed
+                self._loop.call_soon_threadsafe(_settle, self._ended)
+
+    def _work(self, work: Work) -> None:
         items = work(self.cancel)
         try:
             try:
@@ -70,3 +91,8 @@ class Job:
         # RuntimeError: the loop has closed, nobody is listening any more
         with contextlib.suppress(RuntimeError):
             self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

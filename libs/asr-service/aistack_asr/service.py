@@ -2,6 +2,7 @@
 
 import threading
 import time
+from collections import deque
 from collections.abc import Generator
 from typing import Any
 
@@ -14,10 +15,12 @@ from aistack_asr.job import Job
 from aistack_asr.metrics import MODEL_LOAD
 from aistack_asr.settings import AsrSettings
 from aistack_contract.errors import AistackError, ErrorKind
+from aistack_contract.jobs import Jobs
 from aistack_contract.models import ModelCard
 from aistack_contract.transcription import TranscribeOptions
 
 TRACER = trace.get_tracer("aistack_asr")
+_FINISHED_KEPT = 1000
 
 
 class AsrService:
@@ -26,12 +29,17 @@ class AsrService:
         self.settings = settings
         self.cache = ModelCache(self._load, backend.unload)
         self._jobs: set[Job] = set()
+        self.jobs = Jobs()
+        """The jobs by request id, from the request's arrival until its compute ended."""
+        self.finished: deque[Job] = deque(maxlen=_FINISHED_KEPT)
+        """The latest ended jobs: when each computed (the slot's overlap checks read it)."""
 
     def cards(self) -> list[ModelCard]:
         """The backend's cards, each saying whether its model is loaded now."""
-        loaded = self.cache.loaded()
+        loaded, backend = self.cache.loaded(), self.backend
+        own = {"provider": backend.provider, "family": backend.family}
         return [
-            card.model_copy(update={"loaded": card.id in loaded}) for card in self.backend.cards()
+            card.model_copy(update={**own, "loaded": card.id in loaded}) for card in backend.cards()
         ]
 
     def card(self, model_id: str) -> ModelCard:
@@ -53,7 +61,7 @@ class AsrService:
                 yield from self.backend.transcribe(model, audio, options, cancel)
 
         self._jobs = {job for job in self._jobs if job.alive}
-        job = Job(work, name=f"transcribe-{request_id}")
+        job = Job(work, name=request_id)
         self._jobs.add(job)
         job.start()
         return job
@@ -64,6 +72,13 @@ class AsrService:
             model = self.backend.load(model_id)
         MODEL_LOAD.labels(model_id).observe(time.monotonic() - started)
         return model
+
+    def job_log(self) -> list[dict[str, float | str | None]]:
+        """Each job's compute interval (wall clock): the finished ones, then the running."""
+        return [
+            {"id": job.name, "started": job.started_at, "ended": job.ended_at}
+            for job in [*self.finished, *(job for job in self._jobs if job.alive)]
+        ]
 
     def running_jobs(self) -> int:
         """Worker threads still running, cancelled ones included until they end."""

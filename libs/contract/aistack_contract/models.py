@@ -17,10 +17,17 @@ class ModelCard(BaseModel):
     supports_translate: bool | None = None
     is_routing_alias: bool | None = None
     loaded: bool | None = None
+    provider: str | None = None
+    """Internal: who serves the model, as error envelopes name it (e.g. "Faster-Whisper")."""
+    family: str | None = None
+    """Internal: the ASR engine family `auto` routes by (whisper, parakeet, sensevoice)."""
 
     def public(self) -> dict:
-        """The card as /v1/models shows it: unset extensions left out."""
-        return self.model_dump(mode="json", exclude_none=True)
+        """The card as /v1/models shows it: unset extensions and internal fields left out."""
+        return self.model_dump(mode="json", exclude_none=True, exclude=_INTERNAL)
+
+
+_INTERNAL = {"provider", "family"}
 
 
 class ModelList(BaseModel):

@@ -79,8 +79,9 @@ async def until_held(redis_url: str, key: str = SLOT_KEY, limit_s: float = 60.0)
     return holder
 
 
-async def until_free(redis_url: str, key: str = SLOT_KEY, limit_s: float = 5.0) -> None:
-    """Wait until nobody holds the slot."""
+async def until_free(redis_url: str, key: str = SLOT_KEY, limit_s: float = 30.0) -> None:
+    """Wait until nobody holds the slot. After an early end the slot is held until the
+    backend's job has stopped: up to one window or step of its compute."""
     deadline = time.monotonic() + limit_s
     while (holder := await slot_holder(redis_url, key)) is not None:
         assert time.monotonic() < deadline, f"the slot was still held by {holder} after {limit_s} s"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import redis
 
+from aistack_edge.slot.stores import STORE_KEPT
 from aistack_testing.processes import free_port
 
 
@@ -27,7 +28,8 @@ class RedisServer:
         ]  # fmt: skip
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> None:
+    def start(self, mark_kept: bool = True) -> None:
+        """Start the server; `mark_kept=False` leaves it as a restarted one looks."""
         self.proc = subprocess.Popen(self._args, stdout=subprocess.DEVNULL)
         client = redis.Redis.from_url(self.url)
         deadline = time.monotonic() + 10
@@ -40,6 +42,8 @@ class RedisServer:
                     raise
                 time.sleep(0.02)
         client.close()
+        if mark_kept:
+            self._mark_kept()
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -49,4 +53,12 @@ class RedisServer:
     def flush(self) -> None:
         client = redis.Redis.from_url(self.url)
         client.flushall()
+        client.close()
+        self._mark_kept()
+
+    def _mark_kept(self) -> None:
+        """A store emptied by the tests, not by a restart: no lease of a running holder
+        was lost in it, so the edge need not wait one TTL before it takes the slot."""
+        client = redis.Redis.from_url(self.url)
+        client.set(STORE_KEPT, "1")
         client.close()

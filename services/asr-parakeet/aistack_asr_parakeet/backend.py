@@ -9,6 +9,7 @@ import numpy as np
 
 from aistack_asr.audio import SAMPLE_RATE
 from aistack_asr.backend import Backend, TranscribeEvent
+from aistack_asr.stoppable import Stopped
 from aistack_asr_parakeet import models
 from aistack_asr_parakeet.chunks import cut_points, plan_chunks, stitch
 from aistack_asr_parakeet.engine import ParakeetModel, is_out_of_memory
@@ -27,6 +28,7 @@ UNKNOWN_LANGUAGE = "auto"
 
 class ParakeetBackend(Backend):
     provider = "Parakeet"
+    family = "parakeet"
 
     def __init__(self, settings: ParakeetSettings) -> None:
         self.settings = settings
@@ -80,7 +82,10 @@ class ParakeetBackend(Backend):
                 log.info("cancelled before window %d of %d", index + 1, len(chunks))
                 return
             try:
-                words = model.transcribe(audio[chunk.start : chunk.end])
+                words = model.transcribe(audio[chunk.start : chunk.end], cancel)
+            except Stopped:
+                log.info("cancelled in window %d of %d", index + 1, len(chunks))
+                return
             except Exception as exc:
                 if is_out_of_memory(exc):
                     raise AistackError(ErrorKind.OVERFLOW, "out of memory", self.provider) from exc

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from aistack_asr.audio import SAMPLE_RATE
+from aistack_asr.stoppable import stoppable
 from aistack_asr_parakeet.settings import ParakeetSettings
 from aistack_contract.transcription import Word
 
@@ -81,12 +82,13 @@ class ParakeetModel:
         if on_cuda:
             torch.cuda.empty_cache()
 
-    def transcribe(self, audio: np.ndarray) -> list[Word]:
-        """The words of `audio` (one window), with times in seconds from its start."""
+    def transcribe(self, audio: np.ndarray, cancel: threading.Event | None = None) -> list[Word]:
+        """The words of `audio` (one window), with times in seconds from its start.
+        Setting `cancel` stops it between two steps of the model (raising Stopped)."""
         duration = len(audio) / SAMPLE_RATE
         if len(audio) < MIN_SAMPLES:
             audio = np.pad(audio, (0, MIN_SAMPLES - len(audio)))
-        with self._lock:
+        with self._lock, stoppable(self.model, cancel or threading.Event()):
             self._use_local_attention(duration > self.settings.parakeet_local_attention_after_sec)
             (hypothesis,) = self.model.transcribe(
                 [audio], batch_size=1, timestamps=True, verbose=False

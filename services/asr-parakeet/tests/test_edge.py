@@ -1,6 +1,10 @@
 """Parakeet through the edge: the official openai SDK → a real edge → asr-parakeet on the
 tiny model. The words are meaningless; the shapes, the routing and the downgrade are real."""
 
+import asyncio
+import contextlib
+import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -8,7 +12,8 @@ import openai
 import pytest
 
 from aistack_asr_parakeet.models import MODEL_ID
-from aistack_testing.processes import Service
+from aistack_testing.audio import repeat_wav
+from aistack_testing.processes import Service, free_port, start_service
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +94,110 @@ def test_subtitle_cues_keep_the_spaces_between_words(
         assert cue.end - cue.start <= 7
     cues = " ".join(cue.text.strip() for cue in result.segments)
     assert cues == " ".join(w.word for w in result.words)
+
+
+@pytest.fixture
+def one_window_edge(
+    tiny_nemo: Path, start_parakeet, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Service, Service]]:
+    """asr-parakeet with its default 600 s window (two minutes are one call into NeMo),
+    and an edge in front of it."""
+    logs = tmp_path_factory.mktemp("one-window")
+    env = {"AISTACK_PARAKEET_MODEL_PATH": str(tiny_nemo), "AISTACK_PARAKEET_CPU_THREADS": "1"}
+    backend = start_parakeet(logs / "parakeet.log", env)
+    port = free_port()
+    edge = start_service(
+        ["-m", "aistack_edge", "--port", str(port)],
+        port,
+        logs / "edge.log",
+        {
+            "AISTACK_ASR_BACKENDS": backend.url,
+            "AISTACK_REDIS_URL": "",
+            "AISTACK_STOP_GRACE_S": "30",
+        },
+    )
+    yield backend, edge
+    edge.stop()
+
+
+async def test_a_hang_up_mid_window_frees_the_slot_only_once_parakeet_stopped(
+    one_window_edge: tuple[Service, Service], speech: bytes, tmp_path: Path
+) -> None:
+    """20 times: a client hangs up while a two-minute window runs, and a new request comes
+    at once. It is refused or waits; the backend's jobs never overlap, and each cancelled
+    one stops within a step, not at the end of its window."""
+    backend, edge = one_window_edge
+    long_audio = repeat_wav_bytes(speech, tmp_path, 120)
+    async with aiohttp.ClientSession() as session:
+        assert await _post(session, edge.url, speech) == 200  # the model is loaded
+        for _ in range(20):
+            task = await _started(session, edge.url, backend.url, long_audio)
+            await asyncio.sleep(0.2)
+            task.cancel()  # the client hangs up mid-window
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            status = await _post(session, edge.url, speech)
+            assert status in (200, 503)
+        await _until_jobs(session, backend.url, running=False)
+        assert await _post(session, edge.url, long_audio) == 200  # a whole window, for scale
+    log = (await _get_once(backend.url + "/status"))["job_log"]
+    jobs = sorted((job["started"], job["ended"]) for job in log if job["ended"])
+    assert len(jobs) >= 22  # the first load, 20 hung up (the followers may be refused), one whole
+    assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(jobs))
+    whole_s = jobs[-1][1] - jobs[-1][0]
+    hung_up = [end - start for start, end in jobs[1:-1] if end - start > 0.15]
+    assert len(hung_up) >= 20
+    print(
+        f"\nParakeet: a whole window {whole_s:.2f} s; hung up after 0.2 s: {max(hung_up):.2f} s at most"
+    )
+    assert max(hung_up) < 0.2 + min(1.0, whole_s / 2), (hung_up, whole_s)
+
+
+async def _post(session: aiohttp.ClientSession, url: str, audio: bytes) -> int:
+    form = aiohttp.FormData()
+    form.add_field("file", audio, filename="a.wav")
+    form.add_field("model", "parakeet")
+    async with session.post(url + "/v1/audio/transcriptions", data=form) as response:
+        await response.read()
+        return response.status
+
+
+async def _started(
+    session: aiohttp.ClientSession, edge_url: str, backend_url: str, audio: bytes
+) -> asyncio.Task[int]:
+    """A transcription of `audio` running on the backend (sent again while the slot is
+    busy: the edge holds it until the previous job has stopped)."""
+    for _ in range(100):
+        await _until_jobs(session, backend_url, running=False)
+        task = asyncio.create_task(_post(session, edge_url, audio))
+        for _ in range(3000):
+            if task.done():  # refused: the slot was still held
+                break
+            if (await _get(session, backend_url + "/status"))["jobs"]:
+                return task
+            await asyncio.sleep(0.02)
+    raise AssertionError("the transcription never started")
+
+
+async def _until_jobs(session: aiohttp.ClientSession, backend_url: str, running: bool) -> None:
+    for _ in range(3000):
+        if bool((await _get(session, backend_url + "/status"))["jobs"]) is running:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the backend's jobs never became running={running}")
+
+
+async def _get(session: aiohttp.ClientSession, url: str) -> dict:
+    async with session.get(url) as response:
+        return await response.json()
+
+
+async def _get_once(url: str) -> dict:
+    async with aiohttp.ClientSession() as session:
+        return await _get(session, url)
+
+
+def repeat_wav_bytes(wav: bytes, folder: Path, seconds: float) -> bytes:
+    source = folder / "one.wav"
+    source.write_bytes(wav)
+    return repeat_wav(source, folder / "long.wav", seconds).read_bytes()

@@ -2,11 +2,14 @@
 
 import itertools
 import os
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from aistack_asr.stoppable import Stopped
 from aistack_asr_parakeet.backend import ParakeetBackend
 from aistack_asr_parakeet.engine import ParakeetModel
 from aistack_asr_parakeet.models import MODEL_ID, find_model
@@ -70,3 +73,20 @@ def test_the_model_file_is_found_in_a_directory_or_hub_cache(tmp_path: Path) -> 
     assert (
         find_model(snapshot / "parakeet-tdt-0.6b-v3.nemo") == snapshot / "parakeet-tdt-0.6b-v3.nemo"
     )
+
+
+def test_a_cancelled_window_stops_between_two_steps(model: ParakeetModel) -> None:
+    """One long window is one call into NeMo: a cancel set while it runs stops it within
+    a step of the model, not at the window's end."""
+    audio = noise(120.0)
+    began = time.perf_counter()
+    model.transcribe(audio)
+    whole_s = time.perf_counter() - began
+    cancel = threading.Event()
+    threading.Timer(whole_s / 10, cancel.set).start()
+    began = time.perf_counter()
+    with pytest.raises(Stopped):
+        model.transcribe(audio, cancel)
+    stopped_s = time.perf_counter() - began
+    assert stopped_s < whole_s / 10 + min(0.5, whole_s / 4), (stopped_s, whole_s)
+    assert model.transcribe(noise(1.0))  # no hook left behind: the model works as before

@@ -8,6 +8,7 @@ import numpy as np
 
 from aistack_asr.audio import SAMPLE_RATE
 from aistack_asr.backend import Backend, TranscribeEvent
+from aistack_asr.stoppable import Stopped
 from aistack_asr_sensevoice import engine, postprocess
 from aistack_asr_sensevoice.engine import SenseVoicePair
 from aistack_asr_sensevoice.settings import SenseVoiceSettings
@@ -35,6 +36,7 @@ CARD = ModelCard(
 
 class SenseVoiceBackend(Backend):
     provider = "SenseVoice"
+    family = "sensevoice"
 
     def __init__(self, settings: SenseVoiceSettings) -> None:
         self.settings = settings
@@ -77,7 +79,12 @@ class SenseVoiceBackend(Backend):
             for start, end in engine.speech_spans(model, audio):
                 if cancel.is_set():
                     return
-                chunk = self._recognize(model, audio, start, end, language, options.word_timestamps)
+                try:
+                    chunk = self._recognize(
+                        model, audio, start, end, language, options.word_timestamps, cancel
+                    )
+                except Stopped:
+                    return
                 done += 1
                 if not announced:
                     announced = True
@@ -104,11 +111,12 @@ class SenseVoiceBackend(Backend):
         end: float,
         language: str,
         timestamps: bool,
+        cancel: threading.Event,
     ) -> postprocess.Chunk:
         samples = audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
         try:
             raw = engine.recognize(
-                model, samples, language, self.settings.sensevoice_use_itn, timestamps
+                model, samples, language, self.settings.sensevoice_use_itn, timestamps, cancel
             )
         except RuntimeError as exc:
             if _out_of_memory(exc):

@@ -2,7 +2,7 @@
 
 pair = load(settings)
 for start, end in speech_spans(pair, audio):  # as the VAD finds them
-    raw = recognize(pair, audio[int(start * 16000) : int(end * 16000)], "auto", True, True)
+    raw = recognize(pair, audio[int(start * 16000) : int(end * 16000)], "auto", True, True, cancel)
 
 FunASR (and torch) are imported on first load, so the service answers /health at once.
 """
@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from aistack_asr.audio import SAMPLE_RATE
+from aistack_asr.stoppable import stoppable
 from aistack_asr_sensevoice.settings import SenseVoiceSettings
 
 REQUIRED_FILES = ("config.yaml", "model.pt")
@@ -112,11 +113,17 @@ def speech_spans(pair: SenseVoicePair, audio: np.ndarray) -> Iterator[tuple[floa
 
 
 def recognize(
-    pair: SenseVoicePair, audio: np.ndarray, language: str, use_itn: bool, timestamps: bool
+    pair: SenseVoicePair,
+    audio: np.ndarray,
+    language: str,
+    use_itn: bool,
+    timestamps: bool,
+    cancel: threading.Event,
 ) -> dict[str, Any]:
     """SenseVoice's raw result for one chunk: `text` with its rich tags; with `timestamps`,
-    `words` and their `timestamp` spans in ms from the chunk's start."""
-    with pair.lock:
+    `words` and their `timestamp` spans in ms from the chunk's start. Setting `cancel`
+    stops it between two steps of the model (raising Stopped)."""
+    with pair.lock, stoppable(pair.asr.model, cancel):
         results = pair.asr.generate(
             input=audio, language=language, use_itn=use_itn, output_timestamp=timestamps
         )

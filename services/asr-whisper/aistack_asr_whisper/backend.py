@@ -18,6 +18,7 @@ from aistack_contract.transcription import Segment, TranscribeOptions, Word
 
 class WhisperBackend(Backend):
     provider = "Faster-Whisper"
+    family = "whisper"
 
     def __init__(self, settings: WhisperSettings) -> None:
         self.settings = settings

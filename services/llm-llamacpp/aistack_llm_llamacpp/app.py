@@ -11,7 +11,10 @@ from fastapi.exceptions import RequestValidationError
 from llama_cpp.server.errors import ErrorResponse, RouteErrorHandler
 from llama_cpp.server.settings import ModelSettings, ServerSettings
 
+from aistack_llm_llamacpp import PROVIDER
 from aistack_llm_llamacpp.envelope import EnvelopeMiddleware
+from aistack_llm_llamacpp.jobs import JobMiddleware, stop_cancelled_evaluation
+from aistack_llm_llamacpp.jobs import router as job_routes
 from aistack_llm_llamacpp.model import bundled_gguf
 from aistack_llm_llamacpp.settings import LlamaCppSettings
 from aistack_llm_llamacpp.telemetry import MODEL_LOAD, TelemetryMiddleware
@@ -26,7 +29,7 @@ def _own_routes(model_id: str, owned_by: str) -> APIRouter:
     """Routes that answer while a completion runs: llama.cpp's own /v1/models takes
     the model's lock, so a listing would wait for the whole completion."""
     router = APIRouter()
-    card = {"id": model_id, "object": "model", "owned_by": owned_by}
+    card = {"id": model_id, "object": "model", "owned_by": owned_by, "provider": PROVIDER}
 
     @router.get("/health")
     async def health() -> dict:
@@ -81,7 +84,10 @@ def create_app(settings: LlamaCppSettings) -> FastAPI:
     app = FastAPI(title="aistack llm-llamacpp", version=VERSION)
     app.include_router(_own_routes(settings.llamacpp_model_alias, owned_by))
     app.include_router(telemetry_routes)
+    app.include_router(job_routes)
     app.include_router(llama_server.router)
+    stop_cancelled_evaluation()
+    app.add_middleware(JobMiddleware)
     app.add_middleware(EnvelopeMiddleware)
     app.add_middleware(TelemetryMiddleware)  # outermost: it sees the envelope's statuses
     return app

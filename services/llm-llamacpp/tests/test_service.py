@@ -68,7 +68,14 @@ async def test_health_and_models(llm):
     async with aiohttp.request("GET", llm.url + "/v1/models") as r:
         assert await r.json() == {
             "object": "list",
-            "data": [{"id": "smollm2", "object": "model", "owned_by": "HuggingFaceTB"}],
+            "data": [
+                {
+                    "id": "smollm2",
+                    "object": "model",
+                    "owned_by": "HuggingFaceTB",
+                    "provider": "llama.cpp",
+                }
+            ],
         }
 
 

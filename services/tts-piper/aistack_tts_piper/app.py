@@ -4,11 +4,13 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from importlib.metadata import version
 
 from aiohttp import web
 
 from aistack_contract.errors import AistackError, ErrorKind
+from aistack_contract.jobs import JOBS_PATH, Job, JobCancelled, Jobs, wait_of
 from aistack_contract.models import ModelCard, ModelList
 from aistack_tts_piper import PROVIDER
 from aistack_tts_piper.encoders import FORMATS
@@ -26,6 +28,7 @@ VERSION = version("aistack-tts-piper")
 
 settings_key = web.AppKey("settings", PiperSettings)
 catalog_key = web.AppKey("catalog", VoiceCatalog)
+jobs_key = web.AppKey("jobs", Jobs)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -38,7 +41,7 @@ def model_ids(settings: PiperSettings) -> list[str]:
 
 async def models(request: web.Request) -> web.Response:
     cards = [
-        ModelCard(id=model_id, owned_by="rhasspy", capabilities=["tts"])
+        ModelCard(id=model_id, owned_by="rhasspy", capabilities=["tts"], provider=PROVIDER)
         for model_id in model_ids(request.app[settings_key])
     ]
     listing = ModelList(data=cards).model_dump(mode="json", exclude_none=True)
@@ -62,6 +65,15 @@ async def voices(request: web.Request) -> web.Response:
 
 
 async def speech(request: web.Request) -> web.StreamResponse:
+    job_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+    with request.app[jobs_key].track(job_id) as job:
+        try:
+            return await _speech(request, job)
+        except JobCancelled:
+            raise AistackError(ErrorKind.NETWORK, "the job was cancelled", PROVIDER) from None
+
+
+async def _speech(request: web.Request, job: Job) -> web.StreamResponse:
     settings, catalog = request.app[settings_key], request.app[catalog_key]
     body = await read_speech_request(request, settings.tts_max_input_chars)
     if body.model not in model_ids(settings):
@@ -72,9 +84,10 @@ async def speech(request: web.Request) -> web.StreamResponse:
     started = time.monotonic()
     voice_file = catalog.resolve(body.voice)
     voice = await asyncio.to_thread(catalog.load, voice_file)
+    job.check()
     fmt = FORMATS[body.format]
     async with contextlib.aclosing(
-        in_thread(speak(voice, body.input, fmt, body.speed or 1.0))
+        in_thread(speak(voice, body.input, fmt, body.speed or 1.0), job)
     ) as audio:
         # The first sentence is made before the headers leave, so an early failure still
         # gets its envelope.
@@ -98,6 +111,13 @@ async def speech(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def stop_job(request: web.Request) -> web.Response:
+    """DELETE /jobs/{id}: cancel a synthesis; answer once it stopped (or `?wait=` s)."""
+    jobs = request.app[jobs_key]
+    state = await jobs.stop(request.match_info["job_id"], wait_of(request.query.get("wait")))
+    return web.json_response(state.model_dump())
+
+
 async def _preload_default_voice(app: web.Application) -> None:
     catalog = app[catalog_key]
     await asyncio.to_thread(catalog.load, catalog.default)
@@ -114,10 +134,12 @@ def create_app(settings: PiperSettings) -> web.Application:
     app = web.Application(middlewares=[traced, envelope_errors])
     app[settings_key] = settings
     app[catalog_key] = build_catalog(settings)
+    app[jobs_key] = Jobs()
     app.on_startup.append(_preload_default_voice)
     app.router.add_get("/health", health)
     app.router.add_get("/v1/models", models)
     app.router.add_get("/v1/audio/voices", voices)
     app.router.add_post("/v1/audio/speech", speech)
+    app.router.add_delete(JOBS_PATH, stop_job)
     app.router.add_get("/metrics", metrics)
     return app

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from piper import PiperVoice, SynthesisConfig
 
 from aistack_contract.errors import AistackError, ErrorKind
+from aistack_contract.jobs import Job
 from aistack_tts_piper import PROVIDER
 from aistack_tts_piper.encoders import AudioFormat, open_encoder
 
@@ -28,17 +29,20 @@ def speak(voice: PiperVoice, text: str, fmt: AudioFormat, speed: float) -> Itera
         encoder.close()
 
 
-async def in_thread(items: Iterator[bytes]) -> AsyncIterator[bytes]:
+async def in_thread(items: Iterator[bytes], job: Job) -> AsyncIterator[bytes]:
     """Step a blocking iterator on a thread of its own, off the event loop.
 
     Closing this (or cancelling its consumer) closes `items` on that same thread once the
-    step in progress ends, so a hang-up stops the work at the next sentence.
+    step in progress ends, and returns only then, so that the job's compute has stopped
+    when its `track` block ends. A cancelled job raises JobCancelled after its step.
     """
     loop = asyncio.get_running_loop()
     pool = ThreadPoolExecutor(1, thread_name_prefix="piper-synthesis")
     try:
         while (item := await loop.run_in_executor(pool, next, items, None)) is not None:
+            job.check()
             yield item
     finally:
-        pool.submit(items.close)
+        closed = loop.run_in_executor(pool, items.close)
         pool.shutdown(wait=False)
+        await asyncio.shield(closed)

@@ -1,0 +1,66 @@
+"""Completions as jobs of the internal protocol: `DELETE /jobs/{id}` stops one.
+
+A completion is tracked by its `X-Request-ID` for as long as the app serves it; a
+streamed one ends at the next token once its client hangs up (llama.cpp's server checks
+between tokens), but a whole answer runs to its end. So a cancelled job also stops the
+model itself: every evaluation step checks the job of the request it serves (a context
+variable, which the server's worker threads inherit) and raises when it was cancelled.
+"""
+
+import contextvars
+import uuid
+
+import llama_cpp
+from fastapi import APIRouter, Request
+from starlette.types import Receive, Scope, Send
+
+from aistack_contract.jobs import JOBS_PATH, Job, Jobs, wait_of
+from aistack_llm_llamacpp.asgi import HttpMiddleware
+
+JOBS = Jobs()
+_CURRENT: contextvars.ContextVar[Job | None] = contextvars.ContextVar("job", default=None)
+_GENERATING = frozenset({"/v1/chat/completions", "/v1/completions"})
+
+router = APIRouter()
+
+
+class Cancelled(RuntimeError):
+    """The completion's job was cancelled: raised inside the model's evaluation loop."""
+
+
+@router.delete(JOBS_PATH)
+async def stop_job(job_id: str, request: Request) -> dict:
+    """Cancel a completion; answer once it stopped (or after `?wait=` seconds)."""
+    state = await JOBS.stop(job_id, wait_of(request.query_params.get("wait")))
+    return state.model_dump()
+
+
+class JobMiddleware(HttpMiddleware):
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"] not in _GENERATING:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        job_id = headers.get(b"x-request-id", b"").decode() or uuid.uuid4().hex
+        with JOBS.track(job_id) as job:
+            token = _CURRENT.set(job)
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                _CURRENT.reset(token)
+
+
+def stop_cancelled_evaluation() -> None:
+    """Make every evaluation step of llama.cpp's model check its request's job."""
+    evaluate = llama_cpp.Llama.eval
+    if getattr(evaluate, "checks_jobs", False):
+        return
+
+    def checked(self: llama_cpp.Llama, tokens: list[int]) -> None:
+        job = _CURRENT.get()
+        if job is not None and job.cancelled:
+            raise Cancelled(f"job {job.id} was cancelled")
+        evaluate(self, tokens)
+
+    checked.checks_jobs = True  # type: ignore[attr-defined]
+    llama_cpp.Llama.eval = checked  # type: ignore[method-assign]

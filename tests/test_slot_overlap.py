@@ -1,0 +1,133 @@
+"""Two edges, one lease, two backends: never two workloads at once, whatever happens.
+
+Each edge has its own asr-whisper; both share one Redis lease key, as two edge replicas in
+front of one GPU would. Clients keep both busy, some hanging up after the first words,
+while Redis is restarted empty and paused past the lease's TTL. The backends' own job logs
+(when each worker computed, wall clock) must show no instant at which both computed.
+
+The figures (jobs run, refusals, overlap) are printed for docs/reliability.md."""
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+
+import aiohttp
+import httpx
+import pytest
+
+from aistack_testing.audio import repeat_wav
+from aistack_testing.redis_server import RedisServer
+
+TTL_MS = 6000  # a lost lease is given up after 4 s: 2 s for its backend to stop
+RUN_S = 45.0
+
+
+def job_log(backend_url: str) -> list[tuple[float, float]]:
+    jobs = httpx.get(backend_url + "/status", timeout=10).json()["job_log"]
+    return [(job["started"], job["ended"]) for job in jobs if job["ended"] is not None]
+
+
+def overlap_s(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> float:
+    """How long a job of `a` and a job of `b` computed at the same time, in all."""
+    return sum(max(0.0, min(e1, e2) - max(s1, s2)) for s1, e1 in a for s2, e2 in b)
+
+
+@pytest.fixture
+def chaotic_redis(tmp_path):
+    (tmp_path / "redis").mkdir()
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    yield server
+    if server.proc is not None and server.proc.poll() is None:
+        os.kill(server.proc.pid, signal.SIGCONT)
+    server.stop()
+
+
+async def client(edge_url: str, audio: bytes, hang_up: bool, outcomes: dict[str, int]) -> None:
+    """Transcriptions one after another until cancelled; every other one hangs up after
+    its first delta when `hang_up`."""
+    async with aiohttp.ClientSession() as session:
+        turn = 0
+        while True:
+            turn += 1
+            form = aiohttp.FormData()
+            form.add_field("file", audio, filename="clip.wav")
+            streamed = hang_up and turn % 2 == 0
+            if streamed:
+                form.add_field("stream", "true")
+            try:
+                async with session.post(
+                    edge_url + "/v1/audio/transcriptions", data=form, timeout=60
+                ) as r:
+                    outcomes[str(r.status)] = outcomes.get(str(r.status), 0) + 1
+                    if r.status != 200:
+                        await asyncio.sleep(0.2)
+                        continue
+                    async for line in r.content:
+                        if streamed and line.startswith(b"data:"):
+                            outcomes["hung up"] = outcomes.get("hung up", 0) + 1
+                            break
+            except (aiohttp.ClientError, TimeoutError):
+                outcomes["broken"] = outcomes.get("broken", 0) + 1
+
+
+async def chaos(redis_server: RedisServer, log: list[str]) -> None:
+    """Restart Redis empty, then pause it past the TTL, in turn."""
+    assert redis_server.proc is not None
+    while True:
+        await asyncio.sleep(6)
+        redis_server.stop()
+        redis_server.start(mark_kept=False)  # empty, as after a crash: nothing kept
+        log.append("restarted empty")
+        await asyncio.sleep(6)
+        os.kill(redis_server.proc.pid, signal.SIGSTOP)
+        await asyncio.sleep(TTL_MS / 1000 + 2)
+        os.kill(redis_server.proc.pid, signal.SIGCONT)
+        log.append("paused past the TTL")
+
+
+async def test_two_edges_never_compute_at_once(services, chaotic_redis, speech_wav, tmp_path):
+    clip = repeat_wav(speech_wav, tmp_path / "clip.wav", 20).read_bytes()
+    backends = [services.start("aistack_asr_whisper", timeout=120) for _ in range(2)]
+    edges = [
+        services.start(
+            "aistack_edge",
+            env={
+                "AISTACK_ASR_BACKENDS": backend.url,
+                "AISTACK_REDIS_URL": chaotic_redis.url,
+                "AISTACK_SLOT_TTL_MS": str(TTL_MS),
+                "AISTACK_STOP_GRACE_S": "30",
+                "AISTACK_PROBE_TIMEOUT_S": "5",
+            },
+        )
+        for backend in backends
+    ]
+    outcomes: dict[str, int] = {}
+    events: list[str] = []
+    tasks = [
+        asyncio.create_task(client(edge.url, clip, hang_up, outcomes))
+        for edge in edges
+        for hang_up in (False, True)
+    ]
+    tasks.append(asyncio.create_task(chaos(chaotic_redis, events)))
+    began = time.time()
+    await asyncio.sleep(RUN_S)
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await asyncio.sleep(3)  # the last cancelled jobs end
+    logs = [job_log(backend.url) for backend in backends]
+    computed = sum(end - start for log in logs for start, end in log)
+    print(
+        f"\n{RUN_S:.0f} s from {began:.0f}: jobs {[len(log) for log in logs]}, "
+        f"{computed:.1f} s computed, outcomes {outcomes}, chaos {events}, "
+        f"overlap {overlap_s(*logs):.3f} s"
+    )
+    assert events.count("restarted empty") >= 2 and "paused past the TTL" in events
+    assert all(len(log) >= 3 for log in logs), logs
+    assert outcomes.get("hung up", 0) >= 2
+    assert overlap_s(*logs) == 0.0

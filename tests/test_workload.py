@@ -1,0 +1,275 @@
+"""The one GPU workload path, through real edges in front of the real asr-whisper and
+tts-piper: the slot covers the backend's work (not the HTTP exchange), a lost lease stops
+the work, a refusal comes before the body, and every route makes room under `exclusive`.
+
+The measure of "two workloads at once" is the backends' own job log (`/status`): the
+wall-clock interval during which each job's worker computed."""
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+import httpx
+import pytest
+import redis.asyncio
+from aiohttp import web
+
+from aistack_edge.slot.stores import STORE_KEPT
+from aistack_testing.asr_protocol import events, form, loaded
+from aistack_testing.edge import SLOT_KEY, envelope, transcribe, until_free, until_held
+from aistack_testing.processes import free_port
+from aistack_testing.redis_server import RedisServer
+
+TTL_MS = 1500
+
+
+def job_log(backend_url: str) -> list[tuple[float, float]]:
+    """The (start, end) of each ended job of an ASR backend, wall clock."""
+    jobs = httpx.get(backend_url + "/status", timeout=10).json()["job_log"]
+    return [(job["started"], job["ended"]) for job in jobs if job["ended"] is not None]
+
+
+def overlap_s(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> float:
+    """How long a job of `a` and a job of `b` computed at the same time, in all."""
+    return sum(max(0.0, min(e1, e2) - max(s1, s2)) for s1, e1 in a for s2, e2 in b)
+
+
+def overlaps_within(log: list[tuple[float, float]]) -> float:
+    ordered = sorted(log)
+    return sum(max(0.0, e1 - s2) for (_, e1), (s2, _) in itertools.pairwise(ordered))
+
+
+def edge_env(whisper, redis_server, **extra: str) -> dict[str, str]:
+    env = {
+        "AISTACK_ASR_BACKENDS": whisper.url,
+        "AISTACK_REDIS_URL": redis_server.url,
+        "AISTACK_SLOT_TTL_MS": str(TTL_MS),
+        "AISTACK_PROBE_TIMEOUT_S": "5",
+    }
+    return env | {f"AISTACK_{name.upper()}": value for name, value in extra.items()}
+
+
+async def hang_up_after_first_delta(edge_url: str, audio: bytes) -> None:
+    """A streamed transcription whose client goes away once the first words came (sent
+    again while the slot is busy: the previous one may still be stopping)."""
+    refusal, deadline = b"", time.monotonic() + 120
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            form = aiohttp.FormData()
+            form.add_field("file", audio, filename="long.wav")
+            form.add_field("stream", "true")
+            async with session.post(edge_url + "/v1/audio/transcriptions", data=form) as r:
+                if r.status == 503:
+                    refusal = await r.read()
+                    await asyncio.sleep(0.1)
+                    continue
+                assert r.status == 200
+                async for line in r.content:
+                    if line.startswith(b"data:"):
+                        return  # leaving the block closes the connection mid-transcription
+    raise AssertionError(f"the slot stayed busy: {refusal!r}")
+
+
+@pytest.fixture(scope="module")
+def edge(module_services, whisper, redis_server):
+    # A grace longer than any one window of Whisper's, on a loaded machine too: the slot
+    # is held until the job has stopped, never released to a held-back backend.
+    env = edge_env(whisper, redis_server, stop_grace_s="60")
+    return module_services.start("aistack_edge", env=env)
+
+
+async def test_hang_up_keeps_the_slot_until_the_backend_stopped(edge, whisper, long_wav):
+    """A client hangs up mid-transcription and a new request comes at once, 20 times:
+    the new one is refused or waits, and never computes beside the old one."""
+    audio = long_wav.read_bytes()
+    for _ in range(20):
+        await hang_up_after_first_delta(edge.url, audio)
+        status, _, body = await transcribe(edge.url, audio[: 16000 * 2 * 3], filename="s.wav")
+        assert status in (200, 503), body
+    await asyncio.sleep(0.5)
+    jobs = job_log(whisper.url)
+    assert len(jobs) >= 20
+    assert overlaps_within(jobs) == 0.0
+
+
+async def test_a_lost_lease_stops_the_work(edge, whisper, long_wav, redis_url):
+    """Another holder's token in the lease key: the running transcription ends at once
+    with a 503 `network` (its job stopped), and the edge counts the loss."""
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        request = asyncio.create_task(transcribe(edge.url, long_wav.read_bytes()))
+        await until_held(redis_url)
+        await asyncio.sleep(0.3)
+        stolen_at = time.time()
+        await client.set(SLOT_KEY, "someone-else.0 another edge", px=TTL_MS)
+        status, _, body = await asyncio.wait_for(request, 10)
+    finally:
+        await client.aclose()
+    assert status == 503
+    assert "lease was lost" in envelope(body, "network")["message"]
+    last_job_end = max(end for _, end in job_log(whisper.url))
+    assert last_job_end - stolen_at < TTL_MS / 1000 / 3 + 3.0  # a renewal, then one window
+    metrics = httpx.get(edge.url + "/metrics").text
+    assert 'aistack_slot_leases_lost_total{capability="asr"} 1.0' in metrics
+
+
+async def test_a_refusal_comes_before_100_continue(edge, long_wav, redis_url):
+    """While this edge holds the slot, `Expect: 100-continue` gets the 503 itself, and
+    the connection ends there: the body is never sent, nor read."""
+    running = asyncio.create_task(transcribe(edge.url, long_wav.read_bytes()))
+    await until_held(redis_url)
+    body = b"x" * 5_000_000
+    head = (
+        "POST /v1/audio/transcriptions HTTP/1.1\r\nHost: localhost\r\n"
+        "Content-Type: multipart/form-data; boundary=b\r\n"
+        f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n"
+    )
+    port = int(edge.url.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(head.encode())
+    answer = await asyncio.wait_for(reader.read(), 20)  # to its end: the edge closes
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 503"), answer[:80]
+    assert b"100 Continue" not in answer
+    assert b"Retry-After" in answer
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+
+
+async def test_an_acquisition_cut_short_leaves_no_lease(redis_url):
+    """Cancelled between Redis's SET and the lease object: the token set is released
+    at once, not left for its TTL."""
+    from aistack_edge.slot import RedisStore, Slot
+
+    class SlowAnswers(RedisStore):
+        async def try_set(self, token: str, ttl_ms: int) -> bool:
+            taken = await super().try_set(token, ttl_ms)
+            await asyncio.sleep(1)  # the answer arrives late: the caller gives up first
+            return taken
+
+    slot = Slot(SlowAnswers(redis_url, SLOT_KEY, 5), 60_000, 0.0, 5)
+    attempt = asyncio.create_task(slot.hold("cut short").__aenter__())
+    await until_held(redis_url)
+    attempt.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await attempt
+    await until_free(redis_url, limit_s=2)
+    await slot.store.close()
+
+
+async def test_a_new_store_settles_for_one_ttl(tmp_path):
+    """Redis restarted empty: for one TTL from its start nobody takes the slot, so a
+    holder whose lease vanished can take it back first; then the slot is free again."""
+    from aistack_edge.errors import SlotSettling
+    from aistack_edge.slot import RedisStore
+
+    server = RedisServer(tmp_path)
+    server.start()
+    client = redis.asyncio.Redis.from_url(server.url)
+    store = RedisStore(server.url, SLOT_KEY, 5)
+    try:
+        await client.delete(STORE_KEPT)  # as after a restart: nothing kept
+        with pytest.raises(SlotSettling):
+            await store.try_set("newcomer", 60_000)
+        assert await store.renew("old-holder", 60_000)  # the old holder comes back
+        assert await store.release("old-holder")
+        with pytest.raises(SlotSettling):  # still within the TTL from the restart
+            await store.try_set("third", 60_000)
+        await client.delete("aistack:lease-store:settling")  # as one TTL later
+        assert await store.try_set("fourth", 60_000)
+    finally:
+        await client.aclose()
+        await store.close()
+        server.stop()
+
+
+# --- hot-swap, for every route -----------------------------------------------------------
+
+
+class Ollama:
+    """Ollama's `GET /api/tags`, `GET /api/ps` and `POST /api/generate` (no prompt and
+    `keep_alive: 0` unloads), as its API documentation describes them."""
+
+    TAG = "qwen3:4b"
+
+    def __init__(self) -> None:
+        self.loaded: list[str] = []
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/api/tags", self.tags)
+        app.router.add_get("/api/ps", self.ps)
+        app.router.add_post("/api/generate", self.generate)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        port = free_port()
+        await web.TCPSite(self.runner, "127.0.0.1", port).start()
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def tags(self, request: web.Request) -> web.Response:
+        return web.json_response({"models": [{"name": self.TAG, "model": self.TAG}]})
+
+    async def ps(self, request: web.Request) -> web.Response:
+        return web.json_response({"models": [{"name": n, "model": n} for n in self.loaded]})
+
+    async def generate(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if body.get("keep_alive") == 0:
+            self.loaded = [name for name in self.loaded if name != body["model"]]
+        elif body["model"] not in self.loaded:
+            self.loaded.append(body["model"])
+        return web.json_response({"model": body["model"], "done": True})
+
+
+@pytest.fixture
+async def ollama() -> AsyncIterator[Ollama]:
+    double = Ollama()
+    await double.start()
+    yield double
+    assert double.runner is not None
+    await double.runner.cleanup()
+
+
+async def whisper_model_loaded(whisper) -> bool:
+    return await loaded(whisper.url, "whisper-tiny.en")
+
+
+async def load_whisper(whisper, wav: bytes) -> None:
+    await events(whisper.url, form("whisper-tiny.en", wav))
+    assert await whisper_model_loaded(whisper)
+
+
+async def test_speech_and_transcription_make_room(services, whisper, piper, ollama, speech_wav):
+    """Under `exclusive`, a speech request makes the ASR model and Ollama's model leave
+    the GPU before it runs; a transcription makes Ollama's leave (and keeps its own)."""
+    edge = services.start(
+        "aistack_edge",
+        env={
+            "AISTACK_ASR_BACKENDS": whisper.url,
+            "AISTACK_TTS_BACKENDS": piper.url,
+            "AISTACK_OLLAMA_URL": ollama.url,
+        },
+    )
+    wav = speech_wav.read_bytes()
+    await load_whisper(whisper, wav)
+    ollama.loaded = [Ollama.TAG]
+    async with httpx.AsyncClient(timeout=60) as client:  # the Ollama double shares the loop
+        speech = await client.post(
+            edge.url + "/v1/audio/speech",
+            json={"model": "piper", "input": "Room, please.", "voice": "alloy"},
+        )
+    assert speech.status_code == 200, speech.text
+    assert not await whisper_model_loaded(whisper)
+    assert ollama.loaded == []
+
+    ollama.loaded = [Ollama.TAG]
+    status, _, body = await transcribe(edge.url, wav)
+    assert status == 200, body
+    assert ollama.loaded == []
+    assert await whisper_model_loaded(whisper)  # its own model stays, in use
