@@ -1,5 +1,6 @@
 """The edge's settings: every one an `AISTACK_`-prefixed environment variable."""
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -7,6 +8,8 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 UrlList = Annotated[list[str], NoDecode]
+NameList = Annotated[list[str], NoDecode]
+NetworkList = Annotated[list[ipaddress.IPv4Network | ipaddress.IPv6Network], NoDecode]
 
 
 class EdgeSettings(BaseSettings):
@@ -52,8 +55,8 @@ class EdgeSettings(BaseSettings):
     capture_max_age_h: float = Field(24.0, gt=0)
     capture_max_total_mb: float = Field(512.0, gt=0)
     admin_token: SecretStr | None = None
-    """The Bearer token of /admin and /admin/api/*; unset: admin state changes are refused,
-    and on a non-loopback host the admin routes too."""
+    """The Bearer token of /admin and /admin/api/*; unset or empty: admin state changes are
+    refused, and the reads too unless both the edge and the client are on loopback."""
     admin_recent: int = Field(200, ge=1)
     """How many finished requests the admin page's ring keeps."""
     trace_file: Path | None = None
@@ -72,6 +75,38 @@ class EdgeSettings(BaseSettings):
     def _base_url(cls, value: str | None) -> str | None:
         """A base URL without its trailing slash; empty: unset."""
         return value.strip().rstrip("/") or None if value else None
+
+    # Who may reach what: the admin routes, /metrics through a proxy, the Host header.
+    trusted_proxies: NetworkList = []
+    """Addresses or networks of proxies whose X-Forwarded-For names the real client."""
+    allowed_hosts: NameList = []
+    """Host names a loopback-bound edge answers to besides localhost and loopback IPs."""
+
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _no_empty_token(cls, value: object) -> object:
+        """An empty (or blank) token is no token: it would match an empty Bearer."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, SecretStr) and not value.get_secret_value().strip():
+            return None
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        """Comma-separated addresses or CIDR networks (an address is a network of one)."""
+        if isinstance(value, str):
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        return [ipaddress.ip_network(str(item), strict=False) for item in value]
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_names(cls, value: object) -> object:
+        """Comma-separated host names, compared without case or a trailing dot."""
+        if isinstance(value, str):
+            value = value.split(",")
+        return [str(name).strip().lower().rstrip(".") for name in value if str(name).strip()]
 
     @property
     def max_upload_bytes(self) -> int:
