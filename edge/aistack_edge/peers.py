@@ -37,6 +37,14 @@ def parse_address(text: str) -> Address | None:
     return address
 
 
+def is_loopback(host: str) -> bool:
+    """Whether a host name or address (an edge's bind address, say) is this machine's."""
+    if host == "localhost":
+        return True
+    address = parse_address(host)
+    return address is not None and address.is_loopback
+
+
 def peer(request: web.Request) -> Address | None:
     """The address at the other end of the connection."""
     transport = request.transport

@@ -277,3 +277,9 @@ def test_metrics_through_the_proxy_need_the_admin_token(admin_client, admin_prox
     assert admin_client.get("/metrics", headers=bearer(admin_proxy)).status_code == 401
     r = admin_client.get("/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     assert r.status_code == 200 and "aistack_requests_total" in r.text
+
+
+def test_any_name_of_the_box_passes_the_loopback_edges_host_check(client, proxy):
+    """nginx names the edge `localhost`: a LAN client may call the box by any name."""
+    r = client.get("/v1/models", headers={**bearer(proxy), "Host": "gpu-box.lan:8443"})
+    assert r.status_code == 200, r.text

@@ -25,19 +25,12 @@ from aistack_edge.state import SETTINGS
 NO_TOKEN = "admin changes are disabled: AISTACK_ADMIN_TOKEN is not set on the edge"
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    address = peers.parse_address(host)
-    return address is not None and address.is_loopback
-
-
 def admit_page(request: web.Request) -> None:
     """The page and its assets: with no token, only for a local client of a loopback edge."""
     settings = request.app[SETTINGS]
     if settings.admin_token is not None:
         return
-    if not is_loopback(settings.host):
+    if not peers.is_loopback(settings.host):
         raise web.HTTPForbidden(
             text=f"the admin page is off: the edge listens on {settings.host}, beyond "
             "loopback, and AISTACK_ADMIN_TOKEN is not set"
