@@ -76,11 +76,14 @@ class EdgeSettings(BaseSettings):
         """A base URL without its trailing slash; empty: unset."""
         return value.strip().rstrip("/") or None if value else None
 
-    # Who may reach what: the admin routes, /metrics through a proxy, the Host header.
+    # Who may reach what (the admin routes, /metrics through a proxy, the Host header),
+    # and how much capture and the access log may keep.
     trusted_proxies: NetworkList = []
     """Addresses or networks of proxies whose X-Forwarded-For names the real client."""
     allowed_hosts: NameList = []
     """Host names a loopback-bound edge answers to besides localhost and loopback IPs."""
+    capture_queue: int = Field(64, ge=1)
+    """Captured exchanges waiting for the writer; one more is dropped (and counted)."""
 
     @field_validator("admin_token", mode="before")
     @classmethod

@@ -38,6 +38,7 @@ class Observability:
                 settings.capture_max_body_kb * 1024,
                 settings.capture_max_age_h * 3600,
                 int(settings.capture_max_total_mb * 2**20),
+                settings.capture_queue,
             )
             if settings.capture_dir
             else None
@@ -53,6 +54,7 @@ class Observability:
             **asdict(self.toggles),
             "access_log_dir": str(self.access_log.directory) if self.access_log else None,
             "capture_dir": str(self.capture.directory) if self.capture else None,
+            "capture_dropped": self.capture.dropped if self.capture else 0,
         }
 
     def switch(self, changes: dict[str, bool]) -> None:
@@ -117,8 +119,8 @@ class Observability:
             )
 
     def keep(self, captured: Captured) -> None:
-        if self.capture is not None:
-            self.capture.submit(captured)
+        if self.capture is not None and not self.capture.submit(captured):
+            self.metrics.capture_dropped.inc()
 
     def close(self) -> None:
         for writer in (self.access_log, self.capture):
