@@ -84,6 +84,10 @@ class EdgeSettings(BaseSettings):
     """Host names a loopback-bound edge answers to besides localhost and loopback IPs."""
     capture_queue: int = Field(64, ge=1)
     """Captured exchanges waiting for the writer; one more is dropped (and counted)."""
+    access_log_max_age_days: float = Field(14.0, gt=0)
+    """Access log files last written longer ago than this are deleted."""
+    access_log_max_total_mb: float = Field(1024.0, gt=0)
+    """Past this, the oldest access log files are deleted (a day's file is split in parts)."""
 
     @field_validator("admin_token", mode="before")
     @classmethod

@@ -31,7 +31,15 @@ class Observability:
     def __init__(self, settings: EdgeSettings, backend_states: BackendStates) -> None:
         self.metrics = EdgeMetrics(backend_states)
         self.recent = RecentRequests(settings.admin_recent)
-        self.access_log = AccessLog(settings.access_log_dir) if settings.access_log_dir else None
+        self.access_log = (
+            AccessLog(
+                settings.access_log_dir,
+                settings.access_log_max_age_days * 86400,
+                int(settings.access_log_max_total_mb * 2**20),
+            )
+            if settings.access_log_dir
+            else None
+        )
         self.capture = (
             Capture(
                 settings.capture_dir,
