@@ -4,7 +4,6 @@ redacted, folders 0700 and files 0600, and a bounded writer queue that drops and
 
 import datetime as dt
 import json
-import socket
 import stat
 import time
 from pathlib import Path
@@ -13,6 +12,7 @@ import httpx
 import pytest
 
 from aistack_edge.observability.capture import REDACTED, Capture, Captured
+from aistack_testing.edge import answer_to_head
 
 
 @pytest.fixture
@@ -70,13 +70,12 @@ def test_a_json_body_is_still_kept(capturing_edge):
 def test_a_request_refused_before_its_body_is_answered_without_it(capturing_edge):
     """Headers promising 50 MB to a route that does not exist, and no body: the 404
     comes at once, and capture records what there is without waiting for the rest."""
-    port = int(capturing_edge.url.rpartition(":")[2])
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall(
-            b"POST /v1/nothing-here HTTP/1.1\r\nHost: localhost\r\nX-Request-ID: early-1\r\n"
-            b"Content-Type: application/json\r\nContent-Length: 52428800\r\n\r\n"
-        )
-        head = sock.recv(65536)
+    head = answer_to_head(
+        capturing_edge.url,
+        b"POST /v1/nothing-here HTTP/1.1\r\nHost: localhost\r\nX-Request-ID: early-1\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 52428800\r\n\r\n",
+        timeout=5,
+    )
     assert head.startswith(b"HTTP/1.1 404"), head[:200]
     folder = captured(capturing_edge.capture, "early-1")
     assert (folder / "request.body").read_bytes() == b""

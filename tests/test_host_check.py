@@ -1,12 +1,10 @@
 """DNS rebinding: a loopback-bound edge (a real process) answers only to localhost names,
 loopback addresses and AISTACK_ALLOWED_HOSTS, and refuses any other Host before the body."""
 
-import socket
-
 import httpx
 import pytest
 
-from aistack_testing.edge import envelope
+from aistack_testing.edge import answer_to_head, envelope
 
 
 def get(url: str, host: str) -> httpx.Response:
@@ -39,13 +37,11 @@ def test_other_names_are_refused_with_the_envelope(edge, host):
 
 def test_refused_before_the_body(edge):
     """Headers promising 50 MB, no body sent: the answer comes at once."""
-    port = int(edge.url.rpartition(":")[2])
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(
-            b"POST /v1/chat/completions HTTP/1.1\r\nHost: attacker.example\r\n"
-            b"Content-Type: application/json\r\nContent-Length: 52428800\r\n\r\n"
-        )
-        head = sock.recv(65536)
+    head = answer_to_head(
+        edge.url,
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: attacker.example\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 52428800\r\n\r\n",
+    )
     assert head.startswith(b"HTTP/1.1 400"), head[:200]
 
 

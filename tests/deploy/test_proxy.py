@@ -153,10 +153,15 @@ def _answers(url: str, ca: Path) -> bool:
         return False
 
 
+def https_client(proxy: dict) -> httpx.Client:
+    """A client of `proxy` that trusts its certificate."""
+    tls = ssl.create_default_context(cafile=proxy["ca"])
+    return httpx.Client(base_url=proxy["url"], verify=tls, timeout=60)
+
+
 @pytest.fixture
 def client(proxy) -> Iterator[httpx.Client]:
-    tls = ssl.create_default_context(cafile=proxy["ca"])
-    with httpx.Client(base_url=proxy["url"], verify=tls, timeout=60) as client:
+    with https_client(proxy) as client:
         yield client
 
 
@@ -234,8 +239,7 @@ def admin_proxy(module_services, llm, tmp_path_factory) -> Iterator[dict]:
 
 @pytest.fixture
 def admin_client(admin_proxy) -> Iterator[httpx.Client]:
-    tls = ssl.create_default_context(cafile=admin_proxy["ca"])
-    with httpx.Client(base_url=admin_proxy["url"], verify=tls, timeout=60) as client:
+    with https_client(admin_proxy) as client:
         yield client
 
 
