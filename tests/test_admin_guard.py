@@ -2,6 +2,9 @@
 client is judged by the real peer and what a trusted proxy forwards, never by what any
 client writes in a forwarding header."""
 
+import json
+import time
+
 import httpx
 import pytest
 
@@ -74,3 +77,23 @@ def test_the_origin_of_a_change_is_scheme_host_and_port(services):
     # A Host with no port is port 80: a page on port 80 is not the edge's origin.
     assert change("http://127.0.0.1:80", host="127.0.0.1:80") == 200
     assert change(f"http://127.0.0.1:{port}", host="127.0.0.1") == 403
+
+
+def test_the_access_log_names_the_client_a_trusted_proxy_forwarded(services, tmp_path):
+    edge = services.start(
+        "aistack_edge",
+        env={"AISTACK_TRUSTED_PROXIES": "127.0.0.1", "AISTACK_ACCESS_LOG_DIR": str(tmp_path)},
+    )
+    forwarded = {"X-Forwarded-For": "203.0.113.9, 198.51.100.7"}
+    for request_id, headers in (("direct", {}), ("proxied", forwarded)):
+        httpx.get(edge.url + "/health", headers={"X-Request-ID": request_id, **headers})
+    deadline = time.monotonic() + 5
+    clients: dict[str, str] = {}
+    while len(clients) < 2:
+        assert time.monotonic() < deadline, clients
+        time.sleep(0.05)
+        lines = [json.loads(x) for f in tmp_path.glob("*.jsonl") for x in f.open()]
+        clients = {
+            x["request_id"]: x["client"] for x in lines if x["request_id"] in ("direct", "proxied")
+        }
+    assert clients == {"direct": "127.0.0.1", "proxied": "198.51.100.7"}

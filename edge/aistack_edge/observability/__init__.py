@@ -5,6 +5,7 @@ from dataclasses import asdict, dataclass
 
 from aiohttp import web
 
+from aistack_edge import peers
 from aistack_edge.config import EdgeSettings
 from aistack_edge.errors import malformed
 from aistack_edge.observability import exchange
@@ -31,6 +32,7 @@ class Observability:
     def __init__(self, settings: EdgeSettings, backend_states: BackendStates) -> None:
         self.metrics = EdgeMetrics(backend_states)
         self.recent = RecentRequests(settings.admin_recent)
+        self._trusted_proxies = settings.trusted_proxies
         self.access_log = (
             AccessLog(
                 settings.access_log_dir,
@@ -116,7 +118,7 @@ class Observability:
                     status,
                     request.content.total_bytes,
                     bytes_out,
-                    request.remote,
+                    self._client(request),
                     at,
                     record.capability,
                     record.model,
@@ -125,6 +127,14 @@ class Observability:
                     None if wait_s is None else round(wait_s * 1000, 3),
                 )
             )
+
+    def _client(self, request: web.Request) -> str | None:
+        """The access log's client: the one a trusted proxy names, else the peer."""
+        if self._trusted_proxies and peers.forwarded(request):
+            address = peers.client(request, self._trusted_proxies)
+            if address is not None:
+                return str(address)
+        return request.remote
 
     def keep(self, captured: Captured) -> None:
         if self.capture is not None and not self.capture.submit(captured):
