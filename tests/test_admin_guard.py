@@ -28,6 +28,7 @@ def test_an_empty_token_is_no_token(services):
         assert "AISTACK_ADMIN_TOKEN is not set" in envelope(r.content, "malformed")["message"]
     state = httpx.get(edge.url + "/admin/api/observability", timeout=10).json()
     assert state["metrics"] is True
+    assert "AISTACK_ADMIN_TOKEN is empty: treated as unset" in edge.output()
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """The edge's settings: every one an `AISTACK_`-prefixed environment variable."""
 
 import ipaddress
+import logging
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -93,9 +94,11 @@ class EdgeSettings(BaseSettings):
     @classmethod
     def _no_empty_token(cls, value: object) -> object:
         """An empty (or blank) token is no token: it would match an empty Bearer."""
-        if isinstance(value, str) and not value.strip():
-            return None
-        if isinstance(value, SecretStr) and not value.get_secret_value().strip():
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(text, str) and not text.strip():
+            logging.getLogger(__name__).warning(
+                "AISTACK_ADMIN_TOKEN is empty: treated as unset (admin changes refused)"
+            )
             return None
         return value
 
