@@ -42,7 +42,7 @@ class Connection(asyncio.Protocol):
 
     def encode(self, method: str, path: str, body: bytes = b"", json: bool = False) -> bytes:
         """The bytes of one request, made before `send` so that they are not timed."""
-        headers = [("Host", "edge"), ("Content-Length", str(len(body)))]
+        headers = [("Host", "localhost"), ("Content-Length", str(len(body)))]
         if json:
             headers.append(("Content-Type", "application/json"))
         request = h11.Request(method=method, target=path, headers=headers)

@@ -223,7 +223,7 @@ def refused_before_the_body(url: str) -> bool:
     host, port = url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         sock.sendall(
-            b"POST /v1/audio/speech HTTP/1.1\r\nHost: edge\r\n"
+            b"POST /v1/audio/speech HTTP/1.1\r\nHost: localhost\r\n"
             b"Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n"
         )
         return sock.recv(4096).startswith(b"HTTP/1.1 503")

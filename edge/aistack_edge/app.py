@@ -9,6 +9,7 @@ from aiohttp import web
 
 from aistack_edge.catalog import Catalog
 from aistack_edge.config import EdgeSettings
+from aistack_edge.hosts import check_host
 from aistack_edge.middleware import echo_request_id, envelope_middleware
 from aistack_edge.observability import Observability
 from aistack_edge.observability.middleware import observe, tee_for_capture
@@ -62,7 +63,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: EdgeSettings | None = None) -> web.Application:
     settings = settings or EdgeSettings()
     app = web.Application(
-        middlewares=[observe, envelope_middleware], client_max_size=settings.max_upload_bytes
+        middlewares=[observe, envelope_middleware, check_host],
+        client_max_size=settings.max_upload_bytes,
     )
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_resources)

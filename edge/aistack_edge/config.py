@@ -1,5 +1,7 @@
 """The edge's settings: every one an `AISTACK_`-prefixed environment variable."""
 
+import ipaddress
+import logging
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -7,6 +9,8 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 UrlList = Annotated[list[str], NoDecode]
+NameList = Annotated[list[str], NoDecode]
+NetworkList = Annotated[list[ipaddress.IPv4Network | ipaddress.IPv6Network], NoDecode]
 
 
 class EdgeSettings(BaseSettings):
@@ -56,8 +60,8 @@ class EdgeSettings(BaseSettings):
     capture_max_age_h: float = Field(24.0, gt=0)
     capture_max_total_mb: float = Field(512.0, gt=0)
     admin_token: SecretStr | None = None
-    """The Bearer token of /admin and /admin/api/*; unset: admin state changes are refused,
-    and on a non-loopback host the admin routes too."""
+    """The Bearer token of /admin and /admin/api/*; unset or empty: admin state changes are
+    refused, and the reads too unless both the edge and the client are on loopback."""
     admin_recent: int = Field(200, ge=1)
     """How many finished requests the admin page's ring keeps."""
     trace_file: Path | None = None
@@ -76,6 +80,47 @@ class EdgeSettings(BaseSettings):
     def _base_url(cls, value: str | None) -> str | None:
         """A base URL without its trailing slash; empty: unset."""
         return value.strip().rstrip("/") or None if value else None
+
+    # Who may reach what (the admin routes, /metrics through a proxy, the Host header),
+    # and how much capture and the access log may keep.
+    trusted_proxies: NetworkList = []
+    """Addresses or networks of proxies whose X-Forwarded-For names the real client."""
+    allowed_hosts: NameList = []
+    """Host names a loopback-bound edge answers to besides localhost and loopback IPs."""
+    capture_queue: int = Field(64, ge=1)
+    """Captured exchanges waiting for the writer; one more is dropped (and counted)."""
+    access_log_max_age_days: float = Field(14.0, gt=0)
+    """Access log files last written longer ago than this are deleted."""
+    access_log_max_total_mb: float = Field(1024.0, gt=0)
+    """Past this, the oldest access log files are deleted (a day's file is split in parts)."""
+
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _no_empty_token(cls, value: object) -> object:
+        """An empty (or blank) token is no token: it would match an empty Bearer."""
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(text, str) and not text.strip():
+            logging.getLogger(__name__).warning(
+                "AISTACK_ADMIN_TOKEN is empty: treated as unset (admin changes refused)"
+            )
+            return None
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        """Comma-separated addresses or CIDR networks (an address is a network of one)."""
+        if isinstance(value, str):
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        return [ipaddress.ip_network(str(item), strict=False) for item in value]
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_names(cls, value: object) -> object:
+        """Comma-separated host names, compared without case or a trailing dot."""
+        if isinstance(value, str):
+            value = value.split(",")
+        return [str(name).strip().lower().rstrip(".") for name in value if str(name).strip()]
 
     @property
     def max_upload_bytes(self) -> int:

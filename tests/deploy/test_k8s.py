@@ -1,5 +1,7 @@
-"""deploy/k8s: every manifest valid against Kubernetes' own schemas (strict, offline), and the
-multi-node design holding together: one slot key per GPU node, node-local backends."""
+"""deploy/k8s: every manifest valid against Kubernetes' own schemas (strict, offline), the
+multi-node design holding together (one slot key per GPU node, node-local backends), and a
+cluster where a neighbour pod can't take the GPU: Redis with a password, NetworkPolicies, and
+locked-down containers."""
 
 from pathlib import Path
 
@@ -61,7 +63,7 @@ def test_edges_are_replicated_and_take_their_nodes_slot_key():
     env = {e["name"]: e for e in container(edge)["env"]}
     assert env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
     assert env["AISTACK_SLOT_KEY"]["value"].endswith(":$(NODE_NAME)")
-    assert env["AISTACK_REDIS_URL"]["value"] == "redis://redis:6379/0"
+    assert env["AISTACK_REDIS_URL"]["value"] == "redis://:$(REDIS_PASSWORD)@redis:6379/0"
     assert "redis" in of_kind("Service")
 
 
@@ -97,3 +99,87 @@ def test_images_are_pinned():
     for workload in [*of_kind("Deployment").values(), *of_kind("DaemonSet").values()]:
         tag = container(workload)["image"].partition(":")[2]
         assert tag and tag != "latest", workload["metadata"]["name"]
+
+
+def workloads() -> dict[str, dict]:
+    return {**of_kind("Deployment"), **of_kind("DaemonSet")}
+
+
+def test_redis_asks_for_the_secrets_password_and_the_edges_send_it():
+    redis = of_kind("Deployment")["redis"]
+    script = " ".join(container(redis)["args"])
+    assert "requirepass" in script and "/etc/redis-auth/password" in script
+    volumes = {v["name"]: v for v in redis["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["auth"]["secret"]["secretName"] == "aistack-redis"
+    env = {e["name"]: e for e in container(of_kind("Deployment")["edge"])["env"]}
+    ref = env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "aistack-redis", "key": "password"}
+    names = [e["name"] for e in container(of_kind("Deployment")["edge"])["env"]]
+    assert names.index("REDIS_PASSWORD") < names.index("AISTACK_REDIS_URL")  # $(...) order
+
+
+def _selects(selector: dict, labels: dict) -> bool:
+    """Whether a label selector (matchLabels, matchExpressions with In) picks `labels`."""
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] == "In", expression
+        if labels.get(expression["key"]) not in expression["values"]:
+            return False
+    return True
+
+
+def allowed_sources(name: str) -> list[dict]:
+    """The `from` entries of every NetworkPolicy that selects workload `name`'s pods, with
+    the ports they open; every pod must be selected by at least one (default deny)."""
+    labels = workloads()[name]["spec"]["template"]["metadata"]["labels"]
+    policies = [
+        p for p in of_kind("NetworkPolicy").values() if _selects(p["spec"]["podSelector"], labels)
+    ]
+    assert policies and all(p["spec"]["policyTypes"] == ["Ingress"] for p in policies), name
+    return [
+        {"from": source, "ports": {port["port"] for port in rule.get("ports", [])}}
+        for policy in policies
+        for rule in policy["spec"].get("ingress", [])
+        for source in rule["from"]
+    ]
+
+
+def test_only_the_edges_reach_redis_the_backends_and_ollama():
+    assert of_kind("NetworkPolicy")["default-deny-ingress"]["spec"]["podSelector"] == {}
+    edge = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "edge"}}}
+    for name, workload in workloads().items():
+        if name == "edge":
+            continue
+        sources = allowed_sources(name)
+        assert [s["from"] for s in sources] == [edge], name
+        (port,) = [p["containerPort"] for p in container(workload)["ports"]]
+        assert all(port in s["ports"] for s in sources), name
+
+
+def test_only_the_ingress_namespace_reaches_the_edges():
+    (source,) = allowed_sources("edge")
+    assert set(source["from"]) == {"namespaceSelector"}
+    assert source["ports"] == {11500}
+
+
+def test_every_container_is_locked_down():
+    for name, workload in workloads().items():
+        pod = workload["spec"]["template"]["spec"]
+        assert pod["automountServiceAccountToken"] is False, name
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["runAsUser"] >= 10000, name
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        context = container(workload)["securityContext"]
+        assert context["allowPrivilegeEscalation"] is False, name
+        assert context["readOnlyRootFilesystem"] is True, name
+        assert context["capabilities"] == {"drop": ["ALL"]}, name
+        assert not any("hostPath" in v and v["name"] != "models" for v in pod["volumes"]), name
+
+
+def test_ollama_runs_unprivileged_on_a_folder_it_does_not_create():
+    ollama = of_kind("DaemonSet")["ollama"]
+    env = {e["name"]: e.get("value") for e in container(ollama)["env"]}
+    assert env["OLLAMA_MODELS"] == "/models" and env["HOME"] == "/tmp"
+    (models,) = [v for v in ollama["spec"]["template"]["spec"]["volumes"] if "hostPath" in v]
+    assert models["hostPath"]["type"] == "Directory"

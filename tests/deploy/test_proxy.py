@@ -3,6 +3,7 @@ install.sh and a token from add-token.sh, in front of a real edge whose LLM upst
 small OpenAI-compatible server that the test steers."""
 
 import asyncio
+import contextlib
 import json
 import os
 import pwd
@@ -101,10 +102,17 @@ def edge(module_services, llm):
 @pytest.fixture(scope="module")
 def proxy(edge, tmp_path_factory) -> Iterator[dict]:
     """nginx on a free port in front of `edge`: its URL, the CA file, a client's token."""
+    with nginx_in_front_of(edge.url, tmp_path_factory.mktemp("nginx")) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def nginx_in_front_of(edge_url: str, conf: Path) -> Iterator[dict]:
+    """Debian's nginx with deploy/nginx's configuration, installed into `conf`, in front of
+    the edge at `edge_url`, until the block ends."""
     nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
     if nginx is None or shutil.which("openssl") is None:
         pytest.skip("nginx and openssl are not installed (apt-get install nginx openssl)")
-    conf = tmp_path_factory.mktemp("nginx")
     (conf / "tmp").mkdir()
     env = {"AISTACK_TLS_NAMES": "localhost,127.0.0.1", "PATH": "/usr/bin:/bin:/usr/sbin"}
     subprocess.run([NGINX / "install.sh", conf], env=env, check=True, capture_output=True)
@@ -116,7 +124,7 @@ def proxy(edge, tmp_path_factory) -> Iterator[dict]:
     text = site.read_text()
     assert text.count("listen 8443 ssl;") == text.count("server 127.0.0.1:11500;") == 1
     text = text.replace("listen 8443 ssl;", f"listen 127.0.0.1:{port} ssl;")
-    site.write_text(text.replace("127.0.0.1:11500", edge.url.removeprefix("http://")))
+    site.write_text(text.replace("127.0.0.1:11500", edge_url.removeprefix("http://")))
     (conf / "nginx.conf").write_text(
         MAIN_CONF.format(dir=conf, user=pwd.getpwuid(os.getuid()).pw_name)
     )
@@ -145,10 +153,15 @@ def _answers(url: str, ca: Path) -> bool:
         return False
 
 
+def https_client(proxy: dict) -> httpx.Client:
+    """A client of `proxy` that trusts its certificate."""
+    tls = ssl.create_default_context(cafile=proxy["ca"])
+    return httpx.Client(base_url=proxy["url"], verify=tls, timeout=60)
+
+
 @pytest.fixture
 def client(proxy) -> Iterator[httpx.Client]:
-    tls = ssl.create_default_context(cafile=proxy["ca"])
-    with httpx.Client(base_url=proxy["url"], verify=tls, timeout=60) as client:
+    with https_client(proxy) as client:
         yield client
 
 
@@ -204,3 +217,73 @@ def test_a_50_mb_upload_passes(client, proxy, llm):
     )
     assert r.status_code == 200, r.text[:500]
     assert r.json()["received"] >= len(body)
+
+
+ADMIN_TOKEN = "proxy-admin-token"
+
+
+@pytest.fixture(scope="module")
+def admin_proxy(module_services, llm, tmp_path_factory) -> Iterator[dict]:
+    """nginx in front of an edge with an admin token that trusts it as its proxy."""
+    token_edge = module_services.start(
+        "aistack_edge",
+        env={
+            "AISTACK_LLM_UPSTREAMS": llm.url,
+            "AISTACK_ADMIN_TOKEN": ADMIN_TOKEN,
+            "AISTACK_TRUSTED_PROXIES": "127.0.0.1",
+        },
+    )
+    with nginx_in_front_of(token_edge.url, tmp_path_factory.mktemp("nginx-admin")) as started:
+        yield started
+
+
+@pytest.fixture
+def admin_client(admin_proxy) -> Iterator[httpx.Client]:
+    with https_client(admin_proxy) as client:
+        yield client
+
+
+@pytest.mark.parametrize("path", ["/admin/api/status", "/admin/api/observability", "/metrics"])
+def test_a_client_token_opens_no_admin_nor_metrics_without_an_admin_token(client, proxy, path):
+    """The edge has no admin token and listens on loopback; nginx runs on the same machine,
+    so the edge's peer is loopback, but the client is not (nor does the edge trust nginx)."""
+    r = client.get(path, headers=bearer(proxy))
+    assert r.status_code == 403, r.text[:300]
+    assert r.json()["error"]["kind"] == "malformed"
+    assert client.get(path).status_code == 403  # nor with no token at all
+
+
+def test_admin_works_through_the_proxy_with_its_own_token(admin_client, admin_proxy):
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    assert admin_client.get("/admin/api/status").status_code == 401
+    assert admin_client.get("/admin/api/status", headers=bearer(admin_proxy)).status_code == 401
+    status = admin_client.get("/admin/api/status", headers=admin)
+    assert status.status_code == 200 and "slot" in status.json()
+    assert admin_client.get("/admin").status_code == 200  # the page asks for the token
+    url = admin_proxy["url"]
+    # A change from the page's own origin (scheme, host and port) passes ...
+    change = admin_client.post(
+        "/admin/api/observability", json={"metrics": True}, headers={**admin, "Origin": url}
+    )
+    assert change.status_code == 200, change.text
+    # ... from the same host on another port or scheme, it does not.
+    port = url.rpartition(":")[2]
+    for other in ("https://127.0.0.1", f"http://127.0.0.1:{port}", "https://localhost:" + port):
+        refused = admin_client.post(
+            "/admin/api/observability", json={"metrics": True}, headers={**admin, "Origin": other}
+        )
+        assert refused.status_code == 403, other
+        assert "cross-site" in refused.json()["error"]["message"]
+
+
+def test_metrics_through_the_proxy_need_the_admin_token(admin_client, admin_proxy):
+    assert admin_client.get("/metrics").status_code == 401
+    assert admin_client.get("/metrics", headers=bearer(admin_proxy)).status_code == 401
+    r = admin_client.get("/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert r.status_code == 200 and "aistack_requests_total" in r.text
+
+
+def test_any_name_of_the_box_passes_the_loopback_edges_host_check(client, proxy):
+    """nginx names the edge `localhost`: a LAN client may call the box by any name."""
+    r = client.get("/v1/models", headers={**bearer(proxy), "Host": "gpu-box.lan:8443"})
+    assert r.status_code == 200, r.text

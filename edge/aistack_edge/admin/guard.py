@@ -1,43 +1,58 @@
-"""Who may use the admin page and API.
+"""Who may use the admin page and API, and /metrics through a proxy.
 
-- The edge listens beyond loopback and `AISTACK_ADMIN_TOKEN` is not set: every admin
-  route is refused (403), the page included.
-- A token is set: the API needs `Authorization: Bearer <token>` (401 otherwise); the
-  page itself holds no state and asks for the token.
-- No token, on loopback: the page and the reads are open, every change is refused (403).
+- `AISTACK_ADMIN_TOKEN` set: the API needs `Authorization: Bearer <token>` (401 otherwise);
+  the page itself holds no state and asks for the token.
+- No token (unset or empty): the page and the reads are open only when the edge listens on
+  loopback and the client is on this machine (`aistack_edge.peers`: the real peer, or the
+  client a trusted proxy forwarded); every change is refused (403).
+- `/metrics`: open to direct clients (a scraper); a proxied request needs the token, or,
+  with none set, a local client.
 
 A change is a POST with a JSON body (which an HTML form can't send), from the edge's own
-origin when the browser names one, carrying the token in a header: a header no other
-site can make a browser send, so it is the change's CSRF token too.
+origin (scheme, host and port) when the browser names one, carrying the token in a header:
+a header no other site can make a browser send, so it is the change's CSRF token too.
 """
 
 import hmac
-import ipaddress
 
 from aiohttp import web
+from yarl import URL
 
+from aistack_edge import peers
 from aistack_edge.errors import malformed
 from aistack_edge.state import SETTINGS
 
 NO_TOKEN = "admin changes are disabled: AISTACK_ADMIN_TOKEN is not set on the edge"
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def admit_page(request: web.Request) -> None:
-    """The page and its assets: refused only beyond loopback with no token."""
+    """The page and its assets: with no token, only for a local client of a loopback edge."""
     settings = request.app[SETTINGS]
-    if settings.admin_token is None and not is_loopback(settings.host):
+    if settings.admin_token is not None:
+        return
+    if not peers.is_loopback(settings.host):
         raise web.HTTPForbidden(
             text=f"the admin page is off: the edge listens on {settings.host}, beyond "
             "loopback, and AISTACK_ADMIN_TOKEN is not set"
+        )
+    if not peers.is_local(request, settings.trusted_proxies):
+        raise web.HTTPForbidden(
+            text="the admin page is open only to this machine's own clients while "
+            "AISTACK_ADMIN_TOKEN is not set"
+        )
+
+
+def admit_metrics(request: web.Request) -> None:
+    """/metrics: a direct request passes; one through a proxy needs the admin token (or,
+    with none set, a local client behind a trusted proxy)."""
+    if not peers.forwarded(request):
+        return
+    settings = request.app[SETTINGS]
+    if settings.admin_token is not None:
+        _bearer(request)
+    elif not peers.is_local(request, settings.trusted_proxies):
+        raise web.HTTPForbidden(
+            text="/metrics through a proxy needs AISTACK_ADMIN_TOKEN, which is not set"
         )
 
 
@@ -50,7 +65,7 @@ async def admitted_change(request: web.Request) -> dict:
     """The JSON object a permitted change carries; raises for any other request."""
     admit_page(request)
     origin = request.headers.get("Origin")
-    if origin is not None and origin != f"{request.scheme}://{request.host}":
+    if origin is not None and _origin(origin) != _own_origin(request):
         raise web.HTTPForbidden(text=f"cross-site request refused (Origin {origin})")
     if request.app[SETTINGS].admin_token is None:
         raise web.HTTPForbidden(text=NO_TOKEN)
@@ -64,6 +79,28 @@ async def admitted_change(request: web.Request) -> dict:
     if not isinstance(change, dict):
         raise malformed("the body must be a JSON object")
     return change
+
+
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) of an origin, the port made explicit; None when unparsable."""
+    try:
+        parsed = URL(url)
+    except ValueError:
+        return None
+    if not parsed.scheme or not parsed.host:
+        return None
+    return parsed.scheme.lower(), parsed.host.lower().rstrip("."), parsed.port
+
+
+def _own_origin(request: web.Request) -> tuple[str, str, int | None] | None:
+    """The origin the client reached: as a trusted proxy says (X-Forwarded-Proto and
+    X-Forwarded-Host), else this connection's scheme and Host."""
+    scheme, host = request.scheme, request.headers.get("Host", "")
+    if peers.via_trusted_proxy(request, request.app[SETTINGS].trusted_proxies):
+        proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip()
+        scheme = proto or scheme
+        host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip() or host
+    return _origin(f"{scheme}://{host}")
 
 
 def _bearer(request: web.Request) -> None:

@@ -5,6 +5,7 @@ from dataclasses import asdict, dataclass
 
 from aiohttp import web
 
+from aistack_edge import peers
 from aistack_edge.config import EdgeSettings
 from aistack_edge.errors import malformed
 from aistack_edge.observability import exchange
@@ -31,13 +32,23 @@ class Observability:
     def __init__(self, settings: EdgeSettings, backend_states: BackendStates) -> None:
         self.metrics = EdgeMetrics(backend_states)
         self.recent = RecentRequests(settings.admin_recent)
-        self.access_log = AccessLog(settings.access_log_dir) if settings.access_log_dir else None
+        self._trusted_proxies = settings.trusted_proxies
+        self.access_log = (
+            AccessLog(
+                settings.access_log_dir,
+                settings.access_log_max_age_days * 86400,
+                int(settings.access_log_max_total_mb * 2**20),
+            )
+            if settings.access_log_dir
+            else None
+        )
         self.capture = (
             Capture(
                 settings.capture_dir,
                 settings.capture_max_body_kb * 1024,
                 settings.capture_max_age_h * 3600,
                 int(settings.capture_max_total_mb * 2**20),
+                settings.capture_queue,
             )
             if settings.capture_dir
             else None
@@ -53,6 +64,7 @@ class Observability:
             **asdict(self.toggles),
             "access_log_dir": str(self.access_log.directory) if self.access_log else None,
             "capture_dir": str(self.capture.directory) if self.capture else None,
+            "capture_dropped": self.capture.dropped if self.capture else 0,
         }
 
     def switch(self, changes: dict[str, bool]) -> None:
@@ -106,7 +118,7 @@ class Observability:
                     status,
                     request.content.total_bytes,
                     bytes_out,
-                    request.remote,
+                    self._client(request),
                     at,
                     record.capability,
                     record.model,
@@ -116,9 +128,17 @@ class Observability:
                 )
             )
 
+    def _client(self, request: web.Request) -> str | None:
+        """The access log's client: the one a trusted proxy names, else the peer."""
+        if self._trusted_proxies and peers.forwarded(request):
+            address = peers.client(request, self._trusted_proxies)
+            if address is not None:
+                return str(address)
+        return request.remote
+
     def keep(self, captured: Captured) -> None:
-        if self.capture is not None:
-            self.capture.submit(captured)
+        if self.capture is not None and not self.capture.submit(captured):
+            self.metrics.capture_dropped.inc()
 
     def close(self) -> None:
         for writer in (self.access_log, self.capture):

@@ -1,12 +1,21 @@
-"""One JSON line per request, appended to `access-YYYY-MM-DD.jsonl` (UTC) in a directory."""
+"""One JSON line per request, appended to `access-YYYY-MM-DD.jsonl` (UTC) in a directory.
+
+Kept for a time and a size: a day's file that reaches an eighth of the total cap goes on
+in a new part (`access-YYYY-MM-DD.1.jsonl`, ...), and whenever a file is opened or the
+total passes the cap, files last written before the maximum age go, then the oldest
+until the rest fits the cap (never the file being written).
+"""
 
 import asyncio
+import logging
 import time
 from json.encoder import encode_basestring
 from pathlib import Path
 from typing import NamedTuple, TextIO
 
 from aistack_edge.observability.writer import BackgroundWriter
+
+log = logging.getLogger(__name__)
 
 
 class Entry(NamedTuple):
@@ -56,13 +65,21 @@ class AccessLog:
     over (and the thread woken) once per request, the handovers would cost the loop more
     than the lines: each takes the GIL back and forth between the two threads."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(
+        self, directory: Path, max_age_s: float = float("inf"), max_total_bytes: int = 0
+    ) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
+        self._max_age_s = max_age_s
+        self._max_total_bytes = max_total_bytes
+        self._part_bytes = max_total_bytes // 8
+        self._total = 0
+        self._part = 0
         self._day = ""
         self._second, self._second_text = -1, ""
         self._file: TextIO | None = None
         self._gathered: list[Entry] = []
+        self.sweep()  # what aged out while the edge was down
         self._writer: BackgroundWriter[list[Entry]] = BackgroundWriter("access-log", self._write)
 
     def write(self, entry: Entry) -> None:
@@ -103,14 +120,79 @@ class AccessLog:
         return f"{self._second_text}.{ms % 1000:03d}+00:00"
 
     def _append(self, lines: list[str]) -> None:
-        """Append `lines` to the current day's file in one write, and empty the list."""
+        """Append `lines` to the current day's file, in one write per part, and empty the
+        list."""
         if not lines:
             return
-        name = f"access-{self._day}.jsonl"
-        if self._file is None or not self._file.name.endswith(name):
-            if self._file is not None:
-                self._file.close()
-            self._file = (self.directory / name).open("a", encoding="utf-8")
-        self._file.write("".join(lines))
-        self._file.flush()
+        if self._file is None or not Path(self._file.name).name.startswith(f"access-{self._day}"):
+            self._open(0)
+        start = 0
+        while start < len(lines):
+            end, room = start, self._room()
+            while end < len(lines) and (room > 0 or end == start):
+                room -= len(lines[end])
+                end += 1
+            self._write_text("".join(lines[start:end]))
+            start = end
+            if start < len(lines) or self._room() <= 0:
+                self._open(self._part + 1)
         lines.clear()
+        if self._max_total_bytes and self._total > self._max_total_bytes:
+            self.sweep()
+
+    def _room(self) -> float:
+        """What the current part may still take (characters, about bytes)."""
+        assert self._file is not None
+        return self._part_bytes - self._file.tell() if self._part_bytes else float("inf")
+
+    def _write_text(self, text: str) -> None:
+        assert self._file is not None
+        self._file.write(text)
+        self._file.flush()
+        self._total += len(text)
+
+    def _open(self, part: int) -> None:
+        """Open part `part` of the current day's file (the next free one past an existing
+        part), then sweep."""
+        if self._file is not None:
+            self._file.close()
+        while True:
+            suffix = f".{part}" if part else ""
+            path = self.directory / f"access-{self._day}{suffix}.jsonl"
+            too_big = self._part_bytes and path.exists() and path.stat().st_size >= self._part_bytes
+            if not too_big:
+                break
+            part += 1
+        self._part = part
+        self._file = path.open("a", encoding="utf-8")
+        self.sweep()
+
+    def sweep(self, now: float | None = None) -> list[str]:
+        """Delete files past the maximum age, then the oldest past the total cap; the
+        names deleted. Runs on the writer thread (or before it starts)."""
+        now = time.time() if now is None else now
+        current = Path(self._file.name).name if self._file is not None else None
+        files = []
+        for path in self.directory.glob("access-*.jsonl"):
+            try:
+                info = path.stat()
+            except FileNotFoundError:
+                continue
+            files.append((info.st_mtime, path.name, info.st_size, path))
+        files.sort()
+        total = sum(size for _, _, size, _ in files)
+        deleted = []
+        for mtime, name, size, path in files:
+            old = now - mtime > self._max_age_s
+            over = self._max_total_bytes and total > self._max_total_bytes
+            if name == current or not (old or over):
+                continue
+            try:
+                path.unlink()
+            except OSError as exc:
+                log.warning("access log: could not delete %s: %s", path, exc)
+                continue
+            total -= size
+            deleted.append(name)
+        self._total = total
+        return deleted

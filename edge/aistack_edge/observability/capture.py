@@ -4,16 +4,21 @@ Every exchange gets a folder `<UTC time>-<request id>` under the capture directo
 the id reduced to `[A-Za-z0-9_-]` first, so that no id can name a path outside it.
 Credentials are redacted (headers that carry them, and like-named JSON members); each
 body is cut at a size cap; entries older than the maximum age go, then the oldest
-until the whole fits the total size cap. Files are written on a thread of their own.
+until the whole fits the total size cap. Files are written on a thread of their own,
+from a queue of bounded length (an exchange that finds it full is dropped and counted),
+readable by the edge's user only (folders 0700, files 0600): bodies are other people's
+words and voices.
 """
 
 import datetime as dt
 import json
+import os
 import re
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qsl, quote
 
 from aistack_edge.observability.writer import BackgroundWriter
 
@@ -60,6 +65,23 @@ def redact_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(name, REDACTED if _sensitive(name) else value) for name, value in headers]
 
 
+def redact_query(path_qs: str) -> str:
+    """`path_qs` with the value of every query parameter redacted, the names kept: a
+    query may carry a key (`?api_key=`) under any name."""
+    path, sep, query = path_qs.partition("?")
+    if not sep:
+        return path
+    names = [quote(name, safe="") for name, _ in parse_qsl(query, keep_blank_values=True)]
+    return path + "?" + "&".join(f"{name}={REDACTED}" for name in names)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write a new file that only the edge's user can read."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        file.write(data)
+
+
 def redact_body(body: bytes) -> bytes:
     """`body` with the string value of every credential-like JSON member redacted
     (whole or cut short, JSON or not: the pattern needs no parse)."""
@@ -68,17 +90,30 @@ def redact_body(body: bytes) -> bytes:
 
 class Capture:
     def __init__(
-        self, directory: Path, max_body_bytes: int, max_age_s: float, max_total_bytes: int
+        self,
+        directory: Path,
+        max_body_bytes: int,
+        max_age_s: float,
+        max_total_bytes: int,
+        max_queued: int = 64,
     ) -> None:
         self.directory = directory.resolve()
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.directory.chmod(0o700)  # one made before, with the default umask, too
         self.max_body_bytes = max_body_bytes
         self._max_age_s = max_age_s
         self._max_total_bytes = max_total_bytes
-        self._writer: BackgroundWriter[Captured] = BackgroundWriter("capture", self._write)
+        self.dropped = 0
+        self._writer: BackgroundWriter[Captured] = BackgroundWriter(
+            "capture", self._write, max_queued
+        )
 
-    def submit(self, captured: Captured) -> None:
-        self._writer.submit(captured)
+    def submit(self, captured: Captured) -> bool:
+        """Queue an exchange to write; False (and counted) when the queue is full."""
+        if self._writer.submit(captured):
+            return True
+        self.dropped += 1
+        return False
 
     def close(self) -> None:
         self._writer.close()
@@ -90,12 +125,13 @@ class Capture:
             raise ValueError(f"refusing to capture outside {self.directory}: {folder}")
         # Written aside and renamed into place: a reader sees an entry whole or not at all.
         partial = self.directory / f".{folder.name}.partial"
-        partial.mkdir(exist_ok=True)
+        shutil.rmtree(partial, ignore_errors=True)  # left by a crash mid-write
+        partial.mkdir(mode=0o700)
         meta = {
             "request_id": item.request_id,
             "ts": item.ts.isoformat(timespec="milliseconds"),
             "method": item.method,
-            "path": item.path,
+            "path": redact_query(item.path),
             "status": item.status,
             "request_headers": redact_headers(item.request_headers),
             "response_headers": redact_headers(item.response_headers),
@@ -103,10 +139,12 @@ class Capture:
             "response_bytes": item.response_size,
             "max_body_bytes": self.max_body_bytes,
         }
-        (partial / "meta.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False))
+        _write_private(
+            partial / "meta.json", json.dumps(meta, indent=1, ensure_ascii=False).encode()
+        )
         cap = self.max_body_bytes
-        (partial / "request.body").write_bytes(redact_body(item.request_body[:cap]))
-        (partial / "response.body").write_bytes(redact_body(item.response_body[:cap]))
+        _write_private(partial / "request.body", redact_body(item.request_body[:cap]))
+        _write_private(partial / "response.body", redact_body(item.response_body[:cap]))
         partial.rename(folder)
         self.sweep()
 

@@ -171,6 +171,11 @@ class EdgeMetrics:
             ["model", "kind"],
             registry=registry,
         )
+        self.capture_dropped = Counter(
+            "aistack_capture_dropped",
+            "Exchanges not captured: the capture writer's queue was full",
+            registry=registry,
+        )
         registry.register(_BackendUp(backend_states))
 
     def record(self, exchange: Exchange, outcome: str, elapsed_s: float) -> None:

@@ -75,13 +75,12 @@ async def tee_for_capture(request: web.Request, response: web.StreamResponse) ->
 
 
 async def _capture(obs: Observability, request: web.Request, response: web.StreamResponse) -> None:
+    cap = obs.capture.max_body_bytes if obs.capture is not None else 0
     if isinstance(response, web.Response):
         body = response.body if isinstance(response.body, bytes) else b""
         size = len(body)
     else:
         body, size = bytes(request.get(_TEE, b"")), response.body_length
-    # The body as the handler read it whole; empty when it streamed through.
-    received = await request.read() if request.body_exists else b""
     obs.keep(
         Captured(
             request_id=request["request_id"],
@@ -91,9 +90,22 @@ async def _capture(obs: Observability, request: web.Request, response: web.Strea
             status=response.status,
             request_headers=list(request.headers.items()),
             response_headers=list(response.headers.items()),
-            request_body=received,
+            request_body=(await _json_read(request))[:cap],
             request_size=request.content.total_bytes,
-            response_body=body,
+            response_body=body[:cap],
             response_size=size,
         )
     )
+
+
+async def _json_read(request: web.Request) -> bytes:
+    """The JSON body the handler read whole; nothing for any other. A body the handler
+    did not read to its end is never read here: a request refused before its body must
+    not wait for it, nor an upload streamed through be read twice. A non-JSON body (a
+    voice upload, say) is recorded by its size only."""
+    if not request.body_exists or request.can_read_body:
+        return b""
+    content_type = request.content_type
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        return b""
+    return await request.read()  # what the handler read, kept by aiohttp

@@ -88,6 +88,16 @@ async def until_free(redis_url: str, key: str = SLOT_KEY, limit_s: float = 30.0)
         await asyncio.sleep(0.05)
 
 
+def answer_to_head(url: str, head: bytes, timeout: float = 10.0) -> bytes:
+    """Send only the head of a request (its request line and headers, which may promise a
+    body) to the server at `url`, and return the first bytes of its answer: a server that
+    waits for the body it was promised times out here."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(head)
+        return sock.recv(65536)
+
+
 def open_fds(pid: int) -> int:
     """How many file descriptors process `pid` has open."""
     return len(list(Path(f"/proc/{pid}/fd").iterdir()))
