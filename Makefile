@@ -3,12 +3,14 @@
 .PHONY: up test setup lint format bench
 
 setup:
+	scripts/system-packages.sh runtime
 	scripts/setup.sh
 
 up: setup
 	.venv/bin/python scripts/up.py
 
-test: setup
+# Sets up what the suite needs first: system packages, the test tools, a container engine.
+test:
 	scripts/test.sh
 
 # The benchmark suite (about 20 minutes; BENCH_ARGS=--quick for a smoke check): a table,

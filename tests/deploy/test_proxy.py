@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import pwd
-import shutil
 import ssl
 import subprocess
 import threading
@@ -18,6 +17,7 @@ import httpx
 import pytest
 from aiohttp import web
 
+from aistack_testing import system
 from aistack_testing.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,9 +101,8 @@ def edge(module_services, llm):
 @pytest.fixture(scope="module")
 def proxy(edge, tmp_path_factory) -> Iterator[dict]:
     """nginx on a free port in front of `edge`: its URL, the CA file, a client's token."""
-    nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
-    if nginx is None or shutil.which("openssl") is None:
-        pytest.skip("nginx and openssl are not installed (apt-get install nginx openssl)")
+    nginx = system.require("nginx")
+    system.require("openssl")
     conf = tmp_path_factory.mktemp("nginx")
     (conf / "tmp").mkdir()
     env = {"AISTACK_TLS_NAMES": "localhost,127.0.0.1", "PATH": "/usr/bin:/bin:/usr/sbin"}

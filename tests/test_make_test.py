@@ -1,0 +1,67 @@
+"""What `make test` does about a machine that lacks something: scripts/system-packages.sh
+names each missing piece in one line, and the pytest run lists its skips by reason."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytest_plugins = ["pytester"]
+
+
+def test_system_packages_names_each_missing_piece_when_it_cannot_install(tmp_path):
+    """No apt-get (another OS): one line per missing package, what it is for, and no failure."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bash", "dirname", "id", "python3"):
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    run = subprocess.run(
+        ["bash", ROOT / "scripts" / "system-packages.sh", "test"],
+        env={"PATH": str(bin_dir), "PYTHON": "python3"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    lines = run.stderr.splitlines()
+    reason = "this is not a Debian or Ubuntu machine (no apt-get)"
+    for package in ("redis-server", "openssl", "chromium"):
+        line = next(line for line in lines if line.startswith(f"missing: {package},"))
+        assert reason in line
+        assert line.endswith(f"apt-get install {package}")
+
+
+def test_system_packages_is_silent_and_quick_when_everything_is_there():
+    run = subprocess.run(
+        [ROOT / "scripts" / "system-packages.sh", "runtime"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert (run.returncode, run.stdout, run.stderr) == (0, "", "")
+
+
+def test_the_summary_counts_skips_by_reason(pytester, monkeypatch):
+    monkeypatch.delenv("AISTACK_CONTAINER_TESTS", raising=False)
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.parametrize("n", [1, 2])
+        def test_needs_a_tool(n):
+            pytest.skip("frobnicate is not installed (apt-get install frobnicate)")
+
+        def test_runs():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, skipped=2)
+    result.stdout.fnmatch_lines(
+        [
+            "missing: no container engine*the container smoke tests will skip",
+            "*skipped, by reason*",
+            "    2  frobnicate is not installed (apt-get install frobnicate)",
+        ]
+    )
