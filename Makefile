@@ -1,10 +1,16 @@
 # The two commands: `make up` (set up and start the gateway on CPU) and `make test`.
 
-.PHONY: up test setup lint format bench
+.PHONY: up test setup setup-test lint format bench
 
+# What the gateway needs, not the test tools.
 setup:
 	scripts/system-packages.sh runtime
-	scripts/setup.sh
+	scripts/setup.sh runtime
+
+# That, and the test tools (make test runs this itself, after the system packages).
+setup-test:
+	scripts/system-packages.sh runtime
+	scripts/setup.sh test
 
 up: setup
 	.venv/bin/python scripts/up.py
@@ -15,13 +21,13 @@ test:
 
 # The benchmark suite (about 20 minutes; BENCH_ARGS=--quick for a smoke check): a table,
 # and the figures in bench/results/<date>.json. See docs/benchmarks.md.
-bench: setup
+bench: setup-test
 	.venv/bin/python bench/suite.py $(BENCH_ARGS)
 
-lint: setup
+lint: setup-test
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 
-format: setup
+format: setup-test
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .

@@ -6,7 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/system-packages.sh test
-scripts/setup.sh || exit
+scripts/setup.sh test || exit
 if [[ ${AISTACK_CONTAINER_TESTS:-1} != 0 ]]; then
   echo "setting up the container engine for the smoke tests (podman; a minute the first time)"
   if engine=$(scripts/podman-setup.sh); then

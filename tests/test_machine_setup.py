@@ -1,6 +1,10 @@
-"""What `make test` does about a machine that lacks something: scripts/system-packages.sh
-names each missing piece in one line, and the pytest run lists its skips by reason."""
+"""Setting a machine up: scripts/system-packages.sh names each piece it cannot install in one
+line, the pytest run counts its skips by reason, and the long llama.cpp build shows progress
+(scripts/progress.py)."""
 
+import importlib.util
+import io
+import itertools
 import shutil
 import subprocess
 from pathlib import Path
@@ -65,3 +69,25 @@ def test_the_summary_counts_skips_by_reason(pytester, monkeypatch):
             "    2  frobnicate is not installed (apt-get install frobnicate)",
         ]
     )
+
+
+def _progress():
+    spec = importlib.util.spec_from_file_location("progress", ROOT / "scripts" / "progress.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_progress_prints_a_line_per_period_with_the_build_step():
+    lines = ["Building wheel\n", "[1/300] Building CXX ggml.o\n", "noise\n", "[150/300] x\n"]
+    lines += ["[ 99%] Linking\n", "done\n"]
+    ticks = itertools.count(0, 10)  # each line read is 10 s later
+    log, out = io.StringIO(), io.StringIO()
+    _progress().follow(iter(lines), log, out, period_s=20, clock=lambda: next(ticks))
+    assert log.getvalue() == "".join(lines)
+    assert out.getvalue().splitlines() == [
+        "  ... step 1/300, 20 s so far",
+        "  ... step 150/300, 40 s so far",
+        "  ... step 99%, 60 s so far",
+        "  ... ended after 70 s",
+    ]
