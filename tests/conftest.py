@@ -1,8 +1,13 @@
 """Shared fixtures of the cross-component tests: a real ASR stack behind a real edge."""
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 
 from aistack_testing.audio import repeat_wav
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
 @pytest.fixture(scope="module")
@@ -52,3 +57,16 @@ def asr_edge(module_services, whisper, redis_server):
 def long_wav(speech_wav, tmp_path_factory):
     """Three minutes of real speech: long enough to hold the slot for a while."""
     return repeat_wav(speech_wav, tmp_path_factory.mktemp("long") / "long.wav", 180)
+
+
+@pytest.fixture(scope="session")
+def script():
+    """A module of scripts/ by name, loaded from its file (scripts/ is not a package)."""
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -2,7 +2,6 @@
 line, the pytest run counts its skips by reason, and the long llama.cpp build shows progress
 (scripts/progress.py)."""
 
-import importlib.util
 import io
 import itertools
 import shutil
@@ -71,19 +70,12 @@ def test_the_summary_counts_skips_by_reason(pytester, monkeypatch):
     )
 
 
-def _progress():
-    spec = importlib.util.spec_from_file_location("progress", ROOT / "scripts" / "progress.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_progress_prints_a_line_per_period_with_the_build_step():
+def test_progress_prints_a_line_per_period_with_the_build_step(script):
     lines = ["Building wheel\n", "[1/300] Building CXX ggml.o\n", "noise\n", "[150/300] x\n"]
     lines += ["[ 99%] Linking\n", "done\n"]
     ticks = itertools.count(0, 10)  # each line read is 10 s later
     log, out = io.StringIO(), io.StringIO()
-    _progress().follow(iter(lines), log, out, period_s=20, clock=lambda: next(ticks))
+    script("progress").follow(iter(lines), log, out, period_s=20, clock=lambda: next(ticks))
     assert log.getvalue() == "".join(lines)
     assert out.getvalue().splitlines() == [
         "  ... step 1/300, 20 s so far",
