@@ -97,3 +97,11 @@ def test_images_are_pinned():
     for workload in [*of_kind("Deployment").values(), *of_kind("DaemonSet").values()]:
         tag = container(workload)["image"].partition(":")[2]
         assert tag and tag != "latest", workload["metadata"]["name"]
+
+
+def test_edges_are_ready_only_while_they_can_serve():
+    """Readiness asks /health/ready (503 while a capability has no backend up, or Redis is
+    away); liveness stays /health, which a backend's trouble never fails."""
+    edge = container(of_kind("Deployment")["edge"])
+    assert edge["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+    assert edge["livenessProbe"]["httpGet"]["path"] == "/health"
