@@ -1,6 +1,6 @@
 # The two commands: `make up` (set up and start the gateway on CPU) and `make test`.
 
-.PHONY: up test setup setup-test lint format bench
+.PHONY: up test setup setup-test doctor lint format bench
 
 # What the gateway needs, not the test tools.
 setup:
@@ -12,8 +12,14 @@ setup-test:
 	scripts/system-packages.sh runtime
 	scripts/setup.sh test
 
+# Check this machine before make up (PROFILE=gpu: before the compose gpu profile).
+PROFILE ?= cpu
+doctor:
+	@$${PYTHON:-python3} scripts/doctor.py --profile $(PROFILE) $(UP_ARGS)
+
+# UP_ARGS: e.g. --port 11600 --asr-whisper-port 11610 (scripts/up.py --help)
 up: setup
-	.venv/bin/python scripts/up.py
+	.venv/bin/python scripts/up.py $(UP_ARGS)
 
 # Sets up what the suite needs first: system packages, the test tools, a container engine.
 test:

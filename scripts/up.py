@@ -16,24 +16,9 @@ import sys
 import tempfile
 import time
 import urllib.request
-from dataclasses import dataclass
 
+from stack import BACKENDS, add_port_options, backend_port
 from supervisor import Child, Supervisor
-
-
-@dataclass(frozen=True)
-class Backend:
-    name: str
-    module: str
-    port: int
-    capability: str  # which AISTACK_*_BACKENDS list of the edge it joins
-
-
-BACKENDS = (
-    Backend("asr-whisper", "aistack_asr_whisper", 11510, "ASR_BACKENDS"),
-    Backend("tts-piper", "aistack_tts_piper", 11520, "TTS_BACKENDS"),
-    Backend("llm-llamacpp", "aistack_llm_llamacpp", 11530, "LLM_UPSTREAMS"),
-)
 
 
 def log(message: str) -> None:
@@ -67,11 +52,9 @@ def wait_ready(supervisor: Supervisor, child: Child, url: str, timeout_s: float 
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--host", default=os.environ.get("AISTACK_HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("AISTACK_PORT", "11500")))
-    for backend in BACKENDS:
-        parser.add_argument(f"--{backend.name}-port", type=int, default=backend.port)
+    add_port_options(parser)
     return parser.parse_args()
 
 
@@ -94,7 +77,7 @@ def start_backends(supervisor: Supervisor, args: argparse.Namespace) -> dict[str
         if importlib.util.find_spec(backend.module) is None:
             log(f"{backend.module} is not installed; skipping it")
             continue
-        port = getattr(args, f"{backend.name.replace('-', '_')}_port")
+        port = backend_port(args, backend)
         url = f"http://127.0.0.1:{port}"
         argv = [sys.executable, "-m", backend.module, "--port", str(port)]
         child = supervisor.start(Child(backend.name, argv))
