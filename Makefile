@@ -1,6 +1,6 @@
 # The two commands: `make up` (set up and start the gateway on CPU) and `make test`.
 
-.PHONY: up test setup setup-test doctor lint format bench
+.PHONY: up test setup setup-test doctor lock lint format bench
 
 # What the gateway needs, not the test tools.
 setup:
@@ -24,6 +24,11 @@ up: setup
 # Sets up what the suite needs first: system packages, the test tools, a container engine.
 test:
 	scripts/test.sh
+
+# Pin every third-party package at the version in .venv (constraints.txt), after the tests
+# passed on it: a fresh machine then installs what was tested.
+lock:
+	scripts/lock.sh
 
 # The benchmark suite (about 20 minutes; BENCH_ARGS=--quick for a smoke check): a table,
 # and the figures in bench/results/<date>.json. See docs/benchmarks.md.

@@ -6,7 +6,12 @@ import io
 import itertools
 import shutil
 import subprocess
+import tomllib
+from importlib import metadata
 from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,3 +88,35 @@ def test_progress_prints_a_line_per_period_with_the_build_step(script):
         "  ... step 99%, 60 s so far",
         "  ... ended after 70 s",
     ]
+
+
+def pins() -> dict[str, str]:
+    lines = (ROOT / "constraints.txt").read_text().splitlines()
+    pairs = [line.split("==") for line in lines if line and not line.startswith("#")]
+    return {canonicalize_name(name): version for name, version in pairs}
+
+
+def test_the_lock_is_what_is_installed():
+    """.venv was installed from constraints.txt: every pin is the installed version."""
+    wrong = {
+        name: (version, installed)
+        for name, version in pins().items()
+        if (installed := metadata.version(name)) != version
+    }
+    assert not wrong, "run make setup-test (or make lock after changing a dependency)"
+
+
+def test_every_dependency_of_the_project_is_pinned():
+    """Of the project's packages that .venv holds (the torch backends have venvs of their own)."""
+    pinned, own, wanted = pins(), set(), set()
+    for pyproject in [*ROOT.glob("*/pyproject.toml"), *ROOT.glob("*/*/pyproject.toml")]:
+        project = tomllib.loads(pyproject.read_text())["project"]
+        try:
+            metadata.version(project["name"])
+        except metadata.PackageNotFoundError:
+            continue
+        own.add(canonicalize_name(project["name"]))
+        extras = project.get("optional-dependencies", {}).values()
+        for spec in itertools.chain(project.get("dependencies", []), *extras):
+            wanted.add(canonicalize_name(Requirement(spec).name))
+    assert wanted - own - set(pinned) == set(), "make lock pins them"
