@@ -83,8 +83,8 @@ def start_backends(supervisor: Supervisor, args: argparse.Namespace) -> dict[str
         child = supervisor.start(Child(backend.name, argv))
         if wait_ready(supervisor, child, url + "/health"):
             log(f"{backend.name} is up at {url}")
-        else:
-            log(f"{backend.name} did not come up at {url}; the edge goes on without it for now")
+        elif not child.given_up:
+            log(f"{backend.name} is not answering at {url} yet; the edge lists it once it does")
         upstreams.setdefault(backend.capability, []).append(url)
     return upstreams
 

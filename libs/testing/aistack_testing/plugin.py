@@ -77,12 +77,23 @@ def module_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servic
 def pytest_report_header(config: pytest.Config) -> list[str]:
     """Up front: each missing piece on its own line, so that skips come as no surprise."""
     lines = system.missing()
-    if os.environ.get("AISTACK_CONTAINER_TESTS") != "1":
+    if os.environ.get("AISTACK_CONTAINER_TESTS") != "1" and _runs_deploy_tests(config):
         lines.append(
             "no container engine (AISTACK_CONTAINER_TESTS is not 1): "
             "the container smoke tests will skip"
         )
     return [f"missing: {line}" for line in lines]
+
+
+def _runs_deploy_tests(config: pytest.Config) -> bool:
+    """Whether the paths this run was given hold tests/deploy (a torch backend's suite,
+    run on its own folder, has no container tests)."""
+    deploy = config.rootpath / "tests" / "deploy"
+    for arg in config.args:
+        path = Path(arg.split("::")[0]).resolve()
+        if path == deploy or deploy in path.parents or path in deploy.parents:
+            return True
+    return False
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
