@@ -97,7 +97,7 @@ def test_a_killed_backend_is_restarted_and_served_again_within_10_s(
 
 
 def test_sigterm_stops_everything_it_started(launcher):
-    pids = [launcher.pid_of(name) for name in ("redis-server", "asr-whisper", "edge")]
+    pids = [launcher.pid_of(name) for name in ("asr-whisper", "tts-piper", "llm-llamacpp", "edge")]
     launcher.proc.send_signal(signal.SIGTERM)
     assert launcher.proc.wait(30) == 0
     for pid in pids:
