@@ -1,8 +1,11 @@
-"""Start the CPU stack in the foreground: Redis (when installed), the backends, the edge.
+"""Start the CPU stack in the foreground and keep it up: Redis (when installed), the
+backends, the edge. A process that exits is started again (scripts/supervisor.py).
 
-Ctrl-C (or SIGTERM) stops everything this started. Run through `make up`.
+Ctrl-C (or SIGTERM) stops everything this started. Run through `make up`; `--help` for the
+ports.
 """
 
+import argparse
 import importlib.util
 import os
 import shutil
@@ -13,24 +16,13 @@ import sys
 import tempfile
 import time
 import urllib.request
-from dataclasses import dataclass
 
-HOST = os.environ.get("AISTACK_HOST", "127.0.0.1")
-PORT = int(os.environ.get("AISTACK_PORT", "11500"))
-
-
-@dataclass(frozen=True)
-class Backend:
-    module: str
-    port: int
-    capability: str  # which AISTACK_*_BACKENDS list of the edge it joins
+from stack import BACKENDS, add_port_options, backend_port
+from supervisor import Child, Supervisor
 
 
-BACKENDS = (
-    Backend("aistack_asr_whisper", 11510, "ASR_BACKENDS"),
-    Backend("aistack_tts_piper", 11520, "TTS_BACKENDS"),
-    Backend("aistack_llm_llamacpp", 11530, "LLM_UPSTREAMS"),
-)
+def log(message: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} up: {message}", flush=True)
 
 
 def free_port() -> int:
@@ -39,65 +31,88 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"{url} exited with status {proc.returncode} while starting")
-        try:
-            urllib.request.urlopen(url, timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    sys.exit(f"{url} did not answer within {timeout:.0f} s")
+def answers(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def wait_ready(supervisor: Supervisor, child: Child, url: str, timeout_s: float = 120) -> bool:
+    """Wait until `url` answers, restarting what crashes meanwhile; False if `child` was
+    given up on or did not answer in time."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not child.given_up:
+        supervisor.tick()
+        if child.running and answers(url):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser.add_argument("--host", default=os.environ.get("AISTACK_HOST", "127.0.0.1"))
+    add_port_options(parser)
+    return parser.parse_args()
+
+
+def start_redis(supervisor: Supervisor, env: dict[str, str]) -> None:
+    redis = shutil.which("redis-server")
+    if not redis or "AISTACK_REDIS_URL" in env:
+        return
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="aistack-redis-")
+    args = [redis, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--dir", workdir]
+    supervisor.start(Child("redis-server", args, stdout=subprocess.DEVNULL))
+    env["AISTACK_REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+    log(f"redis-server on 127.0.0.1:{port} holds the GPU slot lease")
+
+
+def start_backends(supervisor: Supervisor, args: argparse.Namespace) -> dict[str, list[str]]:
+    """Each installed backend, once it answers: the edge's upstream settings."""
+    upstreams: dict[str, list[str]] = {}
+    for backend in BACKENDS:
+        if importlib.util.find_spec(backend.module) is None:
+            log(f"{backend.module} is not installed; skipping it")
+            continue
+        port = backend_port(args, backend)
+        url = f"http://127.0.0.1:{port}"
+        argv = [sys.executable, "-m", backend.module, "--port", str(port)]
+        child = supervisor.start(Child(backend.name, argv))
+        if wait_ready(supervisor, child, url + "/health"):
+            log(f"{backend.name} is up at {url}")
+        elif not child.given_up:
+            log(f"{backend.name} is not answering at {url} yet; the edge lists it once it does")
+        upstreams.setdefault(backend.capability, []).append(url)
+    return upstreams
 
 
 def main() -> None:
-    started: list[subprocess.Popen] = []
+    args = parse_args()
+    supervisor = Supervisor(log=log)
 
     def stop(*_: object) -> None:
-        for proc in reversed(started):
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in started:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        log("stopping")
+        supervisor.stop_all()
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     env = dict(os.environ)
-    redis = shutil.which("redis-server")
-    if redis and "AISTACK_REDIS_URL" not in env:
-        port = free_port()
-        workdir = tempfile.mkdtemp(prefix="aistack-redis-")
-        args = [redis, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--dir", workdir]
-        started.append(subprocess.Popen(args, stdout=subprocess.DEVNULL))
-        env["AISTACK_REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
-        print(f"redis-server on 127.0.0.1:{port} holds the GPU slot lease", flush=True)
-    upstreams: dict[str, list[str]] = {}
-    for backend in BACKENDS:
-        if importlib.util.find_spec(backend.module) is None:
-            print(f"{backend.module} is not installed; skipping it", flush=True)
-            continue
-        url = f"http://127.0.0.1:{backend.port}"
-        proc = subprocess.Popen([sys.executable, "-m", backend.module, "--port", str(backend.port)])
-        started.append(proc)
-        wait_ready(url + "/health", proc)
-        upstreams.setdefault(backend.capability, []).append(url)
-        print(f"{backend.module} is up at {url}", flush=True)
-    for name, urls in upstreams.items():
+    start_redis(supervisor, env)
+    for name, urls in start_backends(supervisor, args).items():
         env.setdefault(f"AISTACK_{name}", ",".join(urls))
-    edge = subprocess.Popen(
-        [sys.executable, "-m", "aistack_edge", "--host", HOST, "--port", str(PORT)], env=env
-    )
-    started.append(edge)
-    wait_ready(f"http://{HOST}:{PORT}/health", edge)
-    print(f"aistack is up: http://{HOST}:{PORT}/v1/models  (Ctrl-C stops it)", flush=True)
-    edge.wait()
-    stop()
+    argv = [sys.executable, "-m", "aistack_edge", "--host", args.host, "--port", str(args.port)]
+    edge = supervisor.start(Child("edge", argv, env=env))
+    if not wait_ready(supervisor, edge, f"http://{args.host}:{args.port}/health", 30):
+        log("the edge did not start; stopping")
+        stop()
+    log(f"aistack is up: http://{args.host}:{args.port}/v1/models  (Ctrl-C stops it)")
+    while True:
+        supervisor.tick()
+        time.sleep(0.2)
 
 
 if __name__ == "__main__":

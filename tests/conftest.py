@@ -1,10 +1,14 @@
 """Shared fixtures of the cross-component tests: a real ASR stack behind a real edge."""
 
+import importlib.util
 import os
+from pathlib import Path
 
 import pytest
 
 from aistack_testing.audio import repeat_wav
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 # Every edge these tests start waits this long for a cancelled job to stop before it
 # holds its backend back: on a busy two-core test machine one window of Whisper can run
@@ -59,3 +63,16 @@ def asr_edge(module_services, whisper, redis_server):
 def long_wav(speech_wav, tmp_path_factory):
     """Three minutes of real speech: long enough to hold the slot for a while."""
     return repeat_wav(speech_wav, tmp_path_factory.mktemp("long") / "long.wav", 180)
+
+
+@pytest.fixture(scope="session")
+def script():
+    """A module of scripts/ by name, loaded from its file (scripts/ is not a package)."""
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -7,7 +7,6 @@ token and work with it. Screenshots go to test-artifacts/admin/.
 
 Needs Debian's `chromium` and the `playwright` package (never a downloaded browser)."""
 
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ import httpx
 import pytest
 import redis
 
+from aistack_testing import system
 from aistack_testing.processes import free_port
 
 TOKEN = "admin-page-token"
@@ -34,8 +34,8 @@ LAUNCH_ARGS = [
 ]
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing")
-if shutil.which(CHROMIUM) is None:
-    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
+if system.which("chromium") is None:
+    pytest.skip(system.reason("chromium"), allow_module_level=True)
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 from yarl import URL
 
+from aistack_testing import system
 from aistack_testing.edge import (
     accepted_connections,
     envelope,
@@ -31,6 +32,7 @@ TTL_MS = 1500  # renewed every 0.5 s
 @pytest.fixture(scope="module")
 def own_redis(tmp_path_factory):
     """A Redis server of this module's own, which its tests stop and restart."""
+    system.require("redis-server")
     server = RedisServer(tmp_path_factory.mktemp("faulty-redis"))
     server.start()
     yield server

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 from aistack_edge.catalog import Catalog
 from aistack_edge.config import EdgeSettings
@@ -32,7 +33,9 @@ log = logging.getLogger(__name__)
 
 def _slot(settings: EdgeSettings, observer: SlotObserver) -> Slot:
     if settings.redis_url:
-        log.info("GPU slot: Redis lease %r at %s", settings.slot_key, settings.redis_url)
+        shown = URL(settings.redis_url)
+        shown = shown.with_password("***") if shown.password else shown
+        log.info("GPU slot: Redis lease %r at %s", settings.slot_key, shown)
         store = RedisStore(settings.redis_url, settings.slot_key, settings.retry_after_s)
     else:
         log.info("GPU slot: embedded mode (in-process lease; AISTACK_REDIS_URL is not set)")

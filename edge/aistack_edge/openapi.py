@@ -107,6 +107,27 @@ _TOGGLES: Schema = {
     "properties": {name: {"type": "boolean"} for name in ("metrics", "access_log", "capture")},
     "additionalProperties": False,
 }
+# What /health and /health/ready say about the edge's dependencies.
+_COMPONENTS: Schema = {
+    "backends": {
+        "type": "array",
+        "description": "each configured backend as of the latest probe (none before the first)",
+        "items": {
+            "type": "object",
+            "required": ["capability", "url", "up"],
+            "properties": {
+                "capability": {"enum": ["asr", "tts", "llm"]},
+                "url": _TEXT,
+                "up": {"type": "boolean"},
+            },
+        },
+    },
+    "lease_store": {
+        "type": "object",
+        "required": ["kind", "reachable"],
+        "properties": {"kind": {"enum": ["redis", "memory"]}, "reachable": {"type": "boolean"}},
+    },
+}
 _BEARER = [{"bearer": []}]
 _MODEL_QUERY = {"name": "model", "in": "query", "required": False, "schema": _TEXT}
 
@@ -116,13 +137,32 @@ def _paths() -> Schema:
     return {
         "/health": {
             "get": _operation(
-                "Liveness of the edge",
+                "Liveness of the edge, with the state of its backends and lease store",
                 {
                     "200": _json(
                         {
                             "type": "object",
                             "required": ["status", "version"],
-                            "properties": {"status": {"const": "ok"}, "version": _TEXT},
+                            "properties": {
+                                "status": {"const": "ok"},
+                                "version": _TEXT,
+                                **_COMPONENTS,
+                            },
+                        }
+                    )
+                },
+            )
+        },
+        "/health/ready": {
+            "get": _operation(
+                "Readiness: 503 while a configured capability has no backend up, or the "
+                "lease store is unreachable",
+                {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["status", "backends", "lease_store"],
+                            "properties": {"status": {"const": "ready"}, **_COMPONENTS},
                         }
                     )
                 },

@@ -62,12 +62,12 @@ CPU_IMAGES = {
 @pytest.fixture(scope="session")
 def engine():
     """A Docker-compatible engine at DOCKER_HOST, for the container smoke tests. They run with
-    AISTACK_CONTAINER_TESTS=1 (CI sets it); set but with no engine answering, they fail
-    rather than skip."""
+    AISTACK_CONTAINER_TESTS=1 (`make test` sets it once it has set up podman); set but with
+    no engine answering, they fail rather than skip."""
     if os.environ.get("AISTACK_CONTAINER_TESTS") != "1":
         pytest.skip(
-            "container smoke tests run with AISTACK_CONTAINER_TESTS=1 and an engine: "
-            'eval "$(.ci/podman-setup.sh)" sets one up (CI does both)'
+            "no container engine: the container smoke tests run with AISTACK_CONTAINER_TESTS=1 "
+            "and an engine at DOCKER_HOST (make test sets up both)"
         )
     import docker
 
@@ -75,7 +75,7 @@ def engine():
         client = docker.from_env(timeout=1800)
         client.ping()
     except Exception as exc:
-        pytest.fail(f"no container engine answers at DOCKER_HOST ({exc}): run .ci/podman-setup.sh")
+        pytest.fail(f"no engine answers at DOCKER_HOST ({exc}): run scripts/podman-setup.sh")
     yield client
     client.close()
 

@@ -150,3 +150,11 @@ def test_cpu_images_build_on_the_chosen_base(resolved):
     for name, service in services.items():
         if "build" in service:
             assert service["build"]["args"]["BASE_IMAGE"] == "localhost/base:1", name
+
+
+@pytest.mark.parametrize("profile", ["gpu", "cpu"])
+def test_the_edge_is_healthy_once_ready(resolved, profile):
+    """The edge's check is /health/ready: `up --wait` and `service_healthy` mean it serves."""
+    services = resolved(profile)["services"]
+    for name in EDGES & set(services):
+        assert "/health/ready" in services[name]["healthcheck"]["test"][1], name

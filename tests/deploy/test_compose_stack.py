@@ -3,7 +3,7 @@ engine at DOCKER_HOST, with the images built once a session (conftest's cpu_imag
 as compose.yaml names them with AISTACK_TAG=smoke) and Redis built from deploy/redis.
 
 `up --wait` returns once every health check passes (on podman, the checks are run by the
-ticker that .ci/podman-setup.sh starts); the edge, published on a free loopback port, reaches
+ticker that scripts/podman-setup.sh starts); the edge, published on a free loopback port, reaches
 its backends and Redis by service name on the compose network; `down --volumes` leaves
 nothing of the project behind."""
 

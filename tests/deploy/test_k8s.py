@@ -183,3 +183,11 @@ def test_ollama_runs_unprivileged_on_a_folder_it_does_not_create():
     assert env["OLLAMA_MODELS"] == "/models" and env["HOME"] == "/tmp"
     (models,) = [v for v in ollama["spec"]["template"]["spec"]["volumes"] if "hostPath" in v]
     assert models["hostPath"]["type"] == "Directory"
+
+
+def test_edges_are_ready_only_while_they_can_serve():
+    """Readiness asks /health/ready (503 while a capability has no backend up, or Redis is
+    away); liveness stays /health, which a backend's trouble never fails."""
+    edge = container(of_kind("Deployment")["edge"])
+    assert edge["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+    assert edge["livenessProbe"]["httpGet"]["path"] == "/health"

@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import pwd
-import shutil
 import ssl
 import subprocess
 import threading
@@ -19,6 +18,7 @@ import httpx
 import pytest
 from aiohttp import web
 
+from aistack_testing import system
 from aistack_testing.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,9 +110,8 @@ def proxy(edge, tmp_path_factory) -> Iterator[dict]:
 def nginx_in_front_of(edge_url: str, conf: Path) -> Iterator[dict]:
     """Debian's nginx with deploy/nginx's configuration, installed into `conf`, in front of
     the edge at `edge_url`, until the block ends."""
-    nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
-    if nginx is None or shutil.which("openssl") is None:
-        pytest.skip("nginx and openssl are not installed (apt-get install nginx openssl)")
+    nginx = system.require("nginx")
+    system.require("openssl")
     (conf / "tmp").mkdir()
     env = {"AISTACK_TLS_NAMES": "localhost,127.0.0.1", "PATH": "/usr/bin:/bin:/usr/sbin"}
     subprocess.run([NGINX / "install.sh", conf], env=env, check=True, capture_output=True)

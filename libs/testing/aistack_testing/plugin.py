@@ -1,10 +1,14 @@
-"""pytest fixtures shared by every component's tests."""
+"""pytest fixtures shared by every component's tests, and what the run reports about the
+tests that could not run."""
 
+import os
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from aistack_testing import system
 from aistack_testing.processes import Service, free_port, start_service
 from aistack_testing.redis_server import RedisServer
 
@@ -13,6 +17,7 @@ SENTENCE = "The quick brown fox jumps over the lazy dog. It was a sunny day in t
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    system.require("redis-server")
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     server.start()
     yield server
@@ -67,3 +72,42 @@ def module_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servic
     started = Services(tmp_path_factory.mktemp("services"))
     yield started
     started.stop_all()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Up front: each missing piece on its own line, so that skips come as no surprise."""
+    lines = system.missing()
+    if os.environ.get("AISTACK_CONTAINER_TESTS") != "1" and _runs_deploy_tests(config):
+        lines.append(
+            "no container engine (AISTACK_CONTAINER_TESTS is not 1): "
+            "the container smoke tests will skip"
+        )
+    return [f"missing: {line}" for line in lines]
+
+
+def _runs_deploy_tests(config: pytest.Config) -> bool:
+    """Whether the paths this run was given hold tests/deploy (a torch backend's suite,
+    run on its own folder, has no container tests)."""
+    deploy = config.rootpath / "tests" / "deploy"
+    for arg in config.args:
+        path = Path(arg.split("::")[0]).resolve()
+        if path == deploy or deploy in path.parents or path in deploy.parents:
+            return True
+    return False
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """The skips counted by reason, so that "passed" never hides "did not run"."""
+    reasons = Counter(_skip_reason(report) for report in terminalreporter.stats.get("skipped", []))
+    if not reasons:
+        return
+    terminalreporter.section("skipped, by reason", sep="-", yellow=True)
+    for text, count in reasons.most_common():
+        terminalreporter.line(f"{count:5d}  {text}")
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)

@@ -1,6 +1,5 @@
 """A real redis-server on a free loopback port."""
 
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -8,14 +7,15 @@ from pathlib import Path
 import redis
 
 from aistack_edge.slot.stores import STORE_KEPT
+from aistack_testing import system
 from aistack_testing.processes import free_port
 
 
 class RedisServer:
     def __init__(self, workdir: Path) -> None:
-        binary = shutil.which("redis-server")
+        binary = system.which("redis-server")
         if binary is None:
-            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+            raise RuntimeError(system.reason("redis-server"))
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._args = [

@@ -148,7 +148,8 @@ async def test_a_hang_up_mid_window_frees_the_slot_only_once_parakeet_stopped(
     hung_up = [end - start for start, end in jobs[1:-1] if end - start > 0.15]
     assert len(hung_up) >= 20
     print(
-        f"\nParakeet: a whole window {whole_s:.2f} s; hung up after 0.2 s: {max(hung_up):.2f} s at most"
+        f"\nParakeet: a whole window {whole_s:.2f} s; "
+        f"hung up after 0.2 s: {max(hung_up):.2f} s at most"
     )
     assert max(hung_up) < 0.2 + min(1.0, whole_s / 2), (hung_up, whole_s)
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # A Docker-compatible container engine without a Docker daemon or a registry: podman, its API
-# socket, and a Debian bookworm base image built from Debian's packages (once). Used by CI and
-# developers for the container smoke tests (tests/deploy/test_containers.py and
-# test_compose_stack.py).
-#   eval "$(.ci/podman-setup.sh)"   # then: AISTACK_CONTAINER_TESTS=1 make test
+# socket, and a Debian bookworm base image built from Debian's packages (once), for the
+# container smoke tests (tests/deploy/test_containers.py and test_compose_stack.py).
+# `make test` runs it; by hand:
+#   eval "$(scripts/podman-setup.sh)"   # then: AISTACK_CONTAINER_TESTS=1 .venv/bin/python -m pytest tests/deploy
 # Prints the environment the tests need; idempotent and quick after the first run (~1 min).
 set -euo pipefail
 state=${AISTACK_PODMAN_STATE:-${XDG_CACHE_HOME:-$HOME/.cache}/aistack-podman}

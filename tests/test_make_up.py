@@ -1,0 +1,108 @@
+"""`make up`'s launcher (scripts/up.py) for real, on free ports: Redis, the three CPU
+backends and the edge. A backend killed with SIGKILL is started again, and the gateway
+serves its capability within 10 s; SIGTERM stops everything it started."""
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from aistack_testing.processes import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+BACK_WITHIN_S = 10
+
+
+class Launcher:
+    def __init__(self, proc: subprocess.Popen, log: Path, url: str) -> None:
+        self.proc, self.log, self.url = proc, log, url
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def pid_of(self, name: str) -> int:
+        """The pid of `name`'s latest start, as the launcher logged it."""
+        return int(re.findall(rf"up: {name} started \(pid (\d+)\)", self.output())[-1])
+
+    def wait_for(self, text: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while text not in self.output():
+            assert self.proc.poll() is None, self.output()
+            assert time.monotonic() < deadline, f"no {text!r} in:\n{self.output()}"
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def launcher(tmp_path_factory):
+    log = tmp_path_factory.mktemp("up") / "up.log"
+    port = free_port()
+    args = [sys.executable, ROOT / "scripts" / "up.py", "--port", str(port)]
+    for name in ("asr-whisper", "tts-piper", "llm-llamacpp"):
+        args += [f"--{name}-port", str(free_port())]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    launcher = Launcher(proc, log, f"http://127.0.0.1:{port}")
+    try:
+        launcher.wait_for("aistack is up", 240)
+        yield launcher
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+
+
+def transcribes(url: str, wav: Path) -> bool:
+    files = {"file": ("speech.wav", wav.read_bytes())}
+    r = httpx.post(
+        url + "/v1/audio/transcriptions", files=files, data={"model": "auto"}, timeout=BACK_WITHIN_S
+    )
+    return r.status_code == 200 and "fox" in r.json()["text"].lower()
+
+
+def speaks(url: str, wav: Path) -> bool:
+    body = {"model": "piper", "voice": "alloy", "input": "Hello.", "response_format": "wav"}
+    r = httpx.post(url + "/v1/audio/speech", json=body, timeout=BACK_WITHIN_S)
+    return r.status_code == 200 and r.content.startswith(b"RIFF")
+
+
+def chats(url: str, wav: Path) -> bool:
+    body = {"model": "smollm2", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}
+    r = httpx.post(url + "/v1/chat/completions", json=body, timeout=BACK_WITHIN_S)
+    return r.status_code == 200 and r.json()["choices"][0]["message"]["content"] is not None
+
+
+@pytest.mark.parametrize(
+    ("name", "serves"),
+    [("asr-whisper", transcribes), ("tts-piper", speaks), ("llm-llamacpp", chats)],
+)
+def test_a_killed_backend_is_restarted_and_served_again_within_10_s(
+    launcher, speech_wav, name, serves
+):
+    assert serves(launcher.url, speech_wav)
+    pid = launcher.pid_of(name)
+    killed = time.monotonic()
+    subprocess.run(["kill", "-9", str(pid)], check=True)
+    while not serves(launcher.url, speech_wav):
+        assert time.monotonic() - killed < BACK_WITHIN_S, launcher.output()
+        time.sleep(0.2)
+    back_s = time.monotonic() - killed
+    print(f"{name} served again {back_s:.1f} s after kill -9")
+    assert back_s < BACK_WITHIN_S, launcher.output()
+    assert launcher.pid_of(name) != pid
+    assert f"up: {name} was killed by SIGKILL; starting it again in 0.5 s" in launcher.output()
+
+
+def test_sigterm_stops_everything_it_started(launcher):
+    pids = [launcher.pid_of(name) for name in ("asr-whisper", "tts-piper", "llm-llamacpp", "edge")]
+    launcher.proc.send_signal(signal.SIGTERM)
+    assert launcher.proc.wait(30) == 0
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in _state(pid), pid
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/status").read_text()
