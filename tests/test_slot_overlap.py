@@ -20,8 +20,9 @@ import pytest
 from aistack_testing.audio import repeat_wav
 from aistack_testing.redis_server import RedisServer
 
-TTL_MS = 6000  # a lost lease is given up after 4 s: 2 s for its backend to stop
-RUN_S = 45.0
+TTL_MS = 3000  # a lease unrenewed for 2 s is lost: 1 s for its backend to stop
+RUN_S = 60.0
+CALM_S = 8.0  # between two faults
 
 
 def job_log(backend_url: str) -> list[tuple[float, float]]:
@@ -61,7 +62,10 @@ async def client(edge_url: str, audio: bytes, hang_up: bool, outcomes: dict[str,
                 async with session.post(
                     edge_url + "/v1/audio/transcriptions", data=form, timeout=60
                 ) as r:
-                    outcomes[str(r.status)] = outcomes.get(str(r.status), 0) + 1
+                    outcome = str(r.status)
+                    if r.status != 200:
+                        outcome += " " + _why((await r.json())["error"]["message"])
+                    outcomes[outcome] = outcomes.get(outcome, 0) + 1
                     if r.status != 200:
                         await asyncio.sleep(0.2)
                         continue
@@ -73,23 +77,30 @@ async def client(edge_url: str, audio: bytes, hang_up: bool, outcomes: dict[str,
                 outcomes["broken"] = outcomes.get("broken", 0) + 1
 
 
+def _why(message: str) -> str:
+    for word in ("busy", "just started empty", "unreachable", "lease was lost"):
+        if word in message:
+            return word
+    return message[:60]
+
+
 async def chaos(redis_server: RedisServer, log: list[str]) -> None:
     """Restart Redis empty, then pause it past the TTL, in turn."""
     assert redis_server.proc is not None
     while True:
-        await asyncio.sleep(6)
+        await asyncio.sleep(CALM_S)
         redis_server.stop()
         redis_server.start(mark_kept=False)  # empty, as after a crash: nothing kept
         log.append("restarted empty")
-        await asyncio.sleep(6)
+        await asyncio.sleep(CALM_S)
         os.kill(redis_server.proc.pid, signal.SIGSTOP)
-        await asyncio.sleep(TTL_MS / 1000 + 2)
+        await asyncio.sleep(TTL_MS / 1000 + 1)
         os.kill(redis_server.proc.pid, signal.SIGCONT)
         log.append("paused past the TTL")
 
 
 async def test_two_edges_never_compute_at_once(services, chaotic_redis, speech_wav, tmp_path):
-    clip = repeat_wav(speech_wav, tmp_path / "clip.wav", 20).read_bytes()
+    clip = repeat_wav(speech_wav, tmp_path / "clip.wav", 10).read_bytes()
     backends = [services.start("aistack_asr_whisper", timeout=120) for _ in range(2)]
     edges = [
         services.start(
@@ -98,7 +109,7 @@ async def test_two_edges_never_compute_at_once(services, chaotic_redis, speech_w
                 "AISTACK_ASR_BACKENDS": backend.url,
                 "AISTACK_REDIS_URL": chaotic_redis.url,
                 "AISTACK_SLOT_TTL_MS": str(TTL_MS),
-                "AISTACK_STOP_GRACE_S": "30",
+                "AISTACK_STOP_GRACE_S": "60",
                 "AISTACK_PROBE_TIMEOUT_S": "5",
             },
         )
@@ -127,7 +138,7 @@ async def test_two_edges_never_compute_at_once(services, chaotic_redis, speech_w
         f"{computed:.1f} s computed, outcomes {outcomes}, chaos {events}, "
         f"overlap {overlap_s(*logs):.3f} s"
     )
-    assert events.count("restarted empty") >= 2 and "paused past the TTL" in events
+    assert events.count("restarted empty") >= 2 and events.count("paused past the TTL") >= 2
     assert all(len(log) >= 3 for log in logs), logs
     assert outcomes.get("hung up", 0) >= 2
     assert overlap_s(*logs) == 0.0
