@@ -273,3 +273,89 @@ async def test_speech_and_transcription_make_room(services, whisper, piper, olla
     assert status == 200, body
     assert ollama.loaded == []
     assert await whisper_model_loaded(whisper)  # its own model stays, in use
+
+
+# --- a backend that does not stop in time ------------------------------------------------
+
+
+class Stubborn:
+    """An ASR backend of the internal protocol whose job keeps running after a stop
+    request, until `stops` is set: `DELETE /jobs/{id}` says so after its `?wait=`."""
+
+    CARD = {"id": "whisper-stubborn", "owned_by": "test", "capabilities": ["asr"],
+            "family": "whisper", "provider": "Stubborn", "supports_streaming": True}  # fmt: skip
+
+    def __init__(self) -> None:
+        self.stops = asyncio.Event()
+        self.jobs: list[str] = []
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/info", self.info)
+        app.router.add_post("/transcribe", self.transcribe)
+        app.router.add_delete("/jobs/{job_id}", self.stop_job)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        port = free_port()
+        await web.TCPSite(self.runner, "127.0.0.1", port).start()
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def info(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [self.CARD]})
+
+    async def transcribe(self, request: web.Request) -> web.StreamResponse:
+        await request.read()
+        self.jobs.append(request.headers["X-Request-ID"])
+        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        await response.prepare(request)
+        await response.write(b'{"type": "info", "language": "en", "duration": 60.0}\n')
+        await asyncio.Event().wait()  # computes for ever, as far as the caller can tell
+        return response
+
+    async def stop_job(self, request: web.Request) -> web.Response:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(float(request.query.get("wait", "5"))):
+                await self.stops.wait()
+        job = request.match_info["job_id"]
+        return web.json_response({"job": job, "running": not self.stops.is_set()})
+
+
+async def test_a_backend_past_its_grace_gets_no_new_work_until_it_stopped(services, speech_wav):
+    stubborn = Stubborn()
+    await stubborn.start()
+    edge = services.start(
+        "aistack_edge",
+        env={"AISTACK_ASR_BACKENDS": stubborn.url, "AISTACK_STOP_GRACE_S": "1"},
+    )
+    wav = speech_wav.read_bytes()
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            hung_up = asyncio.create_task(transcribe(edge.url, wav))
+            for _ in range(200):
+                if stubborn.jobs:
+                    break
+                await asyncio.sleep(0.02)
+            hung_up.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await hung_up
+            await asyncio.sleep(2.5)  # the grace ran out: the slot is free, the backend held back
+            refused = await client.post(
+                edge.url + "/v1/audio/transcriptions", files={"file": ("a.wav", wav)}
+            )
+            assert refused.status_code == 503, refused.text
+            assert len(stubborn.jobs) == 1  # no new work reached it
+            metrics = (await client.get(edge.url + "/metrics")).text
+            assert 'aistack_backend_stop_overruns_total{capability="asr"} 1.0' in metrics
+            stubborn.stops.set()  # its job ends: the edge takes it back
+            for _ in range(100):
+                models = (await client.get(edge.url + "/v1/models")).json()["data"]
+                if any(card["id"] == Stubborn.CARD["id"] for card in models):
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the backend was never taken back")
+    finally:
+        assert stubborn.runner is not None
+        await stubborn.runner.cleanup()

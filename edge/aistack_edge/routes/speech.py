@@ -14,13 +14,11 @@ import contextlib
 import logging
 
 from aiohttp import web
-from yarl import URL
 
 from aistack_contract.errors import AistackError
 from aistack_edge.catalog import Catalog, Entry
 from aistack_edge.config import EdgeSettings
 from aistack_edge.errors import malformed, unavailable
-from aistack_edge.middleware import REQUEST_ID
 from aistack_edge.observability import exchange
 from aistack_edge.observability.usage import audio_seconds
 from aistack_edge.state import CATALOG, SESSION, SETTINGS
@@ -100,19 +98,8 @@ async def _relay(
     """The backend's answer, relayed; `work` is the GPU workload of a synthesis (a read
     has none)."""
     app = request.app
-    provider = entry.provider
-    url = URL(entry.upstream + request.raw_path, encoded=True)
-    headers = end_to_end(request.headers, drop=("Host", "Expect", "Content-Length"))
-    headers[REQUEST_ID] = request["request_id"]
-    async with tts.exchange(
-        app[SESSION],
-        request.method,
-        url,
-        provider,
-        body,
-        headers,
-        app[SETTINGS].backend_timeout_s,
-    ) as upstream:
+    timeout_s = app[SETTINGS].backend_timeout_s
+    async with tts.exchange(app[SESSION], request, entry, body, timeout_s) as upstream:
         response = web.StreamResponse(
             status=upstream.status,
             reason=upstream.reason,
@@ -120,7 +107,7 @@ async def _relay(
         )
         await response.prepare(request)
         head, size = b"", 0
-        chunks = tts.chunks(upstream, provider)
+        chunks = tts.chunks(upstream, entry.provider)
         try:
             with work.guard() if work else contextlib.nullcontext():
                 async for chunk in work.watch(chunks) if work else chunks:

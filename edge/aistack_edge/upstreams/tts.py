@@ -4,11 +4,13 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import aiohttp
-from multidict import CIMultiDict
+from aiohttp import web
 from yarl import URL
 
+from aistack_edge.catalog import Entry
+from aistack_edge.middleware import REQUEST_ID
 from aistack_edge.observability.tracing import backend_call
-from aistack_edge.upstreams.http import answer_head, unreachable, upstream_error
+from aistack_edge.upstreams.http import answer_head, end_to_end, unreachable, upstream_error
 
 Body = bytes | None
 
@@ -16,19 +18,22 @@ Body = bytes | None
 @contextlib.asynccontextmanager
 async def exchange(
     session: aiohttp.ClientSession,
-    method: str,
-    url: URL,
-    provider: str,
+    request: web.Request,
+    backend: Entry,
     body: Body,
-    headers: CIMultiDict[str],
     timeout_s: float,
 ) -> AsyncIterator[aiohttp.ClientResponse]:
-    """Send the request; yield the backend's 2xx response with its body still unread.
+    """Send `request` on to `backend` (its path and end-to-end headers, with `body`);
+    yield the backend's 2xx response with its body still unread.
 
     A non-2xx answer raises its envelope. Leaving the block early (a client hang-up)
     closes the connection, which stops the backend's work; leaving it normally keeps
     the connection for the next request.
     """
+    provider, method = backend.provider, request.method
+    url = URL(backend.upstream + request.raw_path, encoded=True)
+    headers = end_to_end(request.headers, drop=("Host", "Expect", "Content-Length"))
+    headers[REQUEST_ID] = request["request_id"]
     timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout_s)
     with backend_call("tts.request", headers, str(url.origin())):
         try:
