@@ -66,8 +66,30 @@ def start_redis(supervisor: Supervisor, env: dict[str, str]) -> None:
     workdir = tempfile.mkdtemp(prefix="aistack-redis-")
     args = [redis, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--dir", workdir]
     supervisor.start(Child("redis-server", args, stdout=subprocess.DEVNULL))
-    env["AISTACK_REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+    env["AISTACK_REDIS_URL"] = url = f"redis://127.0.0.1:{port}/0"
+    mark_new_store(url)
     log(f"redis-server on 127.0.0.1:{port} holds the GPU slot lease")
+
+
+def mark_new_store(url: str) -> None:
+    """Tell the edge that this Redis, just started, lost no lease: it need not keep the
+    slot for one TTL first (as it does for a Redis that restarted empty: the supervisor's
+    restarts of it are left unmarked)."""
+    import redis
+
+    from aistack_edge.slot.stores import STORE_KEPT
+
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.set(STORE_KEPT, "1")
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    client.close()
 
 
 def start_backends(supervisor: Supervisor, args: argparse.Namespace) -> dict[str, list[str]]:

@@ -139,6 +139,6 @@ async def test_two_edges_never_compute_at_once(services, chaotic_redis, speech_w
         f"overlap {overlap_s(*logs):.3f} s"
     )
     assert events.count("restarted empty") >= 2 and events.count("paused past the TTL") >= 2
-    assert all(len(log) >= 3 for log in logs), logs
+    assert all(logs) and sum(map(len, logs)) >= 4, logs  # both computed, in turns
     assert outcomes.get("hung up", 0) >= 2
     assert overlap_s(*logs) == 0.0

@@ -19,17 +19,17 @@ from aiohttp import web
 
 from aistack_edge.slot.stores import STORE_KEPT
 from aistack_testing.asr_protocol import events, form, loaded
+from aistack_testing.doubles import serving
 from aistack_testing.edge import SLOT_KEY, envelope, transcribe, until_free, until_held
-from aistack_testing.processes import free_port
 from aistack_testing.redis_server import RedisServer
 
 TTL_MS = 1500
 
 
 def job_log(backend_url: str) -> list[tuple[float, float]]:
-    """The (start, end) of each ended job of an ASR backend, wall clock."""
+    """The (start, end) of each job of an ASR backend, wall clock (now for a running one)."""
     jobs = httpx.get(backend_url + "/status", timeout=10).json()["job_log"]
-    return [(job["started"], job["ended"]) for job in jobs if job["ended"] is not None]
+    return [(job["started"], job["ended"] or time.time()) for job in jobs if job["started"]]
 
 
 def overlap_s(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> float:
@@ -98,6 +98,7 @@ async def test_hang_up_keeps_the_slot_until_the_backend_stopped(edge, whisper, l
 async def test_a_lost_lease_stops_the_work(edge, whisper, long_wav, redis_url):
     """Another holder's token in the lease key: the running transcription ends at once
     with a 503 `network` (its job stopped), and the edge counts the loss."""
+    await until_free(redis_url, limit_s=120)  # an earlier test's job may still be stopping
     client = redis.asyncio.Redis.from_url(redis_url)
     try:
         request = asyncio.create_task(transcribe(edge.url, long_wav.read_bytes()))
@@ -119,6 +120,7 @@ async def test_a_lost_lease_stops_the_work(edge, whisper, long_wav, redis_url):
 async def test_a_refusal_comes_before_100_continue(edge, long_wav, redis_url):
     """While this edge holds the slot, `Expect: 100-continue` gets the 503 itself, and
     the connection ends there: the body is never sent, nor read."""
+    await until_free(redis_url, limit_s=120)
     running = asyncio.create_task(transcribe(edge.url, long_wav.read_bytes()))
     await until_held(redis_url)
     body = b"x" * 5_000_000
@@ -198,19 +200,14 @@ class Ollama:
 
     def __init__(self) -> None:
         self.loaded: list[str] = []
-        self.runner: web.AppRunner | None = None
         self.url = ""
 
-    async def start(self) -> None:
+    def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/api/tags", self.tags)
         app.router.add_get("/api/ps", self.ps)
         app.router.add_post("/api/generate", self.generate)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        port = free_port()
-        await web.TCPSite(self.runner, "127.0.0.1", port).start()
-        self.url = f"http://127.0.0.1:{port}"
+        return app
 
     async def tags(self, request: web.Request) -> web.Response:
         return web.json_response({"models": [{"name": self.TAG, "model": self.TAG}]})
@@ -230,10 +227,8 @@ class Ollama:
 @pytest.fixture
 async def ollama() -> AsyncIterator[Ollama]:
     double = Ollama()
-    await double.start()
-    yield double
-    assert double.runner is not None
-    await double.runner.cleanup()
+    async with serving(double.app()) as double.url:
+        yield double
 
 
 async def whisper_model_loaded(whisper) -> bool:
@@ -288,19 +283,13 @@ class Stubborn:
     def __init__(self) -> None:
         self.stops = asyncio.Event()
         self.jobs: list[str] = []
-        self.runner: web.AppRunner | None = None
-        self.url = ""
 
-    async def start(self) -> None:
+    def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/info", self.info)
         app.router.add_post("/transcribe", self.transcribe)
         app.router.add_delete("/jobs/{job_id}", self.stop_job)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        port = free_port()
-        await web.TCPSite(self.runner, "127.0.0.1", port).start()
-        self.url = f"http://127.0.0.1:{port}"
+        return app
 
     async def info(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [self.CARD]})
@@ -323,39 +312,32 @@ class Stubborn:
 
 
 async def test_a_backend_past_its_grace_gets_no_new_work_until_it_stopped(services, speech_wav):
-    stubborn = Stubborn()
-    await stubborn.start()
-    edge = services.start(
-        "aistack_edge",
-        env={"AISTACK_ASR_BACKENDS": stubborn.url, "AISTACK_STOP_GRACE_S": "1"},
-    )
-    wav = speech_wav.read_bytes()
-    try:
-        async with httpx.AsyncClient(timeout=30) as client:
-            hung_up = asyncio.create_task(transcribe(edge.url, wav))
-            for _ in range(200):
-                if stubborn.jobs:
-                    break
-                await asyncio.sleep(0.02)
-            hung_up.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await hung_up
-            await asyncio.sleep(2.5)  # the grace ran out: the slot is free, the backend held back
-            refused = await client.post(
-                edge.url + "/v1/audio/transcriptions", files={"file": ("a.wav", wav)}
-            )
-            assert refused.status_code == 503, refused.text
-            assert len(stubborn.jobs) == 1  # no new work reached it
-            metrics = (await client.get(edge.url + "/metrics")).text
-            assert 'aistack_backend_stop_overruns_total{capability="asr"} 1.0' in metrics
-            stubborn.stops.set()  # its job ends: the edge takes it back
-            for _ in range(100):
-                models = (await client.get(edge.url + "/v1/models")).json()["data"]
-                if any(card["id"] == Stubborn.CARD["id"] for card in models):
-                    break
-                await asyncio.sleep(0.1)
-            else:
-                raise AssertionError("the backend was never taken back")
-    finally:
-        assert stubborn.runner is not None
-        await stubborn.runner.cleanup()
+    stubborn, wav = Stubborn(), speech_wav.read_bytes()
+    async with serving(stubborn.app()) as url, httpx.AsyncClient(timeout=30) as client:
+        edge = services.start(
+            "aistack_edge", env={"AISTACK_ASR_BACKENDS": url, "AISTACK_STOP_GRACE_S": "1"}
+        )
+        hung_up = asyncio.create_task(transcribe(edge.url, wav))
+        for _ in range(200):
+            if stubborn.jobs:
+                break
+            await asyncio.sleep(0.02)
+        hung_up.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await hung_up
+        await asyncio.sleep(2.5)  # the grace ran out: the slot is free, the backend held back
+        refused = await client.post(
+            edge.url + "/v1/audio/transcriptions", files={"file": ("a.wav", wav)}
+        )
+        assert refused.status_code == 503, refused.text
+        assert len(stubborn.jobs) == 1  # no new work reached it
+        metrics = (await client.get(edge.url + "/metrics")).text
+        assert 'aistack_backend_stop_overruns_total{capability="asr"} 1.0' in metrics
+        stubborn.stops.set()  # its job ends: the edge takes it back
+        for _ in range(100):
+            models = (await client.get(edge.url + "/v1/models")).json()["data"]
+            if any(card["id"] == Stubborn.CARD["id"] for card in models):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the backend was never taken back")
