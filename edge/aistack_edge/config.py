@@ -45,7 +45,7 @@ class EdgeSettings(BaseSettings):
     """exclusive: before a workload, idle models of the other capabilities leave the GPU."""
     swap_timeout_s: float = Field(2.0, gt=0)
     """How long each eviction call may take before it is given up (and logged)."""
-    stop_grace_s: float = Field(5.0, gt=0)
+    stop_grace_s: float = Field(10.0, gt=0)
     """After an early end, how long the slot waits for the backend to stop the job;
     past it, that backend gets no new work until the job has stopped."""
 
