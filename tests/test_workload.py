@@ -350,3 +350,23 @@ async def test_a_backend_past_its_grace_gets_no_new_work_until_it_stopped(servic
             await asyncio.sleep(0.1)
         else:
             raise AssertionError("the backend was never taken back")
+
+
+async def test_an_edge_is_not_ready_while_its_store_settles(services, tmp_path):
+    """`/health/ready` (compose's and Kubernetes' readiness) waits out the settling time
+    of a Redis that started empty: a stack is ready when a request can take the slot."""
+    server = RedisServer(tmp_path)
+    server.start(mark_kept=False)
+    try:
+        edge = services.start(
+            "aistack_edge",
+            env={"AISTACK_REDIS_URL": server.url, "AISTACK_SLOT_TTL_MS": "3000"},
+        )
+        async with httpx.AsyncClient(timeout=10) as client:
+            settling = await client.get(edge.url + "/health/ready")
+            assert settling.status_code == 503
+            assert "just started empty" in envelope(settling.content, "network")["message"]
+            await asyncio.sleep(3.2)
+            assert (await client.get(edge.url + "/health/ready")).status_code == 200
+    finally:
+        server.stop()

@@ -5,7 +5,8 @@ GET /health/ready: readiness, for an orchestrator's probe.
 that failed on a backend's account would restart a healthy edge); the extra fields tell
 the truth about them: each configured backend as of the catalog's latest probe, and the
 lease store. It never waits on a backend. /health/ready answers 503 while some configured
-capability has no backend up, or the lease store is unreachable: then requests would fail.
+capability has no backend up, or the lease store is unreachable or settling after it
+started empty (docs/architecture.md): then requests would fail.
 """
 
 import asyncio
@@ -56,6 +57,11 @@ async def ready(request: web.Request) -> web.Response:
     ]
     if not store["reachable"]:
         problems.append("the lease store (Redis) is unreachable")
+    elif (settling_s := await _settling_s(request.app)) > 0:
+        problems.append(
+            f"the lease store has just started empty: no request may take the GPU slot "
+            f"for {settling_s:.1f} s more, so that a holder whose lease it lost takes it back"
+        )
     if problems:
         raise unavailable("not ready: " + "; ".join(problems))
     body = {"status": "ready", "backends": _backends(states), "lease_store": store}
@@ -76,6 +82,13 @@ def _down_capabilities(states: list) -> dict[str, list[str]]:
         for capability, backends in by_capability.items()
         if not any(up for _, up in backends)
     }
+
+
+async def _settling_s(app: web.Application) -> float:
+    try:
+        return await asyncio.wait_for(app[SLOT].settling_s(), STORE_TIMEOUT_S)
+    except (AistackError, TimeoutError):
+        return 0.0  # unreachable: said so already
 
 
 async def _lease_store(app: web.Application) -> dict:

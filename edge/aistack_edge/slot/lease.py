@@ -130,6 +130,10 @@ class Slot:
         held_s = time.time() - int(since_ms) / 1000 if since_ms.isdigit() else None
         return Holding(holder, held_s)
 
+    async def settling_s(self) -> float:
+        """How long nobody may take the slot yet, the store having just started empty."""
+        return await self.store.settling_ms(self._ttl_ms) / 1000
+
     def busy_here(self) -> bool:
         """Whether `refuse_if_busy` would refuse now."""
         return self._wait_s <= 0 and self._busy_here() is not None

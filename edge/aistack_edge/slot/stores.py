@@ -34,20 +34,31 @@ or restarted empty. Whoever starts a new Redis for aistack may set it: no lease 
 lost in a store that never held one."""
 STORE_SETTLING = "aistack:lease-store:settling"
 
-# Take the slot, unless the store lost its state a moment ago: with no marker (Redis
-# restarted empty, or new) and an uptime under one TTL, a lease may have vanished
-# whose holder is still at work and will take it back at its next renewal. For one
-# TTL from the restart nobody else may take the slot. A long-running Redis without
-# the marker (flushed by hand) is trusted: any lost lease is older than its TTL.
-_TAKE = """
-if redis.call('exists', KEYS[2]) == 0 then
-  redis.call('set', KEYS[2], '1')
-  local uptime = tonumber(string.match(redis.call('info', 'server'), 'uptime_in_seconds:(%d+)'))
-  if uptime * 1000 < tonumber(ARGV[2]) then
-    redis.call('set', KEYS[3], '1', 'PX', tonumber(ARGV[2]) - uptime * 1000)
+# A store that lost its state: with no marker (Redis restarted empty, or new) and an
+# uptime under one TTL, a lease may have vanished whose holder is still at work and will
+# take it back at its next renewal. For one TTL from the restart nobody else may take the
+# slot: `settling()` is the time left of it (ms, at most 0 when none). A long-running
+# Redis without the marker (flushed by hand) is trusted: any lost lease is older than its
+# TTL. KEYS: the lease, the marker, the settling key; ARGV[2]: the TTL in ms.
+_SETTLING = """
+local function settling()
+  if redis.call('exists', KEYS[2]) == 0 then
+    redis.call('set', KEYS[2], '1')
+    local info = redis.call('info', 'server')
+    local uptime = tonumber(string.match(info, 'uptime_in_seconds:(%d+)'))
+    if uptime * 1000 < tonumber(ARGV[2]) then
+      redis.call('set', KEYS[3], '1', 'PX', tonumber(ARGV[2]) - uptime * 1000)
+    end
   end
+  return redis.call('pttl', KEYS[3])
 end
-if redis.call('exists', KEYS[3]) == 1 then
+"""
+
+# Take the slot unless it is settling (-1) or held (0).
+_TAKE = (
+    _SETTLING
+    + """
+if settling() > 0 then
   return -1
 end
 if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
@@ -55,6 +66,14 @@ if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
 end
 return 0
 """
+)
+
+_SETTLING_LEFT = (
+    _SETTLING
+    + """
+return math.max(settling(), 0)
+"""
+)
 
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -77,6 +96,10 @@ class LeaseStore(Protocol):
 
     async def release(self, token: str) -> bool: ...
     async def current(self) -> str | None: ...
+    async def settling_ms(self, ttl_ms: int) -> int:
+        """How long nobody may take the slot yet: the store has just started empty."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -89,6 +112,7 @@ class RedisStore:
         self._key = key
         self._retry_after_s = retry_after_s
         self._take = self._client.register_script(_TAKE)
+        self._settling = self._client.register_script(_SETTLING_LEFT)
         self._renew = self._client.register_script(_RENEW)
         self._release = self._client.register_script(_RELEASE)
 
@@ -113,6 +137,9 @@ class RedisStore:
     async def current(self) -> str | None:
         value = await self._call(self._client.get(self._key))
         return value.decode() if value is not None else None
+
+    async def settling_ms(self, ttl_ms: int) -> int:
+        return int(await self._call(self._settling(keys=self._keys, args=["", ttl_ms])))
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -150,6 +177,9 @@ class MemoryStore:
 
     async def current(self) -> str | None:
         return self._live()
+
+    async def settling_ms(self, ttl_ms: int) -> int:
+        return 0  # this process's memory: it never outlives a holder
 
     async def close(self) -> None:
         return None
