@@ -231,7 +231,7 @@ def test_actions_need_the_token(page, token_edge, open_edge, whisper, speech_wav
         "() => document.getElementById('action-result').innerText.includes('evicted')"
     )
     assert whisper.url in page.inner_text("#action-result")
-    assert "(not loaded)" in row.inner_text()
+    row.filter(has_text="(not loaded)").wait_for(timeout=15_000)  # the page's next refresh
     # The observability toggles are live: switch metrics off and on again.
     page.uncheck("#toggles input[name=metrics]")
     page.wait_for_function("() => document.getElementById('action-result').innerText === 'saved'")

@@ -22,7 +22,7 @@ from aistack_testing.doubles import serving
 from aistack_testing.edge import SLOT_KEY, envelope, transcribe, until_free, until_held
 from aistack_testing.redis_server import RedisServer
 
-TTL_MS = 1500
+TTL_MS = 3000
 
 
 def job_log(backend_url: str) -> list[tuple[float, float]]:
@@ -31,9 +31,12 @@ def job_log(backend_url: str) -> list[tuple[float, float]]:
     return [(job["started"], job["ended"] or time.time()) for job in jobs if job["started"]]
 
 
-def overlap_s(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> float:
-    """How long a job of `a` and a job of `b` computed at the same time, in all."""
-    return sum(max(0.0, min(e1, e2) - max(s1, s2)) for s1, e1 in a for s2, e2 in b)
+def leases_lost(edge_url: str) -> float:
+    """The edge's count of ASR leases lost while held."""
+    metrics = httpx.get(edge_url + "/metrics", timeout=10).text
+    line = 'aistack_slot_leases_lost_total{capability="asr"} '
+    found = [row for row in metrics.splitlines() if row.startswith(line)]
+    return float(found[0].removeprefix(line)) if found else 0.0
 
 
 def overlaps_within(log: list[tuple[float, float]]) -> float:
@@ -99,6 +102,7 @@ async def test_a_lost_lease_stops_the_work(edge, whisper, long_wav, redis_url):
     """Another holder's token in the lease key: the running transcription ends at once
     with a 503 `network` (its job stopped), and the edge counts the loss."""
     await until_free(redis_url, limit_s=120)  # an earlier test's job may still be stopping
+    lost_before = leases_lost(edge.url)
     client = redis.asyncio.Redis.from_url(redis_url)
     try:
         request = asyncio.create_task(transcribe(edge.url, long_wav.read_bytes()))
@@ -112,9 +116,10 @@ async def test_a_lost_lease_stops_the_work(edge, whisper, long_wav, redis_url):
     assert status == 503
     assert "lease was lost" in envelope(body, "network")["message"]
     last_job_end = max(end for _, end in job_log(whisper.url))
-    assert last_job_end - stolen_at < TTL_MS / 1000 / 3 + 3.0  # a renewal, then one window
-    metrics = httpx.get(edge.url + "/metrics").text
-    assert 'aistack_slot_leases_lost_total{capability="asr"} 1.0' in metrics
+    # a renewal, then the window being decoded (seconds on a 2-core CPU; the 3 minutes whole
+    # take several times that)
+    assert last_job_end - stolen_at < TTL_MS / 1000 / 3 + 8.0
+    assert leases_lost(edge.url) == lost_before + 1
 
 
 async def test_a_refusal_comes_before_100_continue(edge, long_wav, redis_url):
