@@ -25,8 +25,7 @@ from aistack_asr.settings import AsrSettings
 from aistack_asr.upload import read_upload
 from aistack_contract.errors import AistackError, ErrorKind
 from aistack_contract.events import BackendDone, BackendError, BackendInfo, encode_backend_event
-from aistack_contract.jobs import JOBS_PATH, JobCancelled, wait_of
-from aistack_contract.jobs import Job as TrackedJob
+from aistack_contract.jobs import JOBS_PATH, JobCancelled, TrackedJob, wait_of
 from aistack_contract.models import ModelList
 from aistack_contract.telemetry import exposition
 

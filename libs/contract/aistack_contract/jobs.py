@@ -30,7 +30,7 @@ class JobCancelled(Exception):
     """A job was cancelled before its work began."""
 
 
-class Job:
+class TrackedJob:
     """One tracked job: cancelled by `Jobs.stop`, ended when its `track` block ends."""
 
     def __init__(self, job_id: str) -> None:
@@ -67,12 +67,12 @@ class Jobs:
     for a minute, and the job is cancelled as it begins."""
 
     def __init__(self) -> None:
-        self._running: dict[str, Job] = {}
+        self._running: dict[str, TrackedJob] = {}
         self._cancelled_early: dict[str, float] = {}
 
     @contextlib.contextmanager
-    def track(self, job_id: str) -> Iterator[Job]:
-        job = Job(job_id)
+    def track(self, job_id: str) -> Iterator[TrackedJob]:
+        job = TrackedJob(job_id)
         if self._cancelled_early.pop(job_id, None) is not None:
             job.cancel()
         self._running[job_id] = job

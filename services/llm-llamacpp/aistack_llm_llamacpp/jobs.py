@@ -14,11 +14,11 @@ import llama_cpp
 from fastapi import APIRouter, Request
 from starlette.types import Receive, Scope, Send
 
-from aistack_contract.jobs import JOBS_PATH, Job, Jobs, wait_of
+from aistack_contract.jobs import JOBS_PATH, Jobs, TrackedJob, wait_of
 from aistack_llm_llamacpp.asgi import HttpMiddleware
 
 JOBS = Jobs()
-_CURRENT: contextvars.ContextVar[Job | None] = contextvars.ContextVar("job", default=None)
+_CURRENT: contextvars.ContextVar[TrackedJob | None] = contextvars.ContextVar("job", default=None)
 _GENERATING = frozenset({"/v1/chat/completions", "/v1/completions"})
 
 router = APIRouter()

@@ -10,7 +10,7 @@ from importlib.metadata import version
 from aiohttp import web
 
 from aistack_contract.errors import AistackError, ErrorKind
-from aistack_contract.jobs import JOBS_PATH, Job, JobCancelled, Jobs, wait_of
+from aistack_contract.jobs import JOBS_PATH, JobCancelled, Jobs, TrackedJob, wait_of
 from aistack_contract.models import ModelCard, ModelList
 from aistack_tts_piper import PROVIDER
 from aistack_tts_piper.encoders import FORMATS
@@ -73,7 +73,7 @@ async def speech(request: web.Request) -> web.StreamResponse:
             raise AistackError(ErrorKind.NETWORK, "the job was cancelled", PROVIDER) from None
 
 
-async def _speech(request: web.Request, job: Job) -> web.StreamResponse:
+async def _speech(request: web.Request, job: TrackedJob) -> web.StreamResponse:
     settings, catalog = request.app[settings_key], request.app[catalog_key]
     body = await read_speech_request(request, settings.tts_max_input_chars)
     if body.model not in model_ids(settings):

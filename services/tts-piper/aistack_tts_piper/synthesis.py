@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from piper import PiperVoice, SynthesisConfig
 
 from aistack_contract.errors import AistackError, ErrorKind
-from aistack_contract.jobs import Job
+from aistack_contract.jobs import TrackedJob
 from aistack_tts_piper import PROVIDER
 from aistack_tts_piper.encoders import AudioFormat, open_encoder
 
@@ -29,7 +29,7 @@ def speak(voice: PiperVoice, text: str, fmt: AudioFormat, speed: float) -> Itera
         encoder.close()
 
 
-async def in_thread(items: Iterator[bytes], job: Job) -> AsyncIterator[bytes]:
+async def in_thread(items: Iterator[bytes], job: TrackedJob) -> AsyncIterator[bytes]:
     """Step a blocking iterator on a thread of its own, off the event loop.
 
     Closing this (or cancelling its consumer) closes `items` on that same thread once the
