@@ -14,19 +14,14 @@ import signal
 import time
 
 import aiohttp
-import httpx
 import pytest
 
+from aistack_testing.asr_protocol import job_log
 from aistack_testing.redis_server import RedisServer
 
 TTL_MS = 4000  # a lease unrenewed for 2.7 s is lost: 1.3 s for its backend to stop
 RUN_S = 65.0
 CALM_S = 10.0  # between two faults: past a restart's settling time, some work gets done
-
-
-def job_log(backend_url: str) -> list[tuple[float, float]]:
-    jobs = httpx.get(backend_url + "/status", timeout=10).json()["job_log"]
-    return [(job["started"], job["ended"]) for job in jobs if job["ended"] is not None]
 
 
 def overlap_s(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> float:

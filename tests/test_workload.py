@@ -16,19 +16,13 @@ import pytest
 import redis.asyncio
 from aiohttp import web
 
-from aistack_edge.slot.stores import STORE_KEPT
-from aistack_testing.asr_protocol import events, form, get, loaded
+from aistack_edge.slot.stores import STORE_KEPT, STORE_SETTLING
+from aistack_testing.asr_protocol import events, form, get, job_log, loaded
 from aistack_testing.doubles import serving
 from aistack_testing.edge import SLOT_KEY, envelope, transcribe, until_free, until_held
 from aistack_testing.redis_server import RedisServer
 
 TTL_MS = 3000
-
-
-def job_log(backend_url: str) -> list[tuple[float, float]]:
-    """The (start, end) of each job of an ASR backend, wall clock (now for a running one)."""
-    jobs = httpx.get(backend_url + "/status", timeout=10).json()["job_log"]
-    return [(job["started"], job["ended"] or time.time()) for job in jobs if job["started"]]
 
 
 def leases_lost(edge_url: str) -> float:
@@ -186,7 +180,7 @@ async def test_a_new_store_settles_for_one_ttl(tmp_path):
         assert await store.release("old-holder")
         with pytest.raises(SlotSettling):  # still within the TTL from the restart
             await store.try_set("third", 60_000)
-        await client.delete("aistack:lease-store:settling")  # as one TTL later
+        await client.delete(STORE_SETTLING)  # as one TTL later
         assert await store.try_set("fourth", 60_000)
     finally:
         await client.aclose()

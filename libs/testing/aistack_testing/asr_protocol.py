@@ -3,6 +3,7 @@
 import asyncio
 import json
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -71,3 +72,11 @@ async def wait_until(predicate: Callable[[], Awaitable[bool]], within: float) ->
         assert time.monotonic() - started < within, f"not within {within} s"
         await asyncio.sleep(0.05)
     return time.monotonic() - started
+
+
+def job_log(url: str) -> list[tuple[float, float]]:
+    """The (start, end) of each job an ASR backend ran, wall clock from its /status; now
+    for a job still running. (Blocking: the backend is another process.)"""
+    with urllib.request.urlopen(f"{url}/status", timeout=10) as answer:
+        jobs = json.load(answer)["job_log"]
+    return [(job["started"], job["ended"] or time.time()) for job in jobs if job["started"]]
