@@ -302,6 +302,7 @@ async def test_an_upload_streams_through(edge, recorder):
     ):
         assert r.status == 200
         sent_type = r.request_info.headers["Content-Type"]
+        await r.read()  # a hang-up would keep the slot until the backend says it stopped
     method, path, got, body = recorder.requests[-1]
     assert (method, path, got["Content-Type"]) == (
         "POST",

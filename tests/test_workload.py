@@ -369,3 +369,34 @@ async def test_an_edge_is_not_ready_while_its_store_settles(services, tmp_path):
             assert (await client.get(edge.url + "/health/ready")).status_code == 200
     finally:
         server.stop()
+
+
+# --- back to back ------------------------------------------------------------------------
+
+
+async def test_the_next_request_finds_the_slot_free(services, cpu_stack_env, speech_wav):
+    """A client that sends its next request as soon as it has read an answer finds the
+    slot free, on every route, streamed or not: the slot is released before the
+    answer's last bytes leave, not after."""
+    edge = services.start("aistack_edge", env=cpu_stack_env)
+    wav = speech_wav.read_bytes()
+    chat = {"model": "smollm2", "messages": [{"role": "user", "content": "Hi"}],
+            "max_tokens": 4}  # fmt: skip
+    speech = {"model": "piper", "input": "Next.", "voice": "alloy"}
+    # A new connection each time, as separate clients (or a pool's other connections)
+    # have: on a kept-alive one, the edge reads the next request after the last handler.
+    fresh = httpx.Limits(max_keepalive_connections=0)
+    async with httpx.AsyncClient(base_url=edge.url, timeout=60, limits=fresh) as client:
+        for round_ in range(8):
+            stream = round_ % 2 == 1
+            answers = [
+                await client.post("/v1/chat/completions", json=chat | {"stream": stream}),
+                await client.post("/v1/audio/speech", json=speech),
+                await client.post(
+                    "/v1/audio/transcriptions",
+                    files={"file": ("a.wav", wav)},
+                    data={"model": "whisper-tiny.en", "stream": str(stream).lower()},
+                ),
+            ]
+            for answer in answers:
+                assert answer.status_code == 200, (round_, answer.request.url, answer.text)

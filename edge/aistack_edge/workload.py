@@ -17,7 +17,7 @@ an SSE error event once the answer has started).
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TypeVar
 
 import aiohttp
@@ -72,12 +72,21 @@ async def continue_unless_busy(request: web.Request) -> None:
 class Workload:
     """One workload, from holding the slot to releasing it."""
 
-    def __init__(self, entry: Entry, job_id: str, lease: Lease) -> None:
+    def __init__(
+        self,
+        entry: Entry,
+        job_id: str,
+        lease: Lease,
+        release: Callable[[], Awaitable[object]],
+        last_step: Callable[[], Awaitable[None]] | None,
+    ) -> None:
         self.entry = entry
         self.job_id = job_id
         self.completed = False
         """Set when the upstream's answer was read to its end: its job ended there."""
         self._lease = lease
+        self._release = release
+        self._last_step = last_step
         self._guarded: list[asyncio.Task] = []
         lease.when_lost(self._interrupt)
 
@@ -103,7 +112,19 @@ class Workload:
         """`items`, the upstream's answer; read to its end, the workload is complete."""
         async for item in items:
             yield item
+        await self.finish()
+
+    async def finish(self) -> None:
+        """The upstream's answer was read to its end, so its job has ended: take the
+        last step and release the slot now, before the answer's last bytes leave. A
+        client that sends its next request as soon as it has this answer finds the slot
+        free."""
+        if self.completed:
+            return
+        if self._last_step is not None:
+            await self._last_step()
         self.completed = True
+        await self._release()
 
     def _interrupt(self) -> None:
         for task in set(self._guarded):
@@ -112,16 +133,21 @@ class Workload:
 
 @contextlib.asynccontextmanager
 async def gpu_workload(
-    request: web.Request, capability: Capability, entry: Entry
+    request: web.Request,
+    capability: Capability,
+    entry: Entry,
+    last_step: Callable[[], Awaitable[None]] | None = None,
 ) -> AsyncIterator[Workload]:
     """Hold the slot for a workload on `entry`'s backend and make room for it; on an
-    early end, stop the backend's job before the slot is released."""
+    early end, stop the backend's job before the slot is released. `last_step` is GPU
+    work of the route's own once the answer is whole, still in the slot."""
     app = request.app
     request_id = request["request_id"]
     exchange.of(request).model = entry.card.id
     holder = f"{capability} {entry.card.id} (request {request_id})"
-    async with app[SLOT].hold(holder) as lease:
-        work = Workload(entry, request_id, lease)
+    async with contextlib.AsyncExitStack() as held:
+        lease = await held.enter_async_context(app[SLOT].hold(holder))
+        work = Workload(entry, request_id, lease, held.aclose, last_step)
         try:
             with work.guard():
                 await make_room(app, capability)

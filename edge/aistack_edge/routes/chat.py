@@ -7,6 +7,7 @@ an answer of Ollama's has ended, its model's timer is set through Ollama's own A
 the request's `keep_alive` (else AISTACK_LLM_KEEP_ALIVE)."""
 
 import contextlib
+import functools
 import json
 
 import aiohttp
@@ -28,6 +29,8 @@ routes = web.RouteTableDef()
 
 # Set by the answer itself, never taken from the upstream's.
 _OWN_HEADERS = ("content-length", "content-encoding", "date", "server")
+# The last event of an OpenAI chat stream.
+_DONE = b"data: [DONE]"
 
 
 def read_chat(body: bytes) -> dict:
@@ -84,7 +87,13 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     body = await request.read()
     chat = read_chat(body)
     entry = await _entry(app, chat["model"])
-    async with gpu_workload(request, "llm", entry) as work:
+    last_step = None
+    if entry.upstream == settings.ollama_url:
+        keep_alive = chat.get("keep_alive", settings.llm_keep_alive)
+        last_step = functools.partial(
+            keep_loaded, app[SESSION], entry.upstream, entry.card.id, keep_alive
+        )
+    async with gpu_workload(request, "llm", entry, last_step) as work:
         trace_headers: dict[str, str] = {}
         with backend_call("llm.chat", trace_headers, entry.upstream):
             try:
@@ -105,15 +114,12 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                     answer = await _relay(request, response, entry, work)
                 else:
                     data = await llm.read(response, entry)
-                    work.completed = True
+                    await work.finish()
                     note_usage(exchange.of(request), data)
                     headers = end_to_end(response.headers, drop=_OWN_HEADERS)
                     answer = web.Response(body=data, status=response.status, headers=headers)
             finally:
                 response.close()
-        if work.completed and entry.upstream == settings.ollama_url:
-            keep_alive = chat.get("keep_alive", settings.llm_keep_alive)
-            await keep_loaded(app[SESSION], entry.upstream, entry.card.id, keep_alive)
         return answer
 
 
@@ -132,6 +138,8 @@ async def _relay(
             async with contextlib.aclosing(llm.events(response, entry)) as events:
                 async for chunk in work.watch(events):
                     note_events(record, chunk)
+                    if chunk.rstrip().endswith(_DONE):
+                        await work.finish()  # a client may send its next request now
                     await relay.write(chunk)
     except AistackError as error:
         envelope = ErrorEnvelope(error=error.body).model_dump_json()
