@@ -23,6 +23,7 @@ tests=(
   "PATH=\$PATH:/usr/sbin command -v nginx|nginx|the reverse proxy's tests"
   "command -v openssl|openssl|the reverse proxy's tests"
   "command -v chromium|chromium|the admin page's browser tests"
+  "command -v espeak-ng|espeak-ng|speech in German and Spanish for translation and detection"
 )
 case $profile in
   runtime) wanted=("${runtime[@]}") ;;

@@ -16,7 +16,13 @@ WHISPER_SMALL = ModelCard(id="whisper-small", owned_by="openai", capabilities=["
                           languages=["en", "fr", "zh"], supports_translate=True,
                           family="whisper")  # fmt: skip
 WHISPER_TINY_EN = ModelCard(id="whisper-tiny.en", owned_by="openai", capabilities=["asr"],
-                            languages=["en"], family="whisper")  # fmt: skip
+                            languages=["en"], family="whisper", size=75_000_000)  # fmt: skip
+WHISPER_LARGE_V3 = ModelCard(id="whisper-large-v3", owned_by="openai", capabilities=["asr"],
+                             languages=["en", "fr", "zh", "yue"], supports_translate=True,
+                             family="whisper", size=3_000_000_000)  # fmt: skip
+WHISPER_DISTIL = ModelCard(id="whisper-distil-large-v3", owned_by="openai",
+                           capabilities=["asr"], languages=["en"], family="whisper",
+                           size=1_500_000_000)  # fmt: skip
 SENSEVOICE = ModelCard(id="iic/SenseVoiceSmall", owned_by="alibaba", capabilities=["asr"],
                        languages=["zh", "yue", "en", "ja", "ko"], family="sensevoice")  # fmt: skip
 PARAKEET = ModelCard(id="nvidia/parakeet-tdt-0.6b-v3", owned_by="nvidia", capabilities=["asr"],
@@ -48,6 +54,26 @@ ALL = [WHISPER_TINY_EN, WHISPER_SMALL, SENSEVOICE, PARAKEET]
 )
 def test_choose_model(requested, language, cards, chosen):
     assert choose_model(requested, language, _entries(cards)).card is chosen
+
+
+@pytest.mark.parametrize(
+    ("requested", "language", "translate", "cards", "chosen"),
+    [
+        # The largest Whisper wins where the contract's default (small) is not installed.
+        ("whisper-1", None, False, [WHISPER_TINY_EN, WHISPER_LARGE_V3], WHISPER_LARGE_V3),
+        ("auto", None, False, [WHISPER_TINY_EN, WHISPER_DISTIL], WHISPER_DISTIL),
+        ("auto", None, False, [WHISPER_LARGE_V3, WHISPER_SMALL], WHISPER_SMALL),
+        # A translation goes to a model that translates, whatever the hint prefers.
+        ("whisper-1", None, True, [WHISPER_DISTIL, WHISPER_LARGE_V3], WHISPER_LARGE_V3),
+        ("auto", "zh", True, [SENSEVOICE, WHISPER_TINY_EN, WHISPER_LARGE_V3], WHISPER_LARGE_V3),
+        ("auto", "fr-FR", True, [PARAKEET, WHISPER_TINY_EN, WHISPER_SMALL], WHISPER_SMALL),
+        # None translates: the English-only model, which answers in English already.
+        ("auto", "fr", True, [PARAKEET, WHISPER_TINY_EN], PARAKEET),
+        ("whisper-1", None, True, [WHISPER_TINY_EN], WHISPER_TINY_EN),
+    ],
+)
+def test_choose_model_by_size_and_task(requested, language, translate, cards, chosen):
+    assert choose_model(requested, language, _entries(cards), translate).card is chosen
 
 
 def _entries(cards: list[ModelCard]) -> list[Entry]:
@@ -158,9 +184,6 @@ def test_translate_is_malformed_where_the_model_cannot(card):
     assert refused.value.body.kind == "malformed" and card.id in refused.value.body.message
 
 
-def test_routed_hint_is_dropped_where_the_model_does_not_speak_it():
-    assert (
-        TranscriptionForm(model="auto", language="fr").options_for(WHISPER_TINY_EN).language is None
-    )
-    pinned = TranscriptionForm(model="whisper-tiny.en", language="fr")
-    assert pinned.options_for(WHISPER_TINY_EN).language == "fr"
+def test_a_hint_is_forwarded_as_the_code_the_model_lists():
+    form = TranscriptionForm(model="whisper-small", language="zh-Hant-TW")
+    assert form.options_for(WHISPER_SMALL).language == "zh"

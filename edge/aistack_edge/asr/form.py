@@ -9,6 +9,7 @@ from aiohttp import BodyPartReader, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, Field, ValidationError
 
+from aistack_contract.languages import hint_for
 from aistack_contract.models import ModelCard
 from aistack_contract.transcription import TranscribeOptions
 from aistack_edge.errors import malformed, overflow
@@ -35,11 +36,9 @@ class TranscriptionForm(BaseModel):
 
     def options_for(self, card: ModelCard) -> TranscribeOptions:
         """What to ask of the backend serving `card`."""
-        speaks_hint = not card.languages or (self.language or "").split("-")[0] in card.languages
         options = TranscribeOptions(
             model=card.id,
-            # A routed request keeps its hint only where the chosen model speaks it.
-            language=self.language if speaks_hint or self.model == card.id else None,
+            language=hint_for(card, self.language),
             prompt=self.prompt,
             temperature=self.temperature,
             translate=self.translate,

@@ -3,6 +3,7 @@
 Pure functions over the model cards that are up right now.
 """
 
+from aistack_contract.languages import language_tag, spoken_by
 from aistack_contract.models import ModelCard
 from aistack_edge.catalog import Entry
 from aistack_edge.errors import malformed, unavailable
@@ -39,13 +40,13 @@ PARAKEET_LANGUAGES = frozenset(
 )
 # Short names a client may use instead of a full model id.
 FAMILY_ALIASES = {"whisper-1": "whisper", "parakeet": "parakeet", "sensevoice": "sensevoice"}
-# The whisper sizes `auto` prefers, best first (the contract's default is small).
-WHISPER_PREFERENCE = ("whisper-small", "whisper-large-v3-turbo", "whisper-base", "whisper-medium")
+# The contract's Whisper for `auto` and `whisper-1`, where it is installed.
+DEFAULT_WHISPER = "whisper-small"
 
 
 def preferred_families(language: str | None) -> tuple[str, ...]:
     """The families `auto` tries, in order, for a language hint."""
-    base = (language or "").lower().split("-")[0]
+    base = language_tag(language)
     if base in CJK:
         return ("sensevoice", "whisper", "parakeet")
     if base in PARAKEET_LANGUAGES:
@@ -54,27 +55,23 @@ def preferred_families(language: str | None) -> tuple[str, ...]:
 
 
 def _speaks(card: ModelCard, language: str | None) -> bool:
-    if not language or not card.languages:
-        return True
-    return language.lower().split("-")[0] in card.languages
+    return language_tag(language) is None or spoken_by(language, card.languages) is not None
 
 
 def _best_of_family(entries: list[Entry], family: str) -> Entry | None:
-    """The preferred model of `family`: its family is what its backend says it is."""
+    """The preferred model of `family` (what its backend says it is): the contract's
+    default, else the one with the largest weights; the first listed of equals."""
     members = [e for e in entries if e.card.family == family]
     if not members:
         return None
-    return min(members, key=lambda e: _whisper_rank(e.card.id))
+    return min(members, key=lambda e: (e.card.id != DEFAULT_WHISPER, -(e.card.size or 0)))
 
 
-def _whisper_rank(model_id: str) -> int:
-    if model_id in WHISPER_PREFERENCE:
-        return WHISPER_PREFERENCE.index(model_id)
-    return len(WHISPER_PREFERENCE)
-
-
-def choose_model(requested: str, language: str | None, entries: list[Entry]) -> Entry:
-    """The entry that serves `requested` (a model id, a short alias, or `auto`)."""
+def choose_model(
+    requested: str, language: str | None, entries: list[Entry], translate: bool = False
+) -> Entry:
+    """The entry that serves `requested` (a model id, a short alias, or `auto`), for a
+    request with the language hint `language` that asks for a translation or not."""
     if not entries:
         raise unavailable("no speech-to-text backend is up right now")
     for entry in entries:
@@ -87,7 +84,10 @@ def choose_model(requested: str, language: str | None, entries: list[Entry]) -> 
     else:
         known = ", ".join(["auto", *(e.card.id for e in entries)])
         raise malformed(f"unknown ASR model {requested!r}; models served now: {known}")
-    for pool in ([e for e in entries if _speaks(e.card, language)], entries):
+    pools = [[e for e in entries if _speaks(e.card, language)], entries]
+    if translate:  # a model that translates first, whatever the hint prefers
+        pools = [[e for e in pool if e.card.supports_translate] for pool in pools] + pools
+    for pool in pools:
         for family in families:
             if entry := _best_of_family(pool, family):
                 return entry

@@ -46,7 +46,8 @@ async def _transcribe(request: web.Request, translation: bool) -> web.StreamResp
     if translation:
         form.translate = True
         form.model = "whisper-1" if form.model == "auto" else form.model
-    entry = choose_model(form.model, form.language, await app[CATALOG].of_capability("asr"))
+    entries = await app[CATALOG].of_capability("asr")
+    entry = choose_model(form.model, form.language, entries, form.translate)
     options = form.options_for(entry.card)
     async with gpu_workload(request, "asr", entry) as work:
         events = asr.transcribe(

@@ -26,6 +26,7 @@ from aistack_asr.upload import read_upload
 from aistack_contract.errors import AistackError, ErrorKind
 from aistack_contract.events import BackendDone, BackendError, BackendInfo, encode_backend_event
 from aistack_contract.jobs import JOBS_PATH, JobCancelled, TrackedJob, wait_of
+from aistack_contract.languages import hint_for
 from aistack_contract.models import ModelList
 from aistack_contract.telemetry import exposition
 
@@ -87,7 +88,9 @@ async def _transcribe(
     provider = service.backend.provider
     request_id = request[REQUEST_ID]
     options, data = await read_upload(request, provider)
-    service.backend.validate(service.card(options.model), options)
+    card = service.card(options.model)
+    options.language = hint_for(card, options.language)
+    service.backend.validate(card, options)
     with TRACER.start_as_current_span("decode", attributes={"bytes": len(data)}):
         audio = await asyncio.to_thread(
             decode_audio, data, provider, service.settings.max_audio_sec

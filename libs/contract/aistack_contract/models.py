@@ -21,13 +21,16 @@ class ModelCard(BaseModel):
     """Internal: who serves the model, as error envelopes name it (e.g. "Faster-Whisper")."""
     family: str | None = None
     """Internal: the ASR engine family `auto` routes by (whisper, parakeet, sensevoice)."""
+    size: int | None = None
+    """Internal: the bytes of the model's weights, as its backend finds them on disk: of
+    two models of a family, `auto` and the family aliases take the larger."""
 
     def public(self) -> dict:
         """The card as /v1/models shows it: unset extensions and internal fields left out."""
         return self.model_dump(mode="json", exclude_none=True, exclude=_INTERNAL)
 
 
-_INTERNAL = {"provider", "family"}
+_INTERNAL = {"provider", "family", "size"}
 
 
 class ModelList(BaseModel):

@@ -50,15 +50,6 @@ class ParakeetBackend(Backend):
     def unload(self, model: ParakeetModel) -> None:
         model.unload()
 
-    def validate(self, card: ModelCard, options: TranscribeOptions) -> None:
-        super().validate(card, options)
-        if options.language and models.base_language(options.language) not in models.LANGUAGES:
-            raise AistackError(
-                ErrorKind.MALFORMED,
-                f"model {card.id} does not know the language {options.language!r}",
-                self.provider,
-            )
-
     def transcribe(
         self,
         model: ParakeetModel,
@@ -66,8 +57,7 @@ class ParakeetBackend(Backend):
         options: TranscribeOptions,
         cancel: threading.Event,
     ) -> Iterator[TranscribeEvent]:
-        hint = options.language
-        language = models.base_language(hint) if hint else UNKNOWN_LANGUAGE
+        language = options.language or UNKNOWN_LANGUAGE  # a hint the shell has read
         duration = len(audio) / SAMPLE_RATE
         yield BackendInfo(language=language, duration=duration)
         chunks = plan_chunks(

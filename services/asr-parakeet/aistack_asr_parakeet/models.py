@@ -13,11 +13,6 @@ LANGUAGES = [
 """The 25 European languages of Parakeet TDT 0.6B v3."""
 
 
-def base_language(hint: str) -> str:
-    """The ISO 639-1 code of a language hint such as `en`, `EN` or `pt-BR`."""
-    return hint.lower().replace("_", "-").split("-")[0]
-
-
 def find_model(path: Path | None) -> Path | None:
     """The `.nemo` file at `path`, or the newest one anywhere under the directory `path`."""
     if path is None:

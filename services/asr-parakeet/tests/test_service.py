@@ -135,6 +135,7 @@ async def test_long_speech_is_windowed_stitched_and_sent_at_the_end(
     [
         pytest.param({"language": "fr"}, "fr", True, id="hint"),
         pytest.param({"language": "pt-BR"}, "pt", True, id="regional-hint"),
+        pytest.param({"language": "zh"}, "auto", True, id="hint-not-european-dropped"),
         pytest.param({"word_timestamps": False}, "auto", False, id="no-words"),
     ],
 )
@@ -161,7 +162,6 @@ async def test_other_upload_formats(
     ("audio", "options", "status", "kind"),
     [
         pytest.param("speech", {"translate": True}, 400, "malformed", id="translate"),
-        pytest.param("speech", {"language": "zh"}, 400, "malformed", id="language-not-european"),
         pytest.param("speech", {"model": "parakeet-9b"}, 400, "malformed", id="unknown-model"),
         pytest.param("speech", {"model": None}, 400, "malformed", id="no-options"),
         pytest.param("speech", {"temperature": "hot"}, 400, "malformed", id="bad-options"),

@@ -58,10 +58,6 @@ class SenseVoiceBackend(Backend):
     def unload(self, model: SenseVoicePair) -> None:
         engine.unload(model)
 
-    def validate(self, card: ModelCard, options: TranscribeOptions) -> None:
-        super().validate(card, options)
-        requested_language(options, self.provider)
-
     def transcribe(
         self,
         model: SenseVoicePair,
@@ -70,8 +66,9 @@ class SenseVoiceBackend(Backend):
         cancel: threading.Event,
     ) -> Iterator[TranscribeEvent]:
         """Info once the first chunk has told the language; then one segment per chunk."""
-        language = requested_language(options, self.provider)
-        reported = None if language == AUTO else language
+        # The shell has read the hint: one of the card's languages, or none.
+        reported = options.language
+        language = reported or AUTO
         duration = len(audio) / SAMPLE_RATE
         announced = False
         segments = done = 0
@@ -123,20 +120,6 @@ class SenseVoiceBackend(Backend):
                 raise AistackError(ErrorKind.OVERFLOW, str(exc), self.provider) from exc
             raise
         return postprocess.parse(raw, start, end)
-
-
-def requested_language(options: TranscribeOptions, provider: str) -> str:
-    """`auto` or one of SenseVoice's languages (a region subtag is dropped: zh-CN is zh);
-    anything else is malformed."""
-    language = (options.language or AUTO).lower().split("-")[0]
-    if language != AUTO and language not in postprocess.LANGUAGES:
-        accepted = ", ".join((AUTO, *postprocess.LANGUAGES))
-        raise AistackError(
-            ErrorKind.MALFORMED,
-            f"SenseVoice does not know the language {options.language!r} (accepted: {accepted})",
-            provider,
-        )
-    return language
 
 
 def _out_of_memory(exc: BaseException) -> bool:

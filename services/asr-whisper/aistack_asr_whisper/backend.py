@@ -24,9 +24,8 @@ class WhisperBackend(Backend):
         self.settings = settings
 
     def cards(self) -> list[ModelCard]:
-        return [
-            models.card(model_id) for model_id in models.discover(self.settings.whisper_model_dir)
-        ]
+        found = models.discover(self.settings.whisper_model_dir)
+        return [models.card(model_id, path) for model_id, path in found.items()]
 
     def load(self, model_id: str) -> WhisperModel:
         path = models.discover(self.settings.whisper_model_dir)[model_id]
@@ -38,15 +37,6 @@ class WhisperBackend(Backend):
 
     def unload(self, model: WhisperModel) -> None:
         model.model.unload_model()
-
-    def validate(self, card: ModelCard, options: TranscribeOptions) -> None:
-        super().validate(card, options)
-        if options.language and card.languages and options.language not in card.languages:
-            raise AistackError(
-                ErrorKind.MALFORMED,
-                f"model {card.id} does not know the language {options.language!r}",
-                self.provider,
-            )
 
     def transcribe(
         self,

@@ -28,16 +28,19 @@ def discover(model_dir: Path | None) -> dict[str, Path]:
     return models
 
 
-def card(model_id: str) -> ModelCard:
-    size = model_id.removeprefix("whisper-")
-    multilingual = not (size.endswith(".en") or size.startswith("distil-"))
+def card(model_id: str, path: Path) -> ModelCard:
+    """The card of the model in folder `path`: what its name says (an English-only `.en`
+    or distil model, a large-v3 that knows Cantonese) and how large its weights are."""
+    name = model_id.removeprefix("whisper-")
+    multilingual = not (name.endswith(".en") or name.startswith("distil-"))
     return ModelCard(
         id=model_id,
         owned_by="openai",
         capabilities=["asr"],
-        languages=languages(size) if multilingual else ["en"],
+        languages=languages(name) if multilingual else ["en"],
         supports_streaming=True,
         supports_translate=multilingual,
+        size=(path / "model.bin").stat().st_size,
     )
 
 

