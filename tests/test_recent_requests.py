@@ -42,14 +42,16 @@ def test_glance_over_the_window():
     for n in range(20):
         ring.add(finished(NOW - 120 + n, latency_ms=float(n + 1)))
     ring.add(finished(NOW - 10, "tts", 50.0, status=400, outcome="4xx", error_kind="malformed"))
-    ring.add(finished(NOW - 5, "tts", 70.0, status=503, outcome="busy"))
+    ring.add(finished(NOW - 5, "tts", 70.0, status=503, outcome="busy", error_kind="network"))
     ring.add(finished(NOW - 1, "llm", 5.0, status=499, outcome="disconnect"))
+    ring.add(finished(NOW - 1, "llm", 5.0, status=502, outcome="upstream_down",
+                      error_kind="network"))  # fmt: skip
     glance = ring.glance(NOW)
-    assert glance["requests"] == 23
-    assert glance["requests_per_min"] == round(23 * 60 / 120, 2)
+    assert glance["requests"] == 24
+    assert glance["requests_per_min"] == round(24 * 60 / 120, 2)
     assert glance["latency_ms"]["asr"] == {"count": 20, "p50": 10.0, "p95": 19.0}
     assert glance["latency_ms"]["tts"] == {"count": 2, "p50": 50.0, "p95": 70.0}
-    assert glance["errors"] == {"malformed": 1, "busy": 1, "disconnect": 1}
+    assert glance["errors"] == {"malformed": 1, "busy": 1, "disconnect": 1, "upstream_down": 1}
 
 
 def test_a_short_history_counts_per_minute_not_per_second():

@@ -13,7 +13,7 @@ from aistack_edge.config import EdgeSettings
 from aistack_edge.hosts import check_host
 from aistack_edge.middleware import echo_request_id, envelope_middleware
 from aistack_edge.observability import Observability
-from aistack_edge.observability.middleware import observe, tee_for_capture
+from aistack_edge.observability.middleware import note_answered, observe, tee_for_capture
 from aistack_edge.routes import (
     admin,
     admin_page,
@@ -72,6 +72,7 @@ def create_app(settings: EdgeSettings | None = None) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_resources)
     app.on_response_prepare.append(echo_request_id)
+    app.on_response_prepare.append(note_answered)
     app.on_response_prepare.append(tee_for_capture)
     modules = (health, models, transcriptions, speech, chat, metrics, admin, admin_page, openapi)
     for module in modules:

@@ -18,27 +18,33 @@ from aistack_edge.asr.cues import subtitle_cues
 from aistack_edge.asr.render import join_texts, separator
 
 
-async def segments_of(
-    events: AsyncIterator[BackendEvent], provider: str, info_out: list[BackendInfo]
-) -> AsyncIterator[Segment]:
-    """The segments of a backend stream; its info event is put in `info_out`.
-
-    A backend error event, or a stream that ends before `done`, raises.
-    """
+async def info_of(events: AsyncIterator[BackendEvent], provider: str) -> BackendInfo:
+    """A backend stream's first event, its info: the backend has accepted the audio
+    (decoded and validated it). An error event before it raises."""
     async for event in events:
         match event:
             case BackendInfo():
-                info_out.append(event)
+                return event
+            case BackendError():
+                raise AistackError(event.error.kind, event.error.message, event.error.provider)
+            case _:
+                raise AistackError(ErrorKind.UNKNOWN, f"{provider} sent no info event", provider)
+    raise AistackError(ErrorKind.NETWORK, f"{provider} ended the stream before it began", provider)
+
+
+async def segments_of(events: AsyncIterator[BackendEvent], provider: str) -> AsyncIterator[Segment]:
+    """The segments of a backend stream after its info event. A backend error event, or a
+    stream that ends before `done`, raises."""
+    async for event in events:
+        match event:
             case BackendSegment():
                 yield event.segment
             case BackendError():
                 raise AistackError(event.error.kind, event.error.message, event.error.provider)
             case BackendDone():
-                if not info_out:
-                    raise AistackError(
-                        ErrorKind.UNKNOWN, f"{provider} sent no info event", provider
-                    )
                 return
+            case BackendInfo():
+                raise AistackError(ErrorKind.UNKNOWN, f"{provider} sent a second info", provider)
     raise AistackError(
         ErrorKind.NETWORK, f"{provider} ended the stream before it was done", provider
     )

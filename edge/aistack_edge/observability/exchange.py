@@ -8,9 +8,13 @@ from aiohttp import web
 
 CAPABILITIES = ("asr", "tts", "llm", "models", "other")
 
-# Outcome labels: the status class, or what ended the request before any status.
+# Outcome labels: the status class, or what the status alone does not tell apart.
 BUSY = "busy"
+"""Refused: the GPU slot is busy (503, kind network)."""
+UPSTREAM_DOWN = "upstream_down"
+"""A backend, Ollama or the slot's store did not answer (502/503/504, kind network)."""
 DISCONNECT = "disconnect"
+"""The client went away before its answer was whole."""
 
 
 @dataclass
@@ -34,6 +38,9 @@ class Exchange:
     capture: bool = False
     error_kind: str | None = None
     """The envelope's kind, when the edge answered with one."""
+    answered: int | None = None
+    """The status of an answer whose last byte has left: what the client got, whatever
+    the handler does after it (a client may close at once, cancelling the handler)."""
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
@@ -79,6 +86,11 @@ def capability_of(path: str) -> str:
     return "other"
 
 
-def outcome_of(status: int, busy: bool) -> str:
-    """`busy` for a slot-busy 503, else the status class (`2xx`, `4xx`, `5xx`)."""
-    return BUSY if busy else f"{status // 100}xx"
+def outcome_of(status: int, record: Exchange) -> str:
+    """`busy` for a slot-busy 503, `upstream_down` for a gateway error of kind network,
+    else the status class (`2xx`, `4xx`, `5xx`)."""
+    if record.busy:
+        return BUSY
+    if status in (502, 503, 504) and record.error_kind == "network":
+        return UPSTREAM_DOWN
+    return f"{status // 100}xx"

@@ -68,7 +68,8 @@ class _Requests(Collector):
     def collect(self) -> Iterable[Metric]:
         requests = CounterMetricFamily(
             "aistack_requests",
-            "Requests by capability, model and outcome (2xx, 4xx, 5xx, busy, disconnect)",
+            "Requests by capability, model and outcome "
+            "(2xx, 4xx, 5xx, busy, upstream_down, disconnect)",
             labels=["capability", "model", "outcome"],
         )
         for key, count in self._counts.items():

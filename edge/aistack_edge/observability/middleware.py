@@ -39,12 +39,15 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
                 span.set_attribute("aistack.request_id", request_id)
             gone = request.transport is None or request.transport.is_closing()
             if status < 500 or not gone:  # a 5xx on a closed connection: a write failed
-                outcome = exchange.outcome_of(status, record.busy)
+                outcome = exchange.outcome_of(status, record)
             if record.capture:
                 await _capture(obs, request, response)
         return response
     finally:
         exchange.end(token)
+        if outcome == exchange.DISCONNECT and record.answered is not None:
+            status = record.answered  # whole before the handler was cancelled
+            outcome = exchange.outcome_of(status, record)
         obs.finish(request, record, status, outcome, _bytes_out(response))
 
 
@@ -54,6 +57,18 @@ def _bytes_out(response: web.StreamResponse | None) -> int:
     if isinstance(response, web.Response) and not response.prepared:
         return response.content_length or 0  # sent after the middleware returns
     return response.body_length
+
+
+async def note_answered(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: note the status once the answer's last byte has left."""
+    record = exchange.of(request)
+    write_eof = response.write_eof
+
+    async def noted(data: bytes = b"") -> None:
+        await write_eof(data)
+        record.answered = response.status
+
+    response.write_eof = noted  # type: ignore[method-assign]
 
 
 async def tee_for_capture(request: web.Request, response: web.StreamResponse) -> None:

@@ -5,6 +5,8 @@ import time
 from collections import Counter, deque
 from dataclasses import asdict, dataclass
 
+from aistack_edge.observability.exchange import BUSY, DISCONNECT, UPSTREAM_DOWN
+
 # The span of the glance: requests per minute, latency percentiles, errors by kind.
 GLANCE_S = 300.0
 
@@ -48,7 +50,7 @@ class RecentRequests:
         latencies: dict[str, list[float]] = {}
         for f in window:
             latencies.setdefault(f.capability, []).append(f.latency_ms)
-        errors = Counter(f.error_kind or f.outcome for f in window if f.outcome != "2xx")
+        errors = Counter(_error_label(f) for f in window if f.outcome != "2xx")
         return {
             "window_s": GLANCE_S,
             "requests": len(window),
@@ -70,3 +72,12 @@ def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     rank = max(1, -(-len(ordered) * p // 100))  # ceil(n * p / 100), at least 1
     return round(ordered[int(rank) - 1], 3)
+
+
+def _error_label(finished: Finished) -> str:
+    """What went wrong: the outcome where it says more than the envelope's kind (a busy
+    slot and a backend outage are both kind `network`), else the kind, else the status
+    class."""
+    if finished.outcome in (BUSY, UPSTREAM_DOWN, DISCONNECT):
+        return finished.outcome
+    return finished.error_kind or finished.outcome

@@ -19,7 +19,14 @@ from aistack_contract.transcription import Segment
 from aistack_edge.asr.form import TranscriptionForm, Upload, read_upload
 from aistack_edge.asr.render import render
 from aistack_edge.asr.routing import choose_model
-from aistack_edge.asr.transcript import delta_of, done_of, result_of, segments_of, shape
+from aistack_edge.asr.transcript import (
+    delta_of,
+    done_of,
+    info_of,
+    result_of,
+    segments_of,
+    shape,
+)
 from aistack_edge.observability import exchange
 from aistack_edge.state import CATALOG, SESSION, SETTINGS
 from aistack_edge.upstreams import asr
@@ -60,28 +67,27 @@ async def _transcribe(request: web.Request, translation: bool) -> web.StreamResp
             app[SETTINGS].backend_timeout_s,
         )
         async with contextlib.aclosing(events):
-            info: list[BackendInfo] = []
-            segments = work.watch(segments_of(events, entry.provider, info))
+            # Errors found up front (undecodable audio, say) are still HTTP errors.
+            info = await info_of(events, entry.provider)
+            segments = work.watch(segments_of(events, entry.provider))
             if form.stream:
-                return await _stream(request, form, entry.card, segments, info, work)
+                return await _stream(request, form, entry.card, info, segments, work)
             collected = shape([s async for s in segments], form.segment_granularity)
-            exchange.of(request).audio_s = info[0].duration
-            return render(result_of(info[0], collected, form.translate), form.response_format)
+            exchange.of(request).audio_s = info.duration
+            return render(result_of(info, collected, form.translate), form.response_format)
 
 
 async def _stream(
     request: web.Request,
     form: TranscriptionForm,
     card: ModelCard,
+    info: BackendInfo,
     segments: AsyncIterator[Segment],
-    info: list[BackendInfo],
     work: Workload,
 ) -> web.StreamResponse:
-    """SSE: one delta per segment, or a warning and one delta for a non-streaming model.
-
-    The first segment is awaited before the response starts, so that an error the
-    backend finds up front (undecodable audio, say) is still an HTTP error."""
-    first = await anext(segments, None)
+    """SSE, begun once the backend has accepted the audio: one delta per segment, or for
+    a model that does not stream the warning at once and later one delta (empty text
+    for an empty transcript: the downgrade's readers count on exactly one)."""
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
     )
@@ -92,17 +98,11 @@ async def _stream(
             b"data: " + event.model_dump_json(exclude_none=True).encode() + b"\n\n"
         )
 
-    async def rest() -> AsyncIterator[Segment]:
-        if first is not None:
-            yield first
-            async for segment in segments:
-                yield segment
-
     text = ""
     try:
         with work.guard():
             if card.supports_streaming:
-                async for segment in rest():
+                async for segment in segments:
                     for piece in shape([segment], form.segment_granularity):
                         delta = delta_of(piece, text)
                         text += delta.delta
@@ -116,19 +116,17 @@ async def _stream(
                         "as one delta",
                     )
                 )
-                result = result_of(
-                    info[0], shape([s async for s in rest()], form.segment_granularity), False
-                )
+                collected = shape([s async for s in segments], form.segment_granularity)
+                result = result_of(info, collected, False)
                 text = result.text
-                if result.segments:
-                    span = DeltaSegment(
-                        start=result.segments[0].start,
-                        end=result.segments[-1].end,
-                        words=result.words,
-                    )
-                    await send(TextDelta(delta=text, segment=span))
-        await send(done_of(info[0], text))
-        exchange.of(request).audio_s = info[0].duration
+                span = DeltaSegment(
+                    start=result.segments[0].start if result.segments else 0.0,
+                    end=result.segments[-1].end if result.segments else info.duration,
+                    words=result.words,
+                )
+                await send(TextDelta(delta=text, segment=span))
+        await send(done_of(info, text))
+        exchange.of(request).audio_s = info.duration
     except AistackError as error:
         await send(StreamError(error=error.body))
     await response.write_eof()

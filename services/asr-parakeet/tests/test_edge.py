@@ -4,6 +4,7 @@ tiny model. The words are meaningless; the shapes, the routing and the downgrade
 import asyncio
 import contextlib
 import itertools
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,6 +64,31 @@ def test_streaming_is_downgraded_to_one_delta_after_a_warning(
     assert delta["delta"] == done["text"] and done["text"]
     assert delta["segment"]["words"]
     assert 4 < done["duration"] < 6
+
+
+async def test_the_warning_comes_as_soon_as_the_audio_is_accepted(
+    edge: Service, long_speech: bytes
+) -> None:
+    """A client with an idle timeout hears from the edge at once, not after the whole
+    transcription: the warning leaves once the backend has accepted the audio (its info
+    event), well before the one delta."""
+    form = aiohttp.FormData()
+    form.add_field("file", long_speech, filename="long.wav")
+    form.add_field("model", "parakeet")
+    form.add_field("stream", "true")
+    arrived: list[tuple[float, str]] = []
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with aiohttp.request("POST", edge.url + "/v1/audio/transcriptions", data=form) as r:
+        assert r.status == 200
+        async for line in r.content:
+            if line.startswith(b"data: "):
+                kind = json.loads(line[6:])["type"]
+                arrived.append((loop.time() - started, kind))
+    kinds = [kind for _, kind in arrived]
+    assert kinds == ["warning", "transcript.text.delta", "transcript.text.done"]
+    warned, delta = arrived[0][0], arrived[1][0]
+    assert warned < delta / 3, arrived
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the SDK's translations endpoint
