@@ -157,6 +157,42 @@ async def test_streaming_relays_tokens_as_they_come(client):
     assert arrivals[0] < arrivals[-1] / 3
 
 
+async def prompt_tokens_counted(edge: Service) -> float:
+    async with aiohttp.request("GET", edge.url + "/metrics") as r:
+        metrics = await r.text()
+    line = f'aistack_llm_tokens_total{{kind="prompt",model="{MODEL}"}} '
+    found = [row for row in metrics.splitlines() if row.startswith(line)]
+    return float(found[0].removeprefix(line)) if found else 0.0
+
+
+async def test_a_stream_reports_its_usage_when_asked(edge, client):
+    """`stream_options.include_usage`, as the openai SDK and LangChain send it: the last
+    chunk before [DONE] has no choices and the usage, the same counts as the whole
+    answer's; /metrics counts the stream's tokens."""
+    asked = {"model": MODEL, "messages": HELLO, "max_tokens": 12, "temperature": 0}
+    counted = await prompt_tokens_counted(edge)
+    whole = await client.chat.completions.create(**asked)
+    stream = await client.chat.completions.create(
+        **asked, stream=True, stream_options={"include_usage": True}
+    )
+    async with stream:
+        chunks = [chunk async for chunk in stream]
+    *deltas, last = chunks
+    assert last.choices == [] and last.usage is not None
+    assert all(chunk.usage is None and chunk.choices for chunk in deltas)
+    assert (last.usage.prompt_tokens, last.usage.completion_tokens) == (
+        whole.usage.prompt_tokens,
+        whole.usage.completion_tokens,
+    )
+    assert last.usage.total_tokens == last.usage.prompt_tokens + last.usage.completion_tokens
+    assert await prompt_tokens_counted(edge) == counted + 2 * whole.usage.prompt_tokens
+    # Not asked: no usage chunk, as OpenAI.
+    stream = await client.chat.completions.create(**asked, stream=True)
+    async with stream:
+        plain = [chunk async for chunk in stream]
+    assert all(chunk.choices and chunk.usage is None for chunk in plain)
+
+
 async def test_hanging_up_stops_the_upstream_and_frees_the_slot(client):
     """1500 tokens would take the CPU many seconds; after the hang-up the next request
     gets the slot and the model at once."""

@@ -19,6 +19,7 @@ from aistack_llm_llamacpp.model import bundled_gguf
 from aistack_llm_llamacpp.settings import LlamaCppSettings
 from aistack_llm_llamacpp.telemetry import MODEL_LOAD, TelemetryMiddleware
 from aistack_llm_llamacpp.telemetry import router as telemetry_routes
+from aistack_llm_llamacpp.usage import UsageMiddleware, count_generated_tokens
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,8 @@ def create_app(settings: LlamaCppSettings) -> FastAPI:
     app.include_router(job_routes)
     app.include_router(llama_server.router)
     stop_cancelled_evaluation()
+    count_generated_tokens()
+    app.add_middleware(UsageMiddleware)
     app.add_middleware(JobMiddleware)
     app.add_middleware(EnvelopeMiddleware)
     app.add_middleware(TelemetryMiddleware)  # outermost: it sees the envelope's statuses
