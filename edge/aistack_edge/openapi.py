@@ -34,7 +34,7 @@ _ERRORS = {"default": _json(_ref("ErrorEnvelope"), "an error: the envelope")}
 # The contract's five kinds map every error; an unknown route or method is a request the
 # caller got wrong, so `malformed`, with HTTP's own 404 and 405.
 _DESCRIPTION = (
-    "Every error is the envelope `{\"error\": {\"kind\", \"provider\", \"message\"}}` "
+    'Every error is the envelope `{"error": {"kind", "provider", "message"}}` '
     "with the status of its kind: malformed 400, overflow 413, network 503 (with "
     "Retry-After when the GPU slot is busy), cancelled 499, unknown 500. An unknown "
     "route is 404 and a method the route does not take 405, both of kind `malformed`; "
