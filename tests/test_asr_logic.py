@@ -8,7 +8,7 @@ from aistack_contract.transcription import Segment, Word
 from aistack_edge.asr.cues import MAX_CHARS, MAX_SECONDS, subtitle_cues
 from aistack_edge.asr.form import TranscriptionForm
 from aistack_edge.asr.render import join_texts, srt, vtt
-from aistack_edge.asr.routing import choose_model
+from aistack_edge.asr.routing import choose_model, detector_for
 from aistack_edge.asr.transcript import delta_of
 from aistack_edge.catalog import Entry
 
@@ -78,6 +78,26 @@ def test_choose_model_by_size_and_task(requested, language, translate, cards, ch
 
 def _entries(cards: list[ModelCard]) -> list[Entry]:
     return [Entry(card, f"http://backend-{n}") for n, card in enumerate(cards)]
+
+
+@pytest.mark.parametrize(
+    ("requested", "language", "translate", "cards", "detector"),
+    [
+        # No hint, another family installed: the best multilingual Whisper detects.
+        ("auto", None, False, [WHISPER_TINY_EN, WHISPER_SMALL, PARAKEET], WHISPER_SMALL),
+        ("auto", "auto", False, [WHISPER_LARGE_V3, SENSEVOICE], WHISPER_LARGE_V3),
+        # A hint, a pinned model, a translation, Whisper alone: no detection first.
+        ("auto", "de-DE", False, [WHISPER_SMALL, PARAKEET], None),
+        ("whisper-1", None, False, [WHISPER_SMALL, PARAKEET], None),
+        ("auto", None, True, [WHISPER_SMALL, PARAKEET], None),
+        ("auto", None, False, [WHISPER_TINY_EN, WHISPER_SMALL], None),
+        # Only an English-only Whisper: nothing can detect.
+        ("auto", None, False, [WHISPER_TINY_EN, PARAKEET], None),
+    ],
+)
+def test_detection_before_routing(requested, language, translate, cards, detector):
+    found = detector_for(requested, language, _entries(cards), translate)
+    assert (found.card if found else None) is detector
 
 
 def test_a_model_of_no_family_is_not_taken_for_whisper():

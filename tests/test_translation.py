@@ -11,6 +11,8 @@ import openai
 import pytest
 
 from aistack_asr_whisper.parts import join_whisper_base
+from aistack_contract.events import BackendDone
+from aistack_testing.asr_protocol import events, form
 from aistack_testing.speech import word_overlap
 
 pytestmark = pytest.mark.skipif(
@@ -29,12 +31,16 @@ def spanish_wav(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def edge(module_services, redis_server, tmp_path_factory):
+def whisper(module_services, tmp_path_factory):
     models = tmp_path_factory.mktemp("whisper-models")
     join_whisper_base(models)
-    whisper = module_services.start(
+    return module_services.start(
         "aistack_asr_whisper", env={"AISTACK_WHISPER_MODEL_DIR": str(models)}, timeout=120
     )
+
+
+@pytest.fixture(scope="module")
+def edge(module_services, redis_server, whisper):
     env = {"AISTACK_ASR_BACKENDS": whisper.url, "AISTACK_REDIS_URL": redis_server.url}
     return module_services.start("aistack_edge", env=env)
 
@@ -76,3 +82,15 @@ def test_the_larger_model_transcribes(client, spanish_wav, model):
         )
     assert body.language == "es"
     assert word_overlap(SPANISH, body.text) >= 0.7, body.text
+
+
+async def test_detection_alone_answers_the_language_and_no_segments(whisper, spanish_wav):
+    """The internal protocol's `detect_only`: what the edge asks before it routes an
+    `auto` request with no language hint."""
+    answer = await events(
+        whisper.url, form("whisper-base", spanish_wav.read_bytes(), detect_only=True)
+    )
+    info, done = answer
+    assert (info.language, done) == ("es", BackendDone())
+    assert info.language_probability > 0.5
+    assert 3 < info.duration < 8

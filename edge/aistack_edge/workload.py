@@ -79,9 +79,11 @@ class Workload:
         lease: Lease,
         release: Callable[[], Awaitable[object]],
         last_step: Callable[[], Awaitable[None]] | None,
+        record: exchange.Exchange,
     ) -> None:
         self.entry = entry
         self.job_id = job_id
+        self._record = record
         self.completed = False
         """Set when the upstream's answer was read to its end: its job ended there."""
         self._lease = lease
@@ -89,6 +91,12 @@ class Workload:
         self._last_step = last_step
         self._guarded: list[asyncio.Task] = []
         lease.when_lost(self._interrupt)
+
+    def switch_to(self, entry: Entry) -> None:
+        """The workload goes on on `entry`'s backend (the language detected, the request
+        is routed): an early end stops the job there."""
+        self.entry = entry
+        self._record.model = entry.card.id
 
     @contextlib.contextmanager
     def guard(self) -> Iterator[None]:
@@ -143,11 +151,12 @@ async def gpu_workload(
     work of the route's own once the answer is whole, still in the slot."""
     app = request.app
     request_id = request["request_id"]
-    exchange.of(request).model = entry.card.id
+    record = exchange.of(request)
+    record.model = entry.card.id
     holder = f"{capability} {entry.card.id} (request {request_id})"
     async with contextlib.AsyncExitStack() as held:
         lease = await held.enter_async_context(app[SLOT].hold(holder))
-        work = Workload(entry, request_id, lease, held.aclose, last_step)
+        work = Workload(entry, request_id, lease, held.aclose, last_step, record)
         try:
             with work.guard():
                 await make_room(app, capability)

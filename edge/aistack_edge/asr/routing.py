@@ -92,3 +92,17 @@ def choose_model(
             if entry := _best_of_family(pool, family):
                 return entry
     raise malformed(f"no installed ASR backend serves {requested!r}")
+
+
+def detector_for(
+    requested: str, language: str | None, entries: list[Entry], translate: bool = False
+) -> Entry | None:
+    """The Whisper model that detects the language of an `auto` request that names none,
+    before it is routed as if it had: only where another family is installed for the
+    detected language to reach. (A translation goes to Whisper whatever the language.)"""
+    if requested != "auto" or language_tag(language) is not None or translate:
+        return None
+    if all(e.card.family == "whisper" for e in entries):
+        return None  # Whisper serves every language: it detects as it transcribes
+    multilingual = [e for e in entries if len(e.card.languages or ()) > 1]
+    return _best_of_family(multilingual, "whisper")

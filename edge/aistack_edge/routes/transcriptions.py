@@ -1,6 +1,7 @@
 """POST /v1/audio/transcriptions and /v1/audio/translations (OpenAI's Whisper API)."""
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -15,10 +16,10 @@ from aistack_contract.events import (
     TextDelta,
 )
 from aistack_contract.models import ModelCard
-from aistack_contract.transcription import Segment
+from aistack_contract.transcription import Segment, TranscribeOptions
 from aistack_edge.asr.form import TranscriptionForm, Upload, read_upload
 from aistack_edge.asr.render import render
-from aistack_edge.asr.routing import choose_model
+from aistack_edge.asr.routing import choose_model, detector_for
 from aistack_edge.asr.transcript import (
     delta_of,
     done_of,
@@ -27,10 +28,13 @@ from aistack_edge.asr.transcript import (
     segments_of,
     shape,
 )
+from aistack_edge.catalog import Entry
 from aistack_edge.observability import exchange
 from aistack_edge.state import CATALOG, SESSION, SETTINGS
 from aistack_edge.upstreams import asr
 from aistack_edge.workload import Workload, continue_unless_busy, gpu_workload, refuse_if_busy
+
+log = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
 
@@ -56,7 +60,13 @@ async def _transcribe(request: web.Request, translation: bool) -> web.StreamResp
     entries = await app[CATALOG].of_capability("asr")
     entry = choose_model(form.model, form.language, entries, form.translate)
     options = form.options_for(entry.card)
-    async with gpu_workload(request, "asr", entry) as work:
+    detector = detector_for(form.model, form.language, entries, form.translate)
+    async with gpu_workload(request, "asr", detector or entry) as work:
+        if detector is not None:
+            form.language = await _detect(request, detector, upload)
+            entry = choose_model(form.model, form.language, entries)
+            work.switch_to(entry)
+            options = form.options_for(entry.card)
         events = asr.transcribe(
             app[SESSION],
             entry,
@@ -75,6 +85,31 @@ async def _transcribe(request: web.Request, translation: bool) -> web.StreamResp
             collected = shape([s async for s in segments], form.segment_granularity)
             exchange.of(request).audio_s = info.duration
             return render(result_of(info, collected, form.translate), form.response_format)
+
+
+async def _detect(request: web.Request, detector: Entry, upload: Upload) -> str:
+    """The language `detector` hears in the upload's first 30 s (one step of the
+    workload: the slot is held from here to the transcription's end)."""
+    app = request.app
+    asked = TranscribeOptions(model=detector.card.id, detect_only=True)
+    events = asr.transcribe(
+        app[SESSION],
+        detector,
+        upload.audio,
+        upload.filename,
+        asked,
+        request["request_id"],
+        app[SETTINGS].backend_timeout_s,
+    )
+    async with contextlib.aclosing(events):
+        info = await info_of(events, detector.provider)
+        async for _ in segments_of(events, detector.provider):
+            pass  # none: the stream's end says the backend's job has ended
+    log.info(
+        "request %s: %s heard %s (%.2f)",
+        request["request_id"], detector.card.id, info.language, info.language_probability or 0,
+    )  # fmt: skip
+    return info.language
 
 
 async def _stream(

@@ -25,6 +25,9 @@ class Backend(ABC):
     """The envelope's provider name, e.g. "Faster-Whisper"."""
     family: ClassVar[str]
     """The engine family the edge's `auto` routes by, e.g. "whisper"."""
+    detects_language: ClassVar[bool] = False
+    """Whether `transcribe` honours `detect_only` (an info event with the language
+    detected on the first 30 s, and no segments)."""
 
     @abstractmethod
     def cards(self) -> list[ModelCard]:
@@ -56,4 +59,8 @@ class Backend(ABC):
         if options.translate and not card.supports_translate:
             raise AistackError(
                 ErrorKind.MALFORMED, f"model {card.id} does not support translate", self.provider
+            )
+        if options.detect_only and not self.detects_language:
+            raise AistackError(
+                ErrorKind.MALFORMED, f"{self.provider} does not detect languages", self.provider
             )

@@ -44,3 +44,6 @@ class TranscribeOptions(BaseModel):
     temperature: float | None = None
     translate: bool = False
     word_timestamps: bool = True
+    detect_only: bool = False
+    """Answer with the info event alone: the language detected on the audio's first
+    30 s (a backend whose model can detect it: Whisper)."""

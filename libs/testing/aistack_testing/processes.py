@@ -66,12 +66,14 @@ def start_service(
     env: dict[str, str] | None = None,
     ready_path: str = "/health",
     timeout: float = 60.0,
+    python: str = sys.executable,
 ) -> Service:
-    """Run `python args...` with `env` added to this environment; wait for `ready_path`."""
+    """Run `python args...` with `env` added to this environment; wait for `ready_path`.
+    `python` may be another virtualenv's, for a service this one does not install."""
     url = f"http://127.0.0.1:{port}"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, *args],
+            [python, *args],
             env={**os.environ, **(env or {})},
             stdout=out,
             stderr=subprocess.STDOUT,

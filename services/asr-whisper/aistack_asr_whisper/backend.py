@@ -15,10 +15,14 @@ from aistack_contract.events import BackendInfo, BackendSegment
 from aistack_contract.models import ModelCard
 from aistack_contract.transcription import Segment, TranscribeOptions, Word
 
+# Whisper's detector reads the first 30 s; the rest need not be turned into features.
+_DETECTION_SAMPLES = 30 * 16_000
+
 
 class WhisperBackend(Backend):
     provider = "Faster-Whisper"
     family = "whisper"
+    detects_language = True
 
     def __init__(self, settings: WhisperSettings) -> None:
         self.settings = settings
@@ -45,6 +49,12 @@ class WhisperBackend(Backend):
         options: TranscribeOptions,
         cancel: threading.Event,
     ) -> Iterator[TranscribeEvent]:
+        if options.detect_only:
+            language, probability, _ = model.detect_language(audio[:_DETECTION_SAMPLES])
+            yield BackendInfo(
+                language=language, language_probability=probability, duration=len(audio) / 16_000
+            )
+            return
         segments, info = model.transcribe(
             audio, **engine.transcribe_options(options, self.settings)
         )
