@@ -2,13 +2,14 @@
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 from aiohttp import web
 from pydantic import BaseModel
 
 from aistack_contract.errors import AistackError
 from aistack_contract.events import (
+    BackendEvent,
     BackendInfo,
     DeltaSegment,
     StreamError,
@@ -67,16 +68,7 @@ async def _transcribe(request: web.Request, translation: bool) -> web.StreamResp
             entry = choose_model(form.model, form.language, entries)
             work.switch_to(entry)
             options = form.options_for(entry.card)
-        events = asr.transcribe(
-            app[SESSION],
-            entry,
-            upload.audio,
-            upload.filename,
-            options,
-            request["request_id"],
-            app[SETTINGS].backend_timeout_s,
-        )
-        async with contextlib.aclosing(events):
+        async with contextlib.aclosing(_events(request, entry, upload, options)) as events:
             # Errors found up front (undecodable audio, say) are still HTTP errors.
             info = await info_of(events, entry.provider)
             segments = work.watch(segments_of(events, entry.provider))
@@ -87,21 +79,27 @@ async def _transcribe(request: web.Request, translation: bool) -> web.StreamResp
             return render(result_of(info, collected, form.translate), form.response_format)
 
 
-async def _detect(request: web.Request, detector: Entry, upload: Upload) -> str:
-    """The language `detector` hears in the upload's first 30 s (one step of the
-    workload: the slot is held from here to the transcription's end)."""
+def _events(
+    request: web.Request, entry: Entry, upload: Upload, options: TranscribeOptions
+) -> AsyncGenerator[BackendEvent]:
+    """The events of `entry`'s backend for the upload, asked with `options`."""
     app = request.app
-    asked = TranscribeOptions(model=detector.card.id, detect_only=True)
-    events = asr.transcribe(
+    return asr.transcribe(
         app[SESSION],
-        detector,
+        entry,
         upload.audio,
         upload.filename,
-        asked,
+        options,
         request["request_id"],
         app[SETTINGS].backend_timeout_s,
     )
-    async with contextlib.aclosing(events):
+
+
+async def _detect(request: web.Request, detector: Entry, upload: Upload) -> str:
+    """The language `detector` hears in the upload's first 30 s (one step of the
+    workload: the slot is held from here to the transcription's end)."""
+    asked = TranscribeOptions(model=detector.card.id, detect_only=True)
+    async with contextlib.aclosing(_events(request, detector, upload, asked)) as events:
         info = await info_of(events, detector.provider)
         async for _ in segments_of(events, detector.provider):
             pass  # none: the stream's end says the backend's job has ended
