@@ -133,6 +133,30 @@ async def test_hang_up_stops_generation(llm):
     assert time.perf_counter() - began < 2
 
 
+async def test_a_stopped_job_ends_a_whole_answer(llm):
+    """`DELETE /jobs/{id}` on a non-streamed answer: llama.cpp's server would run it to
+    its end (1500 tokens: many seconds); the model stops at its next evaluation step,
+    and the stop is answered once it has."""
+    job = uuid.uuid4().hex
+    body = {**endless_stream(1500), "stream": False}
+    async with aiohttp.ClientSession() as session:
+        answer = asyncio.create_task(
+            session.post(llm.url + "/v1/chat/completions", json=body, headers={"X-Request-ID": job})
+        )
+        await asyncio.sleep(1.0)  # well into the generation
+        assert not answer.done()
+        began = time.perf_counter()
+        async with session.delete(llm.url + f"/jobs/{job}", params={"wait": "10"}) as stop:
+            assert stop.status == 200
+            assert await stop.json() == {"job": job, "running": False}
+        assert time.perf_counter() - began < 8  # the whole answer: tens of seconds here
+        response = await asyncio.wait_for(answer, timeout=5)
+        assert response.status >= 500  # the answer was cut: no partial completion as whole
+        response.close()
+    status, _ = await asyncio.wait_for(chat(llm.url, max_tokens=2), timeout=10)
+    assert status == 200
+
+
 async def scrape(url: str) -> dict[tuple[str, frozenset], float]:
     async with aiohttp.request("GET", url + "/metrics") as r:
         assert r.status == 200 and r.content_type == "text/plain"
