@@ -308,7 +308,7 @@ class Stubborn:
         response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
         await response.prepare(request)
         await response.write(b'{"type": "info", "language": "en", "duration": 60.0}\n')
-        await asyncio.Event().wait()  # computes for ever, as far as the caller can tell
+        await self.stops.wait()  # computes until told to stop, as far as the caller can tell
         return response
 
     async def stop_job(self, request: web.Request) -> web.Response:
@@ -349,6 +349,34 @@ async def test_a_backend_past_its_grace_gets_no_new_work_until_it_stopped(servic
             await asyncio.sleep(0.1)
         else:
             raise AssertionError("the backend was never taken back")
+
+
+async def test_an_edge_stops_at_once_while_it_watches_a_held_back_backend(
+    services, speech_wav
+):
+    stubborn, wav = Stubborn(), speech_wav.read_bytes()
+    async with serving(stubborn.app()) as url:
+        edge = services.start(
+            "aistack_edge", env={"AISTACK_ASR_BACKENDS": url, "AISTACK_STOP_GRACE_S": "1"}
+        )
+        hung_up = asyncio.create_task(transcribe(edge.url, wav))
+        for _ in range(200):
+            if stubborn.jobs:
+                break
+            await asyncio.sleep(0.02)
+        hung_up.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await hung_up
+        await asyncio.sleep(2.5)  # past the grace: the edge watches the job
+        began = time.monotonic()
+        await asyncio.to_thread(edge.stop)
+        assert time.monotonic() - began < 5
+        assert edge.proc.returncode == 0
+        log = edge.output()
+        assert "did not stop job" in log
+        assert "takes work again" not in log  # shut down, not taken back
+        assert "Task was destroyed" not in log and "Unclosed" not in log, log
+        stubborn.stops.set()
 
 
 async def test_an_edge_is_not_ready_while_its_store_settles(services, tmp_path):

@@ -27,6 +27,7 @@ from aistack_edge.routes import (
 )
 from aistack_edge.slot import MemoryStore, RedisStore, Slot, SlotObserver
 from aistack_edge.state import CATALOG, OBSERVABILITY, SESSION, SETTINGS, SLOT
+from aistack_edge.workload import stop_watching
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     obs = app[OBSERVABILITY] = Observability(settings, catalog.backend_states)
     app[SLOT] = _slot(settings, obs)
     yield
+    await stop_watching()
     await session.close()
     await app[SLOT].store.close()
     await asyncio.to_thread(obs.close)

@@ -201,12 +201,10 @@ async def _stop_job(app: web.Application, work: Workload) -> None:
     catalog.hold_back(work.entry.upstream)
 
     async def watch_until_stopped() -> None:
-        try:
-            while await _ask_stop(session, url, _STILL_RUNNING_WAIT_S):
-                continue  # each ask waits up to its time for the job to end
-        finally:
-            catalog.take_back(work.entry.upstream)
-            log.info("%s stopped job %s: it takes work again", work.entry.provider, work.job_id)
+        while await _ask_stop(session, url, _STILL_RUNNING_WAIT_S):
+            continue  # each ask waits up to its time for the job to end
+        catalog.take_back(work.entry.upstream)
+        log.info("%s stopped job %s: it takes work again", work.entry.provider, work.job_id)
 
     _background(asyncio.create_task(watch_until_stopped()))
 
@@ -233,3 +231,11 @@ _BACKGROUND: set[asyncio.Task] = set()
 def _background(task: asyncio.Task) -> None:
     _BACKGROUND.add(task)
     task.add_done_callback(_BACKGROUND.discard)
+
+
+async def stop_watching() -> None:
+    """At shutdown: end the watches of held-back backends (before the session they ask
+    with is closed)."""
+    for task in set(_BACKGROUND):
+        task.cancel()
+    await asyncio.gather(*_BACKGROUND, return_exceptions=True)
