@@ -351,9 +351,7 @@ async def test_a_backend_past_its_grace_gets_no_new_work_until_it_stopped(servic
             raise AssertionError("the backend was never taken back")
 
 
-async def test_an_edge_stops_at_once_while_it_watches_a_held_back_backend(
-    services, speech_wav
-):
+async def test_an_edge_stops_at_once_while_it_watches_a_held_back_backend(services, speech_wav):
     stubborn, wav = Stubborn(), speech_wav.read_bytes()
     async with serving(stubborn.app()) as url:
         edge = services.start(
