@@ -5,6 +5,7 @@ whose weights can't be had here: it shows what the edge passes on, byte for byte
 
 import asyncio
 import base64
+import gzip
 import io
 import json
 import socket
@@ -310,6 +311,40 @@ async def test_an_upload_streams_through(edge, recorder):
         sent_type,
     )
     assert b'filename="mine.wav"' in body and body.count(b"\0") >= 200_000
+
+
+async def test_a_compressed_body_reaches_the_backend_plain(edge, recorder):
+    """The edge reads a gzip body decoded (to bound it, issue 16): it passes it on plain,
+    without the Content-Encoding that no longer holds."""
+    raw = json.dumps({"model": QWEN, "input": "Packed.", "voice": "x"}).encode()
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(edge.url + "/v1/audio/speech", data=gzip.compress(raw), headers=headers) as r,
+    ):
+        assert r.status == 200, await r.text()
+        await r.read()
+    _, _, got, body = recorder.requests[-1]
+    assert body == raw and "Content-Encoding" not in got
+
+
+def test_an_absolute_form_target_is_relayed(edge, recorder):
+    """`POST http://host/v1/audio/speech` (absolute form, RFC 9112 §3.2.2) reaches the
+    backend at its path; joining the whole target to the backend's URL was a 500."""
+    body = json.dumps({"model": QWEN, "input": "Absolute.", "voice": "x"}).encode()
+    host, port = edge.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            f"POST {edge.url}/v1/audio/speech?x=1 HTTP/1.1\r\nHost: localhost\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n".encode()
+            + body
+        )
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+    assert recorder.requests[-1][:2] == ("POST", "/v1/audio/speech?x=1")
 
 
 async def test_a_backend_that_breaks_off_cuts_the_answer(edge):

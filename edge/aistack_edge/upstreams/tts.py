@@ -31,8 +31,13 @@ async def exchange(
     the connection for the next request.
     """
     provider, method = backend.provider, request.method
-    url = URL(backend.upstream + request.raw_path, encoded=True)
-    headers = end_to_end(request.headers, drop=("Host", "Expect", "Content-Length"))
+    # The target's path and query, as sent: an absolute-form target (`POST http://h/…`)
+    # names a host of the client's, not a path to append.
+    url = URL(backend.upstream + request.rel_url.raw_path_qs, encoded=True)
+    # The body was read decoded: it goes on plain, whatever encoding it came in.
+    headers = end_to_end(
+        request.headers, drop=("Host", "Expect", "Content-Length", "Content-Encoding")
+    )
     headers[REQUEST_ID] = request["request_id"]
     timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout_s)
     with backend_call("tts.request", headers, str(url.origin())):
