@@ -26,7 +26,7 @@ class EdgeSettings(BaseSettings):
     max_upload_mb: float = Field(100.0, gt=0)
     max_json_mb: float = Field(2.0, gt=0)
     """The largest JSON body (chat, speech), counted after decompression."""
-    slot_wait_max: int = Field(16, ge=0)
+    slot_wait_max: int = Field(16, ge=1)
     """How many requests of this edge may wait in line for the slot (AISTACK_SLOT_WAIT_S
     > 0); one more is refused as busy at once."""
     asr_backends: UrlList = []
