@@ -52,12 +52,21 @@ async def read_bounded(request: web.Request, max_bytes: int, what: str) -> bytes
         while chunk := await request.content.read(_CHUNK):
             body += chunk
             if len(body) > max_bytes:
+                stop_reading(request)
                 raise too_large
     except (HttpProcessingError, RequestPayloadError):  # a broken gzip stream, say
+        stop_reading(request)
         raise malformed("the body can't be decoded as its Content-Encoding says") from None
     # The bytearray itself, not a bytes copy of what may be the whole upload limit.
     request[READ_BODY] = body  # type: ignore[assignment]
     return body  # type: ignore[return-value]
+
+
+def stop_reading(request: web.Request) -> None:
+    """Read no more of this connection: the rest of a refused body is dropped as it
+    arrives, never parsed nor inflated. (After an answer aiohttp reads on what is left
+    of the body, up to 10 s: the rest of a gzip bomb, inflated on the event loop.)"""
+    request.protocol.close()
 
 
 async def read_json_body(request: web.Request, max_bytes: int) -> bytes:

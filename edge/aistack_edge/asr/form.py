@@ -15,7 +15,7 @@ from aistack_contract.languages import hint_for
 from aistack_contract.models import ModelCard
 from aistack_contract.transcription import TranscribeOptions
 from aistack_edge.asr.spool import Spool
-from aistack_edge.bodies import check_encoding
+from aistack_edge.bodies import check_encoding, stop_reading
 from aistack_edge.errors import malformed, overflow
 
 ResponseFormat = Literal["json", "text", "verbose_json", "srt", "vtt"]
@@ -124,6 +124,7 @@ async def _read_parts(
     def count() -> None:
         """Everything received so far, decoded: the parser reads from the same stream."""
         if body.total_bytes > max_bytes:
+            stop_reading(request)
             raise _too_large(max_bytes)
 
     fields: dict[str, object] = {}
