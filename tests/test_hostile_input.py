@@ -5,6 +5,7 @@ needed, since every one of these is answered before a backend is chosen."""
 
 import gzip
 import json
+import resource
 import socket
 import time
 import zlib
@@ -140,3 +141,17 @@ def test_what_the_http_parser_refuses_is_the_envelope(edge, raw):
     assert "content-type: application/json; charset=utf-8" in {h.lower() for h in headers}
     assert envelope(body, "malformed")["provider"] == "aistack"
     assert "Traceback" not in edge.output()
+
+
+async def test_an_upload_with_no_room_to_spool_is_a_503(services):
+    """A full temporary directory (here: a 1 MB file size limit on the edge process) is
+    the edge's trouble, not the client's: 503 `network`, never a 500."""
+    edge = services.start("aistack_edge")
+    resource.prlimit(edge.proc.pid, resource.RLIMIT_FSIZE, (2**20, 2**20))
+    form = aiohttp.FormData()
+    form.add_field("file", bytes(5 * 2**20), filename="a.wav")
+    async with aiohttp.request("POST", edge.url + "/v1/audio/transcriptions", data=form) as r:
+        assert r.status == 503
+        assert "no room to hold the upload" in envelope(await r.read(), "network")["message"]
+    async with aiohttp.request("GET", edge.url + "/health") as r:
+        assert r.status == 200

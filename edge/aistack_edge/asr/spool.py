@@ -10,6 +10,8 @@ import asyncio
 import tempfile
 from typing import BinaryIO
 
+from aistack_edge.errors import unavailable
+
 # Kept in memory up to this: most requests are short clips, sent on without a file.
 SPOOL_ABOVE = 1 << 20
 
@@ -28,10 +30,15 @@ class Spool:
         if self._memory is not None and len(self._memory) + len(chunk) <= self._threshold:
             self._memory += chunk
             return
-        if self._file is None:
-            self._file = await asyncio.to_thread(tempfile.TemporaryFile)
         pending, self._memory = (self._memory or b"") + chunk, None
-        await asyncio.to_thread(self._file.write, pending)
+        try:
+            if self._file is None:
+                self._file = await asyncio.to_thread(tempfile.TemporaryFile)
+            await asyncio.to_thread(self._file.write, pending)
+        except OSError as exc:  # the temporary directory is full, say
+            raise unavailable(
+                f"the edge has no room to hold the upload now ({exc.strerror or exc}); retry later"
+            ) from exc
 
     def body(self) -> bytes | BinaryIO:
         """What to send: the bytes, or the file from its start (aiohttp reads a file
