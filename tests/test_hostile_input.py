@@ -3,6 +3,7 @@ nesting and content types refused as malformed, and the envelope even for what
 aiohttp's own HTTP parser refuses. A real edge process over real HTTP; no backend is
 needed, since every one of these is answered before a backend is chosen."""
 
+import asyncio
 import gzip
 import json
 import resource
@@ -155,3 +156,32 @@ async def test_an_upload_with_no_room_to_spool_is_a_503(services):
         assert "no room to hold the upload" in envelope(await r.read(), "network")["message"]
     async with aiohttp.request("GET", edge.url + "/health") as r:
         assert r.status == 200
+
+
+async def test_the_costliest_json_within_the_limit_stops_the_loop_briefly(edge):
+    """2 MB of empty objects, the costliest shape to parse (about 24 times its size in
+    objects): parsed on the event loop, it holds /health up for a fraction of a second,
+    well inside the lease's renewal interval (a third of the TTL)."""
+    body = b'{"model": "smollm2", "messages": [' + b"{}," * (2**21 // 3 - 20) + b"{}]}"
+    assert len(body) <= 2 * 2**20
+    slowest = 0.0
+    async with aiohttp.ClientSession() as session:
+
+        async def ask_health() -> None:
+            nonlocal slowest
+            for _ in range(40):
+                began = time.perf_counter()
+                async with session.get(edge.url + "/health") as r:
+                    assert r.status == 200
+                slowest = max(slowest, time.perf_counter() - began)
+                await asyncio.sleep(0.01)
+
+        async def chat() -> int:
+            async with session.post(
+                edge.url + "/v1/chat/completions", data=body, headers=JSON
+            ) as r:
+                return r.status
+
+        status, _ = await asyncio.gather(chat(), ask_health())
+    assert status == 503  # parsed whole: no LLM is configured here
+    assert slowest < 0.5
