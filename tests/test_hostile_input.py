@@ -185,3 +185,16 @@ async def test_the_costliest_json_within_the_limit_stops_the_loop_briefly(edge):
         status, _ = await asyncio.gather(chat(), ask_health())
     assert status == 503  # parsed whole: no LLM is configured here
     assert slowest < 0.5
+
+
+async def test_an_admin_change_nested_too_deeply_is_malformed(services):
+    """The admin API's JSON goes through the same bounded reading (it was a 500)."""
+    edge = services.start("aistack_edge", env={"AISTACK_ADMIN_TOKEN": "hostile-admin"})
+    headers = {**JSON, "Authorization": "Bearer hostile-admin"}
+    url = edge.url + "/admin/api/observability"
+    status, answer = await post(url, b"[" * 100_000 + b"]" * 100_000, headers)
+    assert status == 400
+    assert "nested too deeply" in envelope(answer, "malformed")["message"]
+    status, answer = await post(url, b'{"capture": "' + b"x" * 3 * 2**20 + b'"}', headers)
+    assert status == 413
+    envelope(answer, "overflow")
