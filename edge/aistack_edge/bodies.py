@@ -20,7 +20,7 @@ from aistack_edge.errors import malformed, overflow
 # What aiohttp decodes before the handler sees the body.
 DECODED = frozenset({"gzip", "deflate", "br", "zstd"})
 _CHUNK = 1 << 16
-READ_BODY: web.RequestKey[bytes] = web.RequestKey("read_body", bytes)
+READ_BODY = web.RequestKey("read_body", bytearray)
 """A body that `read_bounded` read whole, kept on its request (for capture)."""
 
 
@@ -40,9 +40,10 @@ def is_json(request: web.Request) -> bool:
     return kind == "application/json" or kind.endswith("+json")
 
 
-async def read_bounded(request: web.Request, max_bytes: int, what: str) -> bytes:
+async def read_bounded(request: web.Request, max_bytes: int, what: str) -> bytearray:
     """The whole body, decoded; past `max_bytes` (decoded) it is refused with 413
-    `overflow` as soon as the count passes it, the rest never read."""
+    `overflow` as soon as the count passes it, the rest never read. A bytearray, not a
+    bytes copy of what may be the whole upload limit."""
     check_encoding(request)
     too_large = overflow(f"{what} is larger than the {_shown(max_bytes)} limit")
     if request.content_length is not None and request.content_length > max_bytes:
@@ -57,9 +58,8 @@ async def read_bounded(request: web.Request, max_bytes: int, what: str) -> bytes
     except (HttpProcessingError, RequestPayloadError):  # a broken gzip stream, say
         stop_reading(request)
         raise malformed("the body can't be decoded as its Content-Encoding says") from None
-    # The bytearray itself, not a bytes copy of what may be the whole upload limit.
-    request[READ_BODY] = body  # type: ignore[assignment]
-    return body  # type: ignore[return-value]
+    request[READ_BODY] = body
+    return body
 
 
 def stop_reading(request: web.Request) -> None:
@@ -69,7 +69,7 @@ def stop_reading(request: web.Request) -> None:
     request.protocol.close()
 
 
-async def read_json_body(request: web.Request, max_bytes: int) -> bytes:
+async def read_json_body(request: web.Request, max_bytes: int) -> bytearray:
     """A JSON route's body, its type checked and its size bounded (see read_bounded)."""
     if hdrs.CONTENT_TYPE in request.headers and not is_json(request):
         raise malformed(
@@ -78,7 +78,7 @@ async def read_json_body(request: web.Request, max_bytes: int) -> bytes:
     return await read_bounded(request, max_bytes, "the JSON body")
 
 
-def parse_json(body: bytes, **options: Any) -> Any:
+def parse_json(body: bytes | bytearray, **options: Any) -> Any:
     """`body` parsed; anything that is not UTF-8 JSON, nesting too deep for the parser
     included, is 400 `malformed`. `options` go to `json.loads` (an object hook, say)."""
     try:

@@ -58,9 +58,3 @@ class Spool:
         self._memory = None
         if self._file is not None:
             self._file.close()
-
-    def __enter__(self) -> "Spool":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -12,7 +12,7 @@ from aistack_edge.middleware import REQUEST_ID
 from aistack_edge.observability.tracing import backend_call
 from aistack_edge.upstreams.http import answer_head, end_to_end, unreachable, upstream_error
 
-Body = bytes | None
+Body = bytes | bytearray | None
 
 
 @contextlib.asynccontextmanager
