@@ -9,6 +9,7 @@ neither read it nor say what it holds.
 """
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import hdrs, web
@@ -16,6 +17,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
 from aistack_edge.errors import malformed, overflow
+from aistack_edge.spool import Spool
 
 # What aiohttp decodes before the handler sees the body.
 DECODED = frozenset({"gzip", "deflate", "br", "zstd"})
@@ -44,22 +46,50 @@ async def read_bounded(request: web.Request, max_bytes: int, what: str) -> bytea
     """The whole body, decoded; past `max_bytes` (decoded) it is refused with 413
     `overflow` as soon as the count passes it, the rest never read. A bytearray, not a
     bytes copy of what may be the whole upload limit."""
+    body = bytearray()
+    async for chunk in _counted(request, max_bytes, what):
+        body += chunk
+    request[READ_BODY] = body
+    return body
+
+
+async def read_spooled(request: web.Request, max_bytes: int, what: str) -> Spool:
+    """The whole body, as read_bounded, into a spool (a file above its threshold), closed
+    when the request's handling ends, however it ends."""
+    spool = Spool()
+    try:
+        async for chunk in _counted(request, max_bytes, what):
+            await spool.write(chunk)
+    except BaseException:
+        spool.close()
+        raise
+    close_with(request, spool)
+    return spool
+
+
+def close_with(request: web.Request, spool: Spool) -> None:
+    """Close `spool` when the request's handling ends (an answer, an error, a hang-up):
+    the route need not remember it."""
+    request.task.add_done_callback(lambda _: spool.close())
+
+
+async def _counted(request: web.Request, max_bytes: int, what: str) -> AsyncIterator[bytes]:
+    """The body's chunks, decoded, counted against `max_bytes`."""
     check_encoding(request)
     too_large = overflow(f"{what} is larger than the {_shown(max_bytes)} limit")
     if request.content_length is not None and request.content_length > max_bytes:
         raise too_large
-    body = bytearray()
+    received = 0
     try:
         while chunk := await request.content.read(_CHUNK):
-            body += chunk
-            if len(body) > max_bytes:
+            received += len(chunk)
+            if received > max_bytes:
                 stop_reading(request)
                 raise too_large
+            yield chunk
     except (HttpProcessingError, RequestPayloadError):  # a broken gzip stream, say
         stop_reading(request)
         raise malformed("the body can't be decoded as its Content-Encoding says") from None
-    request[READ_BODY] = body
-    return body
 
 
 def stop_reading(request: web.Request) -> None:

@@ -14,9 +14,9 @@ from aistack_contract.errors import AistackError
 from aistack_contract.languages import hint_for
 from aistack_contract.models import ModelCard
 from aistack_contract.transcription import TranscribeOptions
-from aistack_edge.asr.spool import Spool
-from aistack_edge.bodies import check_encoding, stop_reading
+from aistack_edge.bodies import check_encoding, close_with, stop_reading
 from aistack_edge.errors import malformed, overflow
+from aistack_edge.spool import Spool
 
 ResponseFormat = Literal["json", "text", "verbose_json", "srt", "vtt"]
 _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}
@@ -109,9 +109,7 @@ async def read_upload(request: web.Request, max_bytes: int) -> Upload:
     except BaseException:
         audio.close()
         raise
-    # The file goes when the request's handling ends, however it ends (an answer, an
-    # error, a hang-up): the route need not remember it.
-    request.task.add_done_callback(lambda _: audio.close())
+    close_with(request, audio)
     return upload
 
 

@@ -16,7 +16,7 @@ import logging
 from aiohttp import web
 
 from aistack_contract.errors import AistackError
-from aistack_edge.bodies import is_json, read_bounded, read_json_body
+from aistack_edge.bodies import is_json, read_json_body, read_spooled
 from aistack_edge.catalog import Catalog, Entry
 from aistack_edge.config import EdgeSettings
 from aistack_edge.errors import malformed, unavailable
@@ -59,14 +59,14 @@ async def _read_body(request: web.Request, settings: EdgeSettings) -> tuple[tts.
     Every body is read whole before the slot is taken, so that a slow client can't hold
     it while it uploads. A JSON body (and any body of /v1/audio/speech, which must be
     JSON) is read up to the JSON limit and parsed, to find its model and check its
-    `ref_audio`; any other body, an upload say, is read up to the upload limit and
-    passes on unchanged.
+    `ref_audio`; any other body, an upload say, is read up to the upload limit (into a
+    temporary file above 1 MB) and passes on unchanged.
     """
     model = request.query.get("model")
     if not request.body_exists:
         return None, model
     if not is_json(request) and request.match_info["path"] != "speech":
-        return await read_bounded(request, settings.max_upload_bytes, "the upload"), model
+        return await read_spooled(request, settings.max_upload_bytes, "the upload"), model
     raw = await read_json_body(request, settings.max_json_bytes)
     policy = RefAudioPolicy(
         settings.tts_ref_audio_dir, settings.tts_ref_audio_urls, settings.max_upload_bytes

@@ -9,10 +9,10 @@ from pydantic import ValidationError
 from aistack_contract.errors import AistackError, ErrorKind
 from aistack_contract.events import BackendEvent, decode_backend_event
 from aistack_contract.transcription import TranscribeOptions
-from aistack_edge.asr.spool import Spool
 from aistack_edge.catalog import Entry
 from aistack_edge.middleware import REQUEST_ID
 from aistack_edge.observability.tracing import backend_call
+from aistack_edge.spool import Spool
 from aistack_edge.upstreams.http import answer_head, unreachable, upstream_error
 
 log = logging.getLogger(__name__)

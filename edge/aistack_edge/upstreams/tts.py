@@ -10,9 +10,10 @@ from yarl import URL
 from aistack_edge.catalog import Entry
 from aistack_edge.middleware import REQUEST_ID
 from aistack_edge.observability.tracing import backend_call
+from aistack_edge.spool import Spool
 from aistack_edge.upstreams.http import answer_head, end_to_end, unreachable, upstream_error
 
-Body = bytes | bytearray | None
+Body = bytes | bytearray | Spool | None
 
 
 @contextlib.asynccontextmanager
@@ -42,8 +43,9 @@ async def exchange(
     timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout_s)
     with backend_call("tts.request", headers, str(url.origin())):
         try:
+            data = body.body() if isinstance(body, Spool) else body
             sent = session.request(
-                method, url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+                method, url, data=data, headers=headers, timeout=timeout, allow_redirects=False
             )
             response = await answer_head(sent, timeout_s)
         except (aiohttp.ClientError, TimeoutError) as exc:
