@@ -3,6 +3,7 @@ whatever the multipart body and its fields, the answer is the form or the envelo
 (malformed, overflow), never another exception; what is well-formed reads back exactly."""
 
 import asyncio
+import os
 from unittest import mock
 
 from aiohttp import streams
@@ -11,7 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aistack_contract.errors import AistackError, ErrorKind
-from aistack_edge.asr.form import TranscriptionForm, Upload, _validate, read_upload
+from aistack_edge.asr.form import MAX_PARTS, TranscriptionForm, Upload, _validate, read_upload
+from aistack_edge.spool import SPOOL_ABOVE, Spool
+from aistack_testing.edge import open_fds
 
 FLAGS = ["true", "1", "yes", "on", "false", "0", "no", "off", ""]
 FORMATS = ["json", "text", "verbose_json", "srt", "vtt"]
@@ -36,6 +39,12 @@ def multipart(parts: list[tuple[str, str | None, bytes]], boundary: str) -> byte
         body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
         body += value + b"\r\n"
     return body + f"--{boundary}--\r\n".encode()
+
+
+def read_back(spool: Spool) -> bytes:
+    """All of a spooled upload, from memory or from its file."""
+    body = spool.body()
+    return body if isinstance(body, bytes) else body.read()
 
 
 def read(body: bytes, max_bytes: int, boundary: str = "b0undary") -> Upload:
@@ -124,13 +133,14 @@ def test_any_bytes_are_an_upload_or_the_envelope(body, boundary):
     max_bytes=st.integers(1, 3000),
 )
 def test_the_file_reads_back_whole_or_is_an_overflow(audio, filename, max_bytes):
+    """Every byte of the body counts: boundaries, part headers and names too."""
     body = multipart([("model", None, b"auto"), ("file", filename or None, audio)], "b0undary")
     kind = refused(lambda: read(body, max_bytes))
-    if len(audio) + len("auto") > max_bytes:
+    if len(body) > max_bytes:
         assert kind is ErrorKind.OVERFLOW
     else:
         upload = read(body, max_bytes)
-        assert upload.audio == audio and upload.form.model == "auto"
+        assert read_back(upload.audio) == audio and upload.form.model == "auto"
         assert upload.filename == (filename or "audio") or "/" in filename  # aiohttp trims
 
 
@@ -139,10 +149,61 @@ def test_a_filename_that_aiohttp_cannot_parse_reads_back():
     parser gives up on (the part then looked nameless, as if no file came)."""
     odd = "9%2%;B`eBO|n=^Ds+;"
     upload = read(multipart([("file", odd, b"RIFF")], "b0undary"), 1000)
-    assert (upload.filename, upload.audio) == (odd, b"RIFF")
+    assert (upload.filename, read_back(upload.audio)) == (odd, b"RIFF")
 
 
 def test_a_part_with_a_broken_header_is_malformed():
     """Found by fuzzing: aiohttp's parser refuses the header with its own error."""
     body = multipart([("\x1c\x13", None, b"x"), ("file", "a.wav", b"RIFF")], "b0undary")
     assert refused(lambda: read(body, 1000)) is ErrorKind.MALFORMED
+
+
+def test_part_names_count_toward_the_limit():
+    """Names and headers were not counted: many parts with large names passed any limit."""
+    name = "n" * 4000
+    parts = [(f"{name}{i}", None, b"") for i in range(60)] + [("file", "a.wav", b"RIFF")]
+    body = multipart(parts, "b0undary")
+    assert len(body) > 240_000
+    assert refused(lambda: read(body, 100_000)) is ErrorKind.OVERFLOW
+
+
+def test_the_number_of_parts_is_bounded():
+    parts = [("model", None, b"auto")] * MAX_PARTS + [("file", "a.wav", b"RIFF")]
+    assert refused(lambda: read(multipart(parts, "b0undary"), 10**6)) is ErrorKind.MALFORMED
+
+
+def test_an_unknown_transfer_encoding_is_malformed():
+    """aiohttp raised RuntimeError for it: a 500."""
+    body = (
+        b'--b0undary\r\nContent-Disposition: form-data; name="model"\r\n'
+        b"Content-Transfer-Encoding: x-rot13\r\n\r\nnhgb\r\n"
+        + multipart([("file", "a.wav", b"RIFF")], "b0undary")
+    )
+    assert refused(lambda: read(body, 10**6)) is ErrorKind.MALFORMED
+
+
+def test_a_base64_field_is_decoded():
+    body = (
+        b'--b0undary\r\nContent-Disposition: form-data; name="model"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\nYXV0bw==\r\n"
+        + multipart([("file", "a.wav", b"RIFF")], "b0undary")
+    )
+    assert read(body, 10**6).form.model == "auto"
+
+
+def test_a_large_upload_is_spooled_to_a_file_and_reads_back():
+    audio = os.urandom(3 * SPOOL_ABOVE)
+    upload = read(multipart([("file", "a.wav", audio)], "b0undary"), 10 * SPOOL_ABOVE)
+    try:
+        assert upload.audio.on_disk and upload.audio.size == len(audio)
+        assert read_back(upload.audio) == audio
+    finally:
+        upload.audio.close()
+
+
+def test_a_spooled_upload_refused_past_the_limit_leaves_no_file():
+    """Refused after it went to disk: its file is closed (and so gone) at once."""
+    before = open_fds(os.getpid())
+    body = multipart([("file", "a.wav", bytes(3 * SPOOL_ABOVE))], "b0undary")
+    assert refused(lambda: read(body, 2 * SPOOL_ABOVE)) is ErrorKind.OVERFLOW
+    assert open_fds(os.getpid()) == before

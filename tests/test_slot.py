@@ -240,6 +240,30 @@ async def test_waiting_gives_up_with_busy(store_factory):
     assert line.waiting == 0
 
 
+async def test_the_line_is_bounded(store_factory):
+    """Past `wait_max` waiting requests, one more is busy at once: a line with no bound
+    held every waiting request's upload in memory, however many came."""
+    holder = Slot(store_factory(), 2000, 0.0, 5)
+    line = Slot(store_factory(), 2000, 5.0, 5, wait_max=2)
+
+    async def wait_turn() -> None:
+        async with line.hold("waiter"):
+            pass
+
+    async with holder.hold("first"):
+        waiters = [asyncio.create_task(wait_turn()) for _ in range(2)]
+        await asyncio.sleep(0.1)
+        assert line.waiting == 2
+        began = time.perf_counter()
+        with pytest.raises(SlotBusy) as busy:
+            async with line.hold("one too many"):
+                pytest.fail("the line took a third")
+        assert time.perf_counter() - began < 0.1
+        assert "first" in busy.value.body.message and busy.value.retry_after_s == 5
+    await asyncio.gather(*waiters)
+    assert line.waiting == 0
+
+
 _HOLD_AND_HANG = """
 import asyncio, sys
 from aistack_edge.slot import RedisStore, Slot

@@ -5,8 +5,10 @@ whose weights can't be had here: it shows what the edge passes on, byte for byte
 
 import asyncio
 import base64
+import gzip
 import io
 import json
+import os
 import socket
 import threading
 import time
@@ -77,7 +79,7 @@ class Recorder:
         return response
 
     def start(self) -> "Recorder":
-        app = web.Application()
+        app = web.Application(client_max_size=0)  # what the edge lets through, it takes
         app.router.add_get("/v1/models", self._models)
         app.router.add_route("*", "/v1/audio/{path:.+}", self._any)
         self._runner = web.AppRunner(app)
@@ -310,6 +312,76 @@ async def test_an_upload_streams_through(edge, recorder):
         sent_type,
     )
     assert b'filename="mine.wav"' in body and body.count(b"\0") >= 200_000
+
+
+async def test_a_large_upload_is_spooled_not_held(edge, recorder):
+    """A 40 MB voice upload reaches the backend byte for byte, sent from the edge's
+    temporary file: the edge's peak memory grows by a window, not by the upload (held
+    whole, it grew by more than the upload), and no file is left open after."""
+    upload = os.urandom(40 * 2**20)
+    pid = edge.proc.pid
+    files = open_files(pid)
+    Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM back to VmRSS
+    before = peak_kib(pid, "VmRSS")
+    headers = {"Content-Type": "application/octet-stream"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(edge.url + f"/v1/audio/voices?model={QWEN}", data=upload, headers=headers) as r,
+    ):
+        assert r.status == 200
+        await r.read()
+    grown_mib = (peak_kib(pid, "VmHWM") - before) / 1024
+    assert recorder.requests[-1][3] == upload
+    assert grown_mib < 16, grown_mib
+    assert open_files(pid) <= files
+
+
+def open_files(pid: int) -> set[str]:
+    """The files (not sockets, pipes) process `pid` has open: a temporary file shows as
+    `/tmp/#<inode> (deleted)`."""
+    targets = {os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()}
+    return {target for target in targets if target.startswith("/")}
+
+
+def peak_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise ValueError(field)
+
+
+async def test_a_compressed_body_reaches_the_backend_plain(edge, recorder):
+    """The edge reads a gzip body decoded (to bound it, issue 16): it passes it on plain,
+    without the Content-Encoding that no longer holds."""
+    raw = json.dumps({"model": QWEN, "input": "Packed.", "voice": "x"}).encode()
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(edge.url + "/v1/audio/speech", data=gzip.compress(raw), headers=headers) as r,
+    ):
+        assert r.status == 200, await r.text()
+        await r.read()
+    _, _, got, body = recorder.requests[-1]
+    assert body == raw and "Content-Encoding" not in got
+
+
+def test_an_absolute_form_target_is_relayed(edge, recorder):
+    """`POST http://host/v1/audio/speech` (absolute form, RFC 9112 §3.2.2) reaches the
+    backend at its path; joining the whole target to the backend's URL was a 500."""
+    body = json.dumps({"model": QWEN, "input": "Absolute.", "voice": "x"}).encode()
+    host, port = edge.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            f"POST {edge.url}/v1/audio/speech?x=1 HTTP/1.1\r\nHost: localhost\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n".encode()
+            + body
+        )
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+    assert recorder.requests[-1][:2] == ("POST", "/v1/audio/speech?x=1")
 
 
 async def test_a_backend_that_breaks_off_cuts_the_answer(edge):

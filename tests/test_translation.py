@@ -14,6 +14,7 @@ import pytest
 from aistack_asr_whisper.parts import join_whisper_base
 from aistack_contract.events import BackendDone
 from aistack_testing.asr_protocol import events, form
+from aistack_testing.audio import repeat_wav
 from aistack_testing.speech import word_overlap
 
 pytestmark = pytest.mark.skipif(
@@ -99,3 +100,16 @@ async def test_detection_alone_answers_the_language_and_no_segments(whisper, spa
     assert (info.language, done) == ("es", BackendDone())
     assert info.language_probability > 0.5
     assert 3 < info.duration < 8
+
+
+def test_a_spooled_upload_is_heard_then_transcribed(client, spanish_wav, tmp_path):
+    """Above 1 MB the upload lies in the edge's temporary file: `auto` with no hint sends
+    it to be heard (detection) and then to be transcribed, from the same file twice."""
+    long = repeat_wav(spanish_wav, tmp_path / "es-long.wav", 30)
+    assert long.stat().st_size > 2**20
+    with long.open("rb") as f:
+        body = client.audio.transcriptions.create(
+            model="auto", file=f, response_format="verbose_json"
+        )
+    assert body.language == "es" and body.duration > 29
+    assert word_overlap(SPANISH, body.text) >= 0.7, body.text

@@ -1,6 +1,9 @@
 """`python -m aistack_edge [--host H] [--port P]`: run the edge."""
 
 import argparse
+import asyncio
+import contextlib
+import functools
 import gc
 import logging
 
@@ -9,6 +12,7 @@ from aiohttp import web
 from aistack_contract.telemetry import setup_tracing
 from aistack_edge.app import create_app
 from aistack_edge.config import EdgeSettings
+from aistack_edge.serve import serve
 
 
 def main() -> None:
@@ -26,16 +30,11 @@ def main() -> None:
     # process: out of the collector's sight, a full collection scans only what came
     # after, and no longer stops the event loop for 20 ms or more mid-burst.
     gc.freeze()
-    web.run_app(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
-        handler_cancellation=True,
-        access_log=None,
-        print=lambda *_: logging.getLogger("aistack_edge").info(
-            "listening on http://%s:%s", args.host, args.port
-        ),
+    listening = functools.partial(
+        logging.getLogger("aistack_edge").info, "listening on http://%s:%s", args.host, args.port
     )
+    with contextlib.suppress(web.GracefulExit):
+        asyncio.run(serve(create_app(settings), args.host, args.port, listening))
 
 
 if __name__ == "__main__":

@@ -41,7 +41,14 @@ def _slot(settings: EdgeSettings, observer: SlotObserver) -> Slot:
     else:
         log.info("GPU slot: embedded mode (in-process lease; AISTACK_REDIS_URL is not set)")
         store = MemoryStore()
-    return Slot(store, settings.slot_ttl_ms, settings.slot_wait_s, settings.retry_after_s, observer)
+    return Slot(
+        store,
+        settings.slot_ttl_ms,
+        settings.slot_wait_s,
+        settings.retry_after_s,
+        observer,
+        wait_max=settings.slot_wait_max,
+    )
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:

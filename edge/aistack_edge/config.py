@@ -24,6 +24,11 @@ class EdgeSettings(BaseSettings):
     slot_wait_s: float = Field(0.0, ge=0)
     retry_after_s: int = Field(5, ge=0)
     max_upload_mb: float = Field(100.0, gt=0)
+    max_json_mb: float = Field(2.0, gt=0)
+    """The largest JSON body (chat, speech), counted after decompression."""
+    slot_wait_max: int = Field(16, ge=1)
+    """How many requests of this edge may wait in line for the slot (AISTACK_SLOT_WAIT_S
+    > 0); one more is refused as busy at once."""
     asr_backends: UrlList = []
     tts_backends: UrlList = []
     llm_upstreams: UrlList = []
@@ -125,3 +130,7 @@ class EdgeSettings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_json_bytes(self) -> int:
+        return int(self.max_json_mb * 1024 * 1024)

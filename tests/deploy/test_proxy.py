@@ -19,6 +19,7 @@ import pytest
 from aiohttp import web
 
 from aistack_testing import system
+from aistack_testing.edge import envelope
 from aistack_testing.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,7 +97,9 @@ def llm() -> Iterator[SteeredLLM]:
 
 @pytest.fixture(scope="module")
 def edge(module_services, llm):
-    return module_services.start("aistack_edge", env={"AISTACK_LLM_UPSTREAMS": llm.url})
+    # JSON bodies up to 64 MB: the 50 MB test below is of what nginx lets through.
+    env = {"AISTACK_LLM_UPSTREAMS": llm.url, "AISTACK_MAX_JSON_MB": "64"}
+    return module_services.start("aistack_edge", env=env)
 
 
 @pytest.fixture(scope="module")
@@ -286,3 +289,27 @@ def test_any_name_of_the_box_passes_the_loopback_edges_host_check(client, proxy)
     """nginx names the edge `localhost`: a LAN client may call the box by any name."""
     r = client.get("/v1/models", headers={**bearer(proxy), "Host": "gpu-box.lan:8443"})
     assert r.status_code == 200, r.text
+
+
+@pytest.fixture(scope="module")
+def proxy_of_nothing(tmp_path_factory) -> Iterator[dict]:
+    """nginx in front of a port where no edge listens."""
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    with nginx_in_front_of(nowhere, tmp_path_factory.mktemp("nginx-nothing")) as started:
+        yield started
+
+
+def test_the_proxys_own_errors_are_the_envelope(proxy_of_nothing, proxy):
+    """nginx answered its own errors with HTML pages: the edge down (502), a head too
+    large to read (400/494). Each is the envelope, with nginx's request id."""
+    with https_client(proxy_of_nothing) as client:
+        down = client.get("/health")
+    assert down.status_code == 503 and down.headers["Retry-After"] == "5"
+    assert down.headers["Content-Type"] == "application/json"
+    error = envelope(down.content, "network")
+    assert error["provider"] == "aistack-proxy"
+    assert down.headers["X-Request-ID"] in error["message"]
+    with https_client(proxy) as client:
+        unreadable = client.get("/health", headers={"X-Huge": "x" * 40_000})
+    assert unreadable.status_code == 400
+    envelope(unreadable.content, "malformed")

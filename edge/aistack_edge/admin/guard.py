@@ -19,6 +19,7 @@ from aiohttp import web
 from yarl import URL
 
 from aistack_edge import peers
+from aistack_edge.bodies import parse_json, read_bounded
 from aistack_edge.errors import malformed
 from aistack_edge.state import SETTINGS
 
@@ -72,10 +73,8 @@ async def admitted_change(request: web.Request) -> dict:
     _bearer(request)
     if request.content_type != "application/json":
         raise web.HTTPUnsupportedMediaType(text="send the change as application/json")
-    try:
-        change = await request.json()
-    except ValueError as exc:
-        raise malformed(f"the body is not JSON: {exc}") from None
+    body = await read_bounded(request, request.app[SETTINGS].max_json_bytes, "the change")
+    change = parse_json(body)
     if not isinstance(change, dict):
         raise malformed("the body must be a JSON object")
     return change

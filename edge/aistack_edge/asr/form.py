@@ -7,20 +7,28 @@ from typing import Literal
 
 from aiohttp import BodyPartReader, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 from pydantic import BaseModel, Field, ValidationError
 
+from aistack_contract.errors import AistackError
 from aistack_contract.languages import hint_for
 from aistack_contract.models import ModelCard
 from aistack_contract.transcription import TranscribeOptions
+from aistack_edge.bodies import check_encoding, close_with, stop_reading
 from aistack_edge.errors import malformed, overflow
+from aistack_edge.spool import Spool
 
 ResponseFormat = Literal["json", "text", "verbose_json", "srt", "vtt"]
 _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}
 _LIST_FIELDS = {"timestamp_granularities", "timestamp_granularities[]", "include", "include[]"}
 _CHUNK = 1 << 16
+# A form of this route has a dozen fields at most (a list field repeats a few times).
+MAX_PARTS = 64
+# What aiohttp can undo; a form-data part needs none (RFC 7578 §4.7).
+_TRANSFER_ENCODINGS = frozenset({"binary", "7bit", "8bit", "base64", "quoted-printable"})
 # What aiohttp raises for a body that is not well-formed multipart (bad part headers
 # raise its HTTP parser's errors).
-_UNREADABLE = (ValueError, AssertionError, HttpProcessingError)
+_UNREADABLE = (ValueError, AssertionError, HttpProcessingError, RequestPayloadError)
 
 
 class TranscriptionForm(BaseModel):
@@ -54,7 +62,8 @@ class TranscriptionForm(BaseModel):
 @dataclass
 class Upload:
     form: TranscriptionForm
-    audio: bytes
+    audio: Spool
+    """The file; closed when the request's handling ends."""
     filename: str
 
 
@@ -79,45 +88,79 @@ def _flag(name: str, value: str) -> bool:
 
 
 async def read_upload(request: web.Request, max_bytes: int) -> Upload:
-    """Read the whole form, refusing a body over `max_bytes` while it streams in."""
+    """Read the whole form, refusing a body over `max_bytes` while it streams in. Every
+    byte counts (boundaries, part headers and names too), and so does every part."""
     if request.content_length is not None and request.content_length > max_bytes:
-        raise overflow(f"the upload is larger than the {max_bytes // 2**20} MB limit")
+        raise _too_large(max_bytes)
     if not request.content_type.startswith("multipart/form-data"):
         raise malformed("send the audio as multipart/form-data with a 'file' field")
+    check_encoding(request)
+    audio = Spool()
+    try:
+        fields, filename = await _read_parts(request, max_bytes, audio)
+    except BaseException:
+        audio.close()
+        raise
+    if not audio.size:
+        audio.close()
+        raise malformed("the 'file' field is missing or empty")
+    try:
+        upload = Upload(_validate(fields), audio, filename)
+    except BaseException:
+        audio.close()
+        raise
+    close_with(request, audio)
+    return upload
+
+
+async def _read_parts(
+    request: web.Request, max_bytes: int, audio: Spool
+) -> tuple[dict[str, object], str]:
+    """The form's fields, and the file's name; the file itself goes to `audio`."""
+    body = request.content
+
+    def count() -> None:
+        """Everything received so far, decoded: the parser reads from the same stream."""
+        if body.total_bytes > max_bytes:
+            stop_reading(request)
+            raise _too_large(max_bytes)
+
+    fields: dict[str, object] = {}
+    filename, parts = "audio", 0
     try:
         reader = await request.multipart()
-    except _UNREADABLE as exc:
-        raise malformed(f"unreadable multipart body: {exc}") from exc
-    fields: dict[str, object] = {}
-    audio: bytearray | None = None
-    filename = "audio"
-    received = 0
-    try:
         while (part := await reader.next()) is not None:
+            count()
+            parts += 1
+            if parts > MAX_PARTS:
+                raise malformed(f"the form has more than {MAX_PARTS} parts")
             name, given = _disposition(part)
+            encoding = part.headers.get(hdrs.CONTENT_TRANSFER_ENCODING, "binary").lower()
+            if encoding not in _TRANSFER_ENCODINGS:
+                raise malformed(f"part {name!r}: unknown Content-Transfer-Encoding {encoding!r}")
             if name == "file":
-                audio, filename = bytearray(), given or filename
+                filename = given or filename
                 while chunk := await part.read_chunk(_CHUNK):
-                    received += len(chunk)
-                    if received > max_bytes:
-                        raise overflow(
-                            f"the upload is larger than the {max_bytes // 2**20} MB limit"
-                        )
-                    audio += chunk
+                    count()
+                    await audio.write(chunk)
                 continue
-            value = (await part.read(decode=True)).decode(errors="replace")
-            received += len(value)
-            if received > max_bytes:
-                raise overflow(f"the upload is larger than the {max_bytes // 2**20} MB limit")
+            raw = bytearray()
+            while chunk := await part.read_chunk(_CHUNK):
+                count()
+                raw += chunk
+            value = bytes(part.decode(raw)).decode(errors="replace")
             if name in _LIST_FIELDS:
                 fields.setdefault(name.removesuffix("[]"), []).append(value)  # type: ignore[union-attr]
             else:
                 fields[name] = value
+        count()
     except _UNREADABLE as exc:
         raise malformed(f"unreadable multipart body: {exc}") from exc
-    if not audio:
-        raise malformed("the 'file' field is missing or empty")
-    return Upload(_validate(fields), bytes(audio), filename)
+    return fields, filename
+
+
+def _too_large(max_bytes: int) -> AistackError:
+    return overflow(f"the upload is larger than the {max_bytes // 2**20} MB limit")
 
 
 def _validate(fields: dict[str, object]) -> TranscriptionForm:

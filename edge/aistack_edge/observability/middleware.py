@@ -7,6 +7,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from aistack_contract.telemetry import server_span
+from aistack_edge.bodies import READ_BODY
 from aistack_edge.middleware import request_id_of
 from aistack_edge.observability import Observability, exchange
 from aistack_edge.observability.capture import Captured
@@ -123,4 +124,4 @@ async def _json_read(request: web.Request) -> bytes:
     content_type = request.content_type
     if content_type != "application/json" and not content_type.endswith("+json"):
         return b""
-    return await request.read()  # what the handler read, kept by aiohttp
+    return request.get(READ_BODY, b"")  # what the handler read (bodies.read_bounded)

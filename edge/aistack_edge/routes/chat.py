@@ -8,12 +8,12 @@ the request's `keep_alive` (else AISTACK_LLM_KEEP_ALIVE)."""
 
 import contextlib
 import functools
-import json
 
 import aiohttp
 from aiohttp import web
 
 from aistack_contract.errors import AistackError, ErrorEnvelope, ErrorKind
+from aistack_edge.bodies import parse_json, read_json_body
 from aistack_edge.catalog import Entry
 from aistack_edge.errors import malformed, unavailable
 from aistack_edge.hotswap import keep_loaded
@@ -35,10 +35,7 @@ _DONE = b"data: [DONE]"
 
 def read_chat(body: bytes) -> dict:
     """The request as JSON, checked for what routing needs: `model` and `messages`."""
-    try:
-        chat = json.loads(body.decode())
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise malformed(f"the body is not UTF-8 JSON: {exc}") from None
+    chat = parse_json(body)
     if not isinstance(chat, dict):
         raise malformed("the body must be a JSON object")
     if not isinstance(chat.get("model"), str) or not chat["model"]:
@@ -84,7 +81,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     app = request.app
     settings = app[SETTINGS]
     refuse_if_busy(request)
-    body = await request.read()
+    body = await read_json_body(request, settings.max_json_bytes)
     chat = read_chat(body)
     entry = await _entry(app, chat["model"])
     last_step = None

@@ -16,6 +16,7 @@ import logging
 from aiohttp import web
 
 from aistack_contract.errors import AistackError
+from aistack_edge.bodies import is_json, read_json_body, read_spooled
 from aistack_edge.catalog import Catalog, Entry
 from aistack_edge.config import EdgeSettings
 from aistack_edge.errors import malformed, unavailable
@@ -55,21 +56,22 @@ async def audio(request: web.Request) -> web.StreamResponse:
 async def _read_body(request: web.Request, settings: EdgeSettings) -> tuple[tts.Body, str | None]:
     """The body to relay, and the model it names (else the `?model=` query's).
 
-    Every body is read whole (up to the upload limit) before the slot is taken, so that
-    a slow client can't hold it while it uploads. A JSON body (and any body of
-    /v1/audio/speech) is parsed, to find its model and check its `ref_audio`; any other
-    body, an upload say, passes on unchanged.
+    Every body is read whole before the slot is taken, so that a slow client can't hold
+    it while it uploads. A JSON body (and any body of /v1/audio/speech, which must be
+    JSON) is read up to the JSON limit and parsed, to find its model and check its
+    `ref_audio`; any other body, an upload say, is read up to the upload limit (into a
+    temporary file above 1 MB) and passes on unchanged.
     """
     model = request.query.get("model")
     if not request.body_exists:
         return None, model
-    is_json = request.content_type == "application/json" or request.content_type.endswith("+json")
-    if not is_json and request.match_info["path"] != "speech":
-        return await request.read(), model
+    if not is_json(request) and request.match_info["path"] != "speech":
+        return await read_spooled(request, settings.max_upload_bytes, "the upload"), model
+    raw = await read_json_body(request, settings.max_json_bytes)
     policy = RefAudioPolicy(
         settings.tts_ref_audio_dir, settings.tts_ref_audio_urls, settings.max_upload_bytes
     )
-    body = await asyncio.to_thread(prepare, await request.read(), policy)
+    body = await asyncio.to_thread(prepare, raw, policy)
     exchange.of(request).characters = body.characters
     return body.raw, body.model or model
 

@@ -87,7 +87,8 @@ class Lease:
 
 class Slot:
     """The one GPU slot. Busy answers at once unless `wait_s` > 0, in which case
-    requests wait first come, first served, up to `wait_s`.
+    requests wait first come, first served, up to `wait_s`; at most `wait_max` of them
+    (None: no bound), one more is busy at once.
 
     While this edge holds the slot, it refuses (or keeps waiting) without asking the
     store: nobody else can get the slot while our lease lives, so the answer is known.
@@ -101,8 +102,10 @@ class Slot:
         wait_s: float,
         retry_after_s: int,
         observer: SlotObserver | None = None,
+        wait_max: int | None = None,
     ) -> None:
         self.store = store
+        self._wait_max = wait_max
         self.observer: SlotObserver = observer or Unobserved()
         self._ttl_ms = ttl_ms
         self._wait_s = wait_s
@@ -217,6 +220,9 @@ class Slot:
     async def _wait_in_line(self, holder: str) -> Lease:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._wait_s
+        if self._wait_max is not None and len(self._line) >= self._wait_max:
+            ours = self._held_here()
+            raise SlotBusy(ours.holder if ours else await self.holder(), self._retry_after_s)
         ticket = object()
         self._line.append(ticket)  # before any await: the line keeps the order of arrival
         try:

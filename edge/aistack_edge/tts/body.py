@@ -3,6 +3,7 @@
 import json
 from dataclasses import dataclass
 
+from aistack_edge.bodies import parse_json
 from aistack_edge.errors import malformed
 from aistack_edge.tts.ref_audio import RefAudioPolicy
 
@@ -36,10 +37,7 @@ def prepare(raw: bytes, policy: RefAudioPolicy) -> SpeechBody:
             changed = changed or fields[REF_AUDIO] is not given
         return fields
 
-    try:
-        fields = json.loads(raw, object_pairs_hook=pairs)
-    except ValueError as exc:
-        raise malformed(f"the body is not valid JSON: {exc}") from None
+    fields = parse_json(raw, object_pairs_hook=pairs)
     if not isinstance(fields, dict):
         raise malformed("the body must be a JSON object")
     model = fields.get("model")

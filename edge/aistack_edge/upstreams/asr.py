@@ -12,6 +12,7 @@ from aistack_contract.transcription import TranscribeOptions
 from aistack_edge.catalog import Entry
 from aistack_edge.middleware import REQUEST_ID
 from aistack_edge.observability.tracing import backend_call
+from aistack_edge.spool import Spool
 from aistack_edge.upstreams.http import answer_head, unreachable, upstream_error
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 async def transcribe(
     session: aiohttp.ClientSession,
     backend: Entry,
-    audio: bytes,
+    audio: Spool,
     filename: str,
     options: TranscribeOptions,
     request_id: str,
@@ -33,7 +34,8 @@ async def transcribe(
     url, provider = backend.upstream, backend.provider
     form = aiohttp.FormData()
     form.add_field("options", options.model_dump_json(), content_type="application/json")
-    form.add_field("file", audio, filename=filename, content_type="application/octet-stream")
+    # From memory or from its file: a spooled upload is sent a window at a time.
+    form.add_field("file", audio.body(), filename=filename, content_type="application/octet-stream")
     timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout_s)
     headers = {REQUEST_ID: request_id}
     try:

@@ -10,9 +10,10 @@ from yarl import URL
 from aistack_edge.catalog import Entry
 from aistack_edge.middleware import REQUEST_ID
 from aistack_edge.observability.tracing import backend_call
+from aistack_edge.spool import Spool
 from aistack_edge.upstreams.http import answer_head, end_to_end, unreachable, upstream_error
 
-Body = bytes | None
+Body = bytes | bytearray | Spool | None
 
 
 @contextlib.asynccontextmanager
@@ -31,14 +32,20 @@ async def exchange(
     the connection for the next request.
     """
     provider, method = backend.provider, request.method
-    url = URL(backend.upstream + request.raw_path, encoded=True)
-    headers = end_to_end(request.headers, drop=("Host", "Expect", "Content-Length"))
+    # The target's path and query, as sent: an absolute-form target (`POST http://h/…`)
+    # names a host of the client's, not a path to append.
+    url = URL(backend.upstream + request.rel_url.raw_path_qs, encoded=True)
+    # The body was read decoded: it goes on plain, whatever encoding it came in.
+    headers = end_to_end(
+        request.headers, drop=("Host", "Expect", "Content-Length", "Content-Encoding")
+    )
     headers[REQUEST_ID] = request["request_id"]
     timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout_s)
     with backend_call("tts.request", headers, str(url.origin())):
         try:
+            data = body.body() if isinstance(body, Spool) else body
             sent = session.request(
-                method, url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+                method, url, data=data, headers=headers, timeout=timeout, allow_redirects=False
             )
             response = await answer_head(sent, timeout_s)
         except (aiohttp.ClientError, TimeoutError) as exc:

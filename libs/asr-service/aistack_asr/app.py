@@ -147,7 +147,7 @@ async def _stream(
         raise
     except Exception as exc:
         log.exception("%s: transcription failed after %d segments", request_id, segments)
-        last = BackendError(error=error_body(exc, provider))
+        last = BackendError(error=error_body(exc, provider, request_id))
     await response.write(encode_backend_event(last))
     await response.write_eof()
     return segments

@@ -15,6 +15,7 @@ from aistack_contract.errors import (
     ErrorBody,
     ErrorEnvelope,
     ErrorKind,
+    internal_error,
     kind_for_status,
 )
 from aistack_contract.telemetry import server_span
@@ -28,15 +29,14 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TRACER = trace.get_tracer("aistack_asr")
 
 
-def error_body(exc: BaseException, provider: str) -> ErrorBody:
-    """The envelope body for any exception raised while serving a request."""
+def error_body(exc: BaseException, provider: str, request_id: str | None) -> ErrorBody:
+    """The envelope body for any exception raised while serving request `request_id`:
+    an unexpected one is named by the request id only (its details go to the log)."""
     if isinstance(exc, AistackError):
         return exc.body
     if isinstance(exc, MemoryError):
         return ErrorBody(kind=ErrorKind.OVERFLOW, provider=provider, message="out of memory")
-    return ErrorBody(
-        kind=ErrorKind.UNKNOWN, provider=provider, message=f"{type(exc).__name__}: {exc}"
-    )
+    return internal_error(provider, request_id).body
 
 
 def envelope_response(body: ErrorBody) -> web.Response:
@@ -81,7 +81,7 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     except Exception as exc:
         if not isinstance(exc, AistackError):
             log.exception("request %s failed", request_id)
-        body = error_body(exc, provider)
+        body = error_body(exc, provider, request_id)
         outcome = f"{body.status} {body.kind}: {body.message}"
         return envelope_response(body)
     finally:

@@ -66,3 +66,13 @@ def kind_for_status(status: int) -> ErrorKind:
     if status in (502, 503, 504):
         return ErrorKind.NETWORK
     return ErrorKind.UNKNOWN
+
+
+def internal_error(provider: str, request_id: str | None) -> AistackError:
+    """An unexpected failure, as clients see it: what failed and the request id to find
+    it in the log, never the exception's type and text (which may show paths, data or
+    internals)."""
+    which = f" (request {request_id})" if request_id else ""
+    return AistackError(
+        ErrorKind.UNKNOWN, f"internal error in {provider}{which}; its log has the details", provider
+    )

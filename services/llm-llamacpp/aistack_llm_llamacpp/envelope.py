@@ -4,23 +4,31 @@ llama.cpp's server answers OpenAI's error shape, FastAPI its `detail` shape; a p
 ASGI middleware rewrites both on the way out."""
 
 import json
+import logging
 from http import HTTPStatus
 
 from starlette.types import Message, Receive, Scope, Send
 
-from aistack_contract.errors import AistackError, ErrorKind, kind_for_status
+from aistack_contract.errors import AistackError, ErrorKind, internal_error, kind_for_status
 from aistack_llm_llamacpp import PROVIDER
 from aistack_llm_llamacpp.asgi import HttpMiddleware
 
+log = logging.getLogger(__name__)
 
-def error_of(status: int, body: bytes) -> AistackError:
-    """The envelope for an error answer of llama.cpp's server or of FastAPI."""
+
+def error_of(status: int, body: bytes, request_id: str | None = None) -> AistackError:
+    """The envelope for an error answer of llama.cpp's server or of FastAPI. An internal
+    error's text (an exception's, often) goes to the log; the client gets the request
+    id to find it by."""
     try:
         parsed = json.loads(body)
     except ValueError:
         parsed = None
     message, code = _message_and_code(parsed)
     kind = ErrorKind.OVERFLOW if code == "context_length_exceeded" else kind_for_status(status)
+    if kind is ErrorKind.UNKNOWN:
+        log.error("request %s failed with %d: %s", request_id, status, message or body[:500])
+        return internal_error(PROVIDER, request_id)
     return AistackError(kind, message or HTTPStatus(status).phrase, PROVIDER)
 
 
@@ -46,6 +54,7 @@ class EnvelopeMiddleware(HttpMiddleware):
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         start: Message | None = None
         body = bytearray()
+        request_id = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1") or None
 
         async def send_enveloped(message: Message) -> None:
             nonlocal start
@@ -58,7 +67,7 @@ class EnvelopeMiddleware(HttpMiddleware):
             body.extend(message.get("body", b""))
             if message.get("more_body"):
                 return
-            error = error_of(start["status"], bytes(body))
+            error = error_of(start["status"], bytes(body), request_id)
             payload = json.dumps(error.envelope()).encode()
             await send(
                 {

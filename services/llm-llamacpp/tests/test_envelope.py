@@ -16,7 +16,12 @@ from aistack_llm_llamacpp.envelope import error_of
             "overflow",
             "too long",
         ),
-        (500, {"error": {"message": "boom", "type": "internal_server_error"}}, "unknown", "boom"),
+        (
+            500,
+            {"error": {"message": "KeyError: 'x'", "type": "internal_server_error"}},
+            "unknown",
+            "internal error in llama.cpp; its log has the details",
+        ),
         (
             422,
             {"detail": [{"loc": ["body", "temperature"], "msg": "not a number"}]},
@@ -32,3 +37,10 @@ def test_error_of(status, body, kind, message):
     raw = json.dumps(body).encode() if isinstance(body, dict) else body.encode()
     error = error_of(status, raw).body
     assert (error.kind, error.provider, error.message) == (kind, "llama.cpp", message)
+
+
+def test_an_internal_error_names_the_request_not_the_exception():
+    """Issue 16: an exception's type and text (paths, data) stay in the log."""
+    body = json.dumps({"error": {"message": "ValueError: /models/secret.gguf", "type": "x"}})
+    error = error_of(500, body.encode(), "req-77").body
+    assert error.message == "internal error in llama.cpp (request req-77); its log has the details"

@@ -5,7 +5,7 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from aistack_contract.errors import AistackError, ErrorKind, kind_for_status
+from aistack_contract.errors import AistackError, internal_error, kind_for_status
 from aistack_tts_piper import PROVIDER
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ async def envelope_errors(request: web.Request, handler: Handler) -> web.StreamR
         return web.json_response(error.envelope(), status=exc.status)
     except (StreamBroken, ConnectionResetError):
         raise  # the audio had begun, or the client is gone: no answer is left to give
-    except Exception as exc:
+    except Exception:
         log.exception("%s %s failed", request.method, request.path)
-        error = AistackError(ErrorKind.UNKNOWN, f"{type(exc).__name__}: {exc}", PROVIDER)
+        error = internal_error(PROVIDER, request.headers.get("X-Request-ID"))
         return web.json_response(error.envelope(), status=error.status)

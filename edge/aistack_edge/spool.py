@@ -1,0 +1,60 @@
+"""An upload held in memory while it is small, in a temporary file once it is not.
+
+A 100 MB upload held in memory (and copied once more to send it on) costs the edge
+twice its size per request; a spooled one costs a window. The temporary file has no
+name from the start (the system's temporary directory, `TMPDIR`), so it is gone when
+closed, whatever the path: an answer, an error, a hang-up, a crash.
+"""
+
+import asyncio
+import tempfile
+from typing import BinaryIO
+
+from aistack_edge.errors import unavailable
+
+# Kept in memory up to this: most requests are short clips, sent on without a file.
+SPOOL_ABOVE = 1 << 20
+
+
+class Spool:
+    """Bytes written in turn; read back whole, from memory or from the file."""
+
+    def __init__(self, threshold: int = SPOOL_ABOVE) -> None:
+        self.size = 0
+        self._threshold = threshold
+        self._memory: bytearray | None = bytearray()
+        self._file: BinaryIO | None = None
+
+    async def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self._memory is not None and len(self._memory) + len(chunk) <= self._threshold:
+            self._memory += chunk
+            return
+        pending, self._memory = (self._memory or b"") + chunk, None
+        try:
+            if self._file is None:
+                self._file = await asyncio.to_thread(tempfile.TemporaryFile)
+            await asyncio.to_thread(self._file.write, pending)
+        except OSError as exc:  # the temporary directory is full, say
+            raise unavailable(
+                f"the edge has no room to hold the upload now ({exc.strerror or exc}); retry later"
+            ) from exc
+
+    def body(self) -> bytes | BinaryIO:
+        """What to send: the bytes, or the file from its start (aiohttp reads a file
+        payload a window at a time, off the event loop)."""
+        if self._file is None:
+            return bytes(self._memory or b"")
+        self._file.flush()
+        self._file.seek(0)
+        return self._file
+
+    @property
+    def on_disk(self) -> bool:
+        return self._file is not None
+
+    def close(self) -> None:
+        """Drop what is held: the file, removed with its last descriptor."""
+        self._memory = None
+        if self._file is not None:
+            self._file.close()
