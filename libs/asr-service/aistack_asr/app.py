@@ -122,7 +122,6 @@ async def _transcribe(
     finally:
         job.stop()  # a no-op when the job has ended; else it cancels the work
         await job.finished()  # the job stays tracked until its compute has stopped
-        service.finished.append(job)
 
 
 async def stop_job(request: web.Request) -> web.Response:

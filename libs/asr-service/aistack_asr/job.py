@@ -49,6 +49,11 @@ class Job:
         """Wait until the thread has ended: its model load and inference included."""
         await asyncio.shield(self._ended)
 
+    def when_ended(self, callback: Callable[["Job"], None]) -> None:
+        """Call `callback(job)` on the event loop once the thread has ended, whatever
+        becomes of the request that started it."""
+        self._ended.add_done_callback(lambda _: callback(self))
+
     def join(self, timeout: float) -> bool:
         """Wait (blocking) up to `timeout` s for the thread to end; whether it has."""
         self._thread.join(timeout)

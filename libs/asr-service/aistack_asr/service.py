@@ -62,6 +62,7 @@ class AsrService:
 
         self._jobs = {job for job in self._jobs if job.alive}
         job = Job(work, name=request_id)
+        job.when_ended(self.finished.append)
         self._jobs.add(job)
         job.start()
         return job
