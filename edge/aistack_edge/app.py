@@ -22,6 +22,7 @@ from aistack_edge.routes import (
     metrics,
     models,
     openapi,
+    realtime,
     speech,
     transcriptions,
 )
@@ -73,7 +74,18 @@ def create_app(settings: EdgeSettings | None = None) -> web.Application:
     app.cleanup_ctx.append(_resources)
     app.on_response_prepare.append(echo_request_id)
     app.on_response_prepare.append(tee_for_capture)
-    modules = (health, models, transcriptions, speech, chat, metrics, admin, admin_page, openapi)
+    modules = (
+        health,
+        models,
+        transcriptions,
+        realtime,
+        speech,
+        chat,
+        metrics,
+        admin,
+        admin_page,
+        openapi,
+    )
     for module in modules:
         app.add_routes(module.routes)
     return app
