@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from aistack_contract.errors import AistackError, ErrorKind
+from aistack_contract.events import BackendInfo
 from aistack_edge.asr.form import TranscriptionForm
 from aistack_edge.asr.render import join_texts
 from aistack_edge.asr.routing import choose_model
@@ -31,7 +32,13 @@ from aistack_edge.errors import malformed, overflow
 from aistack_edge.observability import exchange
 from aistack_edge.realtime import events
 from aistack_edge.realtime.audio import InputBuffer, to_pcm16, wav
-from aistack_edge.realtime.events import SessionConfig, error_event, event, new_id
+from aistack_edge.realtime.events import (
+    SessionConfig,
+    TranscriptionConfig,
+    error_event,
+    event,
+    new_id,
+)
 from aistack_edge.realtime.vad import ServerVad, Turn
 from aistack_edge.state import CATALOG, OBSERVABILITY, SESSION, SETTINGS
 from aistack_edge.upstreams import asr
@@ -49,6 +56,8 @@ class Utterance:
     item_id: str
     pcm: bytes
     rate: int
+    transcription: TranscriptionConfig
+    """The session's settings when it was committed (a later update is for later ones)."""
     ended: float
     """When its speech ended (server VAD) or it was committed: `time.perf_counter()`."""
 
@@ -256,7 +265,8 @@ class Session:
                     "already waited for the GPU slot (AISTACK_REALTIME_QUEUE)"
                 ),
             )
-        self._waiting.append(Utterance(item_id, pcm, self.config.rate, time.perf_counter()))
+        given = self.config.input.transcription
+        self._waiting.append(Utterance(item_id, pcm, self.config.rate, given, time.perf_counter()))
         self._wake.set()
 
     # --- utterances ------------------------------------------------------------------
@@ -275,7 +285,7 @@ class Session:
         status, outcome, wav_bytes = 499, exchange.DISCONNECT, wav(utterance.pcm, utterance.rate)
         metrics = self._obs.metrics
         try:
-            transcript, seconds = await self._run(utterance.item_id, wav_bytes, record)
+            transcript, seconds = await self._run(utterance, wav_bytes, record)
             status, outcome = 200, "completed"
             await self._send(
                 event(
@@ -305,11 +315,11 @@ class Session:
             self._obs.finish_part(self._request, record, status, label, len(wav_bytes))
 
     async def _run(
-        self, item_id: str, audio: bytes, record: exchange.Exchange
+        self, utterance: Utterance, audio: bytes, record: exchange.Exchange
     ) -> tuple[str, float]:
-        """Transcribe `audio` in the GPU slot, sending deltas as segments come: the
-        transcript and the seconds of audio."""
-        app, given = self._request.app, self.config.input.transcription
+        """Transcribe `audio` (the utterance's WAV) in the GPU slot, sending deltas as
+        segments come: the transcript and the seconds of audio."""
+        app, given, item_id = self._request.app, utterance.transcription, utterance.item_id
         entry = choose_model(given.model, given.language, await app[CATALOG].of_capability("asr"))
         form = TranscriptionForm(model=given.model, language=given.language, prompt=given.prompt)
         options = form.options_for(entry.card)
@@ -326,7 +336,7 @@ class Session:
                 self._settings.backend_timeout_s,
             )
             async with contextlib.aclosing(answer):
-                info: list = []
+                info: list[BackendInfo] = []
                 text, texts = "", []
                 async for segment in work.watch(segments_of(answer, entry.provider, info)):
                     if entry.card.supports_streaming:
