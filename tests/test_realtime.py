@@ -1,7 +1,7 @@
 """Live transcription over the Realtime API: the official openai SDK's realtime client
 against a real edge in front of the real asr-whisper (bundled tiny.en) on a real Redis,
-with speech made by Piper and sent in 40 ms chunks at real-time pace (the hang-up's long
-clip and the G.711 clip go faster: their pace is not what they test).
+with speech made by Piper and sent in 40 ms chunks at real-time pace (the hang-up's clip
+and the G.711 clip go faster: their pace is not what they test).
 
 The pure parts first (codecs, buffer, turn logic, session settings), then the sessions."""
 
@@ -362,7 +362,9 @@ async def test_an_idle_session_holds_no_slot(edge, redis_server, speech_wav):
     assert not of(got, "input_audio_buffer.speech_started")
 
 
-async def test_a_hang_up_frees_everything(edge, whisper, redis_server, long_wav, speech_wav):
+async def test_a_hang_up_frees_everything(
+    edge, whisper, redis_server, sentence_pcm, second_pcm, speech_wav
+):
     """Gone mid-speech, nothing was held; gone while its utterance is transcribed, the
     backend's job is stopped and the slot released; no session is left open."""
     async with session(edge.url, turn_detection={"type": "server_vad"}) as conn:
@@ -370,16 +372,18 @@ async def test_a_hang_up_frees_everything(edge, whisper, redis_server, long_wav,
         await until(conn, "input_audio_buffer.speech_started")
         speaking.cancel()  # and the client goes
     assert await slot_holder(redis_server.url) is None
-    long_speech = pcm(long_wav, RATE)[: 12 * RATE * 2]  # 12 s: seconds of Whisper's work
+    # Distinct sentences: one repeated makes Whisper fall back to sampling, window after
+    # window, and its job then stops only after many seconds on a loaded machine.
+    speech = sentence_pcm + silence(0.3) + second_pcm
     disconnects = 'aistack_realtime_utterances_total{model="whisper-tiny.en",outcome="disconnect"}'
     before = metric(edge.url, disconnects)
     async with session(edge.url, **MANUAL) as conn:
-        await say(conn, long_speech, paced=False)
+        await say(conn, speech, paced=False)
         await conn.send({"type": "input_audio_buffer.commit"})
         await until(conn, "input_audio_buffer.committed")
         holder = await until_held(redis_server.url)
         assert "whisper-tiny.en" in holder
-        await asyncio.sleep(0.5)  # the backend computes
+        await asyncio.sleep(0.1)  # the backend starts (about a second's work when idle)
     hung_up = time.time()
     await until_free(redis_server.url, limit_s=60)
     assert max(end for _, end in job_log(whisper.url)) >= hung_up - 1  # stopped, then freed
