@@ -79,7 +79,10 @@ class SessionConfig(_Lenient):
         """These settings with a beta `transcription_session.update`'s session applied."""
         given: dict[str, Any] = {}
         if "input_audio_format" in session:
-            given["format"] = {"type": _BETA_FORMATS.get(session["input_audio_format"], "?")}
+            named = session["input_audio_format"]
+            given["format"] = {
+                "type": _BETA_FORMATS.get(named, named) if isinstance(named, str) else named
+            }
         if "input_audio_transcription" in session:
             given["transcription"] = session["input_audio_transcription"] or {}
         for beta, ga in (("turn_detection", "turn_detection"),
@@ -152,8 +155,8 @@ def _checked(fields: dict[str, Any]) -> SessionConfig:
         config = SessionConfig.model_validate(fields)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise malformed(f"session.audio.{where}: {first['msg']}") from exc
+        where = ".".join(str(p) for p in first["loc"]).replace("input", "audio.input", 1)
+        raise malformed(f"session.{where}: {first['msg']}") from exc
     audio_format = config.input.format
     rate = RATES[audio_format.type]
     if audio_format.rate is not None and audio_format.rate != rate:

@@ -117,6 +117,10 @@ class Session:
             await self._dispatch(data["type"], data)
         except AistackError as error:
             await self._send_error(error, event_id)
+        except Exception:  # a fault of ours: the client is told, the session goes on
+            log.exception("event of session %s failed", self.id)
+            error = AistackError(ErrorKind.UNKNOWN, "internal error in the gateway")
+            await self._send_error(error, event_id)
 
     async def _dispatch(self, kind: str, data: dict[str, Any]) -> None:
         match kind:
