@@ -19,6 +19,7 @@ import aiohttp
 import httpx
 import openai
 import pytest
+import redis.asyncio
 
 from aistack_contract.errors import AistackError
 from aistack_edge.realtime.audio import InputBuffer, ToVadRate, to_pcm16
@@ -27,6 +28,7 @@ from aistack_edge.realtime.vad import FRAME_MS, TurnDetector
 from aistack_testing.asr_protocol import job_log
 from aistack_testing.audio import pcm
 from aistack_testing.edge import (
+    SLOT_KEY,
     accepted_connections,
     envelope,
     slot_holder,
@@ -303,7 +305,13 @@ async def test_bad_events_are_error_events_and_the_session_goes_on(edge, second_
         await conn.send_raw(b"\x00binary")
         (error,) = await until(conn, "error", within=10)
         assert "JSON text" in error.error.message
-        # the session still works, with its settings unchanged by the refused updates
+        # the session still works, with its settings unchanged by the refused updates;
+        # the beta shape of an update (older clients) is taken and answered in kind
+        beta = {"input_audio_format": "pcm16", "input_audio_transcription": {"model": "auto"}}
+        await conn.send_raw(json.dumps({"type": "transcription_session.update", "session": beta}))
+        (updated,) = await until(conn, "transcription_session.updated", within=10)
+        assert updated.session["input_audio_format"] == "pcm16"
+        assert updated.session["turn_detection"] is None  # unchanged: manual commits
         await say(conn, second_pcm)
         await conn.send({"type": "input_audio_buffer.commit"})
         got = await until(conn, f"{TRANSCRIPTION}.completed")
@@ -342,6 +350,46 @@ async def test_g711_sessions_are_transcribed(edge, second_pcm):
 def pcm_at_8k(audio: bytes) -> bytes:
     samples = array("h", audio)
     return array("h", samples[::3]).tobytes()  # 24 kHz to 8 kHz (speech is below 4 kHz)
+
+
+async def test_a_full_queue_drops_the_oldest_waiting_and_says_so(
+    module_services, whisper, redis_server, second_pcm
+):
+    """The slot held elsewhere: the first utterance waits in line for it, the queue
+    (1 here) holds the second, and a third drops the second with a `failed` event; the
+    first fails once its wait is over (`network`), the third is transcribed once the
+    slot is free."""
+    edge = module_services.start(
+        "aistack_edge",
+        env={
+            "AISTACK_ASR_BACKENDS": whisper.url,
+            "AISTACK_REDIS_URL": redis_server.url,
+            "AISTACK_REALTIME_QUEUE": "1",
+            "AISTACK_REALTIME_SLOT_WAIT_S": "3",
+        },
+    )
+    await until_free(redis_server.url)
+    store = redis.asyncio.Redis.from_url(redis_server.url)
+    try:
+        await store.set(SLOT_KEY, f"elsewhere.{int(time.time() * 1000)} another edge", px=60_000)
+        async with session(edge.url, **MANUAL) as conn:
+            for _ in range(3):
+                await say(conn, second_pcm, paced=False)
+                await conn.send({"type": "input_audio_buffer.commit"})
+            got = await until(conn, f"{TRANSCRIPTION}.failed", count=2, within=30)
+            await store.delete(SLOT_KEY)
+            got += await until(conn, f"{TRANSCRIPTION}.completed")
+    finally:
+        await store.aclose()
+    first, second, third = (c.item_id for c in of(got, "input_audio_buffer.committed"))
+    dropped, waited = of(got, f"{TRANSCRIPTION}.failed")
+    assert (dropped.item_id, dropped.error.kind) == (second, "overflow")
+    assert "AISTACK_REALTIME_QUEUE" in dropped.error.message
+    assert (waited.item_id, waited.error.kind) == (first, "network")
+    assert "another edge" in waited.error.message
+    (completed,) = of(got, f"{TRANSCRIPTION}.completed")
+    assert completed.item_id == third
+    assert word_overlap(SECOND, completed.transcript) >= 0.6
 
 
 async def test_an_idle_session_holds_no_slot(edge, redis_server, speech_wav):
