@@ -13,6 +13,7 @@ import json
 import time
 from array import array
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -118,13 +119,19 @@ def test_session_settings_take_both_shapes_and_refuse_a_wrong_rate():
 
 
 @pytest.fixture(scope="module")
-def edge(module_services, whisper, redis_server):
+def access_log(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("access-log")
+
+
+@pytest.fixture(scope="module")
+def edge(module_services, whisper, redis_server, access_log):
     return module_services.start(
         "aistack_edge",
         env={
             "AISTACK_ASR_BACKENDS": whisper.url,
             "AISTACK_REDIS_URL": redis_server.url,
             "AISTACK_PROBE_TIMEOUT_S": "5",
+            "AISTACK_ACCESS_LOG_DIR": str(access_log),
         },
     )
 
@@ -455,7 +462,7 @@ async def served(edge_url: str, audio: bytes, within: float = 60) -> None:
 
 
 async def test_eight_sessions_and_http_traffic_leave_nothing_behind(
-    edge, redis_server, second_pcm, speech_wav
+    edge, redis_server, second_pcm, speech_wav, access_log
 ):
     """8 sessions speak at once while another client posts files: every utterance is
     transcribed in turn (they wait in line for the slot), the files are served or told
@@ -495,3 +502,11 @@ async def test_eight_sessions_and_http_traffic_leave_nothing_behind(
     recent = httpx.get(edge.url + "/admin/api/status", timeout=10).json()
     utterances = [r for r in recent["recent"] if r["method"] == "WS"]
     assert len(utterances) >= 8 and {r["capability"] for r in utterances} == {"asr"}
+    await asyncio.sleep(0.5)  # the access log is written in batches
+    lines = [json.loads(line) for f in access_log.glob("*.jsonl") for line in f.open()]
+    sessions = [e for e in lines if e["method"] == "GET" and e["path"] == "/v1/realtime"]
+    parts = [e for e in lines if e["method"] == "WS"]
+    assert len(sessions) >= 8 and {e["capability"] for e in sessions} == {"realtime"}
+    assert {e["status"] for e in sessions} == {101}
+    assert len(parts) >= 8 and {e["model"] for e in parts} == {"whisper-tiny.en"}
+    assert all(e["bytes_in"] > 0 and e["slot_wait_ms"] is not None for e in parts)
