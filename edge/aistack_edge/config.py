@@ -51,8 +51,9 @@ class EdgeSettings(BaseSettings):
 
     # Live transcription sessions (the Realtime API over WebSocket, /v1/realtime).
     realtime_queue: int = Field(4, ge=1)
-    """Committed utterances of one session that may wait for the GPU slot; one more
-    drops the oldest waiting one, with a `failed` event that says so."""
+    """Committed utterances of one session that may wait behind the one being
+    transcribed; one more drops the oldest waiting one, with a `failed` event that
+    says so."""
     realtime_slot_wait_s: float = Field(60.0, gt=0)
     """How long an utterance waits for the GPU slot before it fails (`failed`, `network`)."""
     realtime_max_buffer_s: float = Field(300.0, gt=0)
