@@ -10,6 +10,7 @@ import base64
 import bisect
 import contextlib
 import json
+import signal
 import time
 from array import array
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ import httpx
 import openai
 import pytest
 import redis.asyncio
+import websockets
 
 from aistack_contract.errors import AistackError
 from aistack_edge.realtime.audio import InputBuffer, ToVadRate, to_pcm16
@@ -510,3 +512,17 @@ async def test_eight_sessions_and_http_traffic_leave_nothing_behind(
     assert {e["status"] for e in sessions} == {101}
     assert len(parts) >= 8 and {e["model"] for e in parts} == {"whisper-tiny.en"}
     assert all(e["bytes_in"] > 0 and e["slot_wait_ms"] is not None for e in parts)
+
+
+async def test_a_stopping_edge_closes_its_sessions(module_services):
+    """SIGTERM with a session open: the client is told the server goes away (1001), and
+    the edge exits at once rather than wait on it."""
+    edge = module_services.start("aistack_edge")
+    client = openai.AsyncOpenAI(base_url=edge.url + "/v1", api_key="unused")
+    async with client.realtime.connect(extra_query={"intent": "transcription"}) as conn:
+        assert (await conn.recv()).type == "session.created"
+        edge.proc.send_signal(signal.SIGTERM)
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+            await asyncio.wait_for(conn.recv(), 10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+    assert await asyncio.to_thread(edge.proc.wait, 10) == 0

@@ -72,6 +72,8 @@ def create_app(settings: EdgeSettings | None = None) -> web.Application:
     )
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_resources)
+    app[realtime.OPEN] = set()
+    app.on_shutdown.append(realtime.close_sessions)
     app.on_response_prepare.append(echo_request_id)
     app.on_response_prepare.append(tee_for_capture)
     modules = (
