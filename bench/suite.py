@@ -1,6 +1,6 @@
 """The benchmark suite: every part in one run, one table, one JSON file.
 
-    python bench/suite.py [--quick] [--parts overhead asr tts slot llm] [--out DIR]
+    python bench/suite.py [--quick] [--parts overhead asr tts slot llm realtime] [--out DIR]
 
 Each part starts its own services, measures the edge path and its baseline in the
 same run, alternating, and reports medians (latencies as p50 and p99). `--quick`
@@ -21,6 +21,7 @@ from pathlib import Path
 import asr_edge
 import edge_overhead
 import llm_relay
+import realtime
 import slot_lease
 import tts_relay
 from report import Row, machine, render, results_path, write_json
@@ -39,6 +40,7 @@ class Plan:
     waiters: int
     llm_runs: int
     llm_tokens: int
+    realtime_runs: int  # 3 s utterances per path
 
 
 FULL = Plan(
@@ -51,6 +53,7 @@ FULL = Plan(
     waiters=10,
     llm_runs=5,
     llm_tokens=256,
+    realtime_runs=10,
 )
 QUICK = Plan(
     requests=50,
@@ -62,6 +65,7 @@ QUICK = Plan(
     waiters=4,
     llm_runs=1,
     llm_tokens=32,
+    realtime_runs=2,
 )
 
 
@@ -161,6 +165,19 @@ def llm_rows(f: dict) -> list[Row]:
     ]
 
 
+def realtime_rows(f: dict) -> list[Row]:
+    floor, vs = f["floor"], "POST /v1/audio/transcriptions"
+    rows = []
+    for path, name in [
+        ("commit", "commit → completed"),
+        ("server_vad", "speech_stopped → completed (server VAD)"),
+        ("four", "speech_stopped → completed, 4 sessions at once"),
+    ]:
+        for q in ("p50", "p95"):
+            rows.append(Row(f"{name} {q}", "s", f[path][f"{q}_s"], floor[f"{q}_s"], vs))
+    return rows
+
+
 def growth(figure: str, unit: str, sizes: dict[str, float], vs: str) -> list[Row]:
     """One row per size: its value against the first size's (ratio = how much it grew)."""
     first = next(iter(sizes.values()))
@@ -227,6 +244,11 @@ PARTS = {
         "LLM: edge vs. llama.cpp's server directly",
         lambda p, w: llm_relay.run(None, "smollm2", p.llm_runs, p.llm_tokens, w),
         llm_rows,
+    ),
+    "realtime": Part(
+        f"live transcription: a {realtime.UTTERANCE_S:g} s utterance vs. the same file posted",
+        lambda p, w: realtime.run(p.realtime_runs, w),
+        realtime_rows,
     ),
 }
 

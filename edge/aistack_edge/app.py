@@ -22,6 +22,7 @@ from aistack_edge.routes import (
     metrics,
     models,
     openapi,
+    realtime,
     speech,
     transcriptions,
 )
@@ -80,10 +81,23 @@ def create_app(settings: EdgeSettings | None = None) -> web.Application:
     )
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_resources)
+    app[realtime.OPEN] = set()
+    app.on_shutdown.append(realtime.close_sessions)
     app.on_response_prepare.append(echo_request_id)
     app.on_response_prepare.append(note_answered)
     app.on_response_prepare.append(tee_for_capture)
-    modules = (health, models, transcriptions, speech, chat, metrics, admin, admin_page, openapi)
+    modules = (
+        health,
+        models,
+        transcriptions,
+        realtime,
+        speech,
+        chat,
+        metrics,
+        admin,
+        admin_page,
+        openapi,
+    )
     for module in modules:
         app.add_routes(module.routes)
     return app

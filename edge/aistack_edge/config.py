@@ -54,6 +54,19 @@ class EdgeSettings(BaseSettings):
     """After an early end, how long the slot waits for the backend to stop the job;
     past it, that backend gets no new work until the job has stopped."""
 
+    # Live transcription sessions (the Realtime API over WebSocket, /v1/realtime).
+    realtime_queue: int = Field(4, ge=1)
+    """Committed utterances of one session that may wait behind the one being
+    transcribed; one more drops the oldest waiting one, with a `failed` event that
+    says so."""
+    realtime_slot_wait_s: float = Field(60.0, gt=0)
+    """How long an utterance waits for the GPU slot before it fails (`failed`, `network`)."""
+    realtime_max_buffer_s: float = Field(300.0, gt=0)
+    """The longest input audio buffer: an append past it is an `overflow` error; server
+    VAD commits a turn that reaches it."""
+    realtime_max_message_mb: float = Field(16.0, gt=0)
+    """The largest WebSocket message (OpenAI allows appends of 15 MiB of audio)."""
+
     metrics: bool = True
     """Count requests for /metrics (a runtime toggle too)."""
     access_log_dir: Path | None = None

@@ -189,6 +189,21 @@ def _paths() -> Schema:
         },
         "/v1/audio/transcriptions": {"post": _asr("Speech to text")},
         "/v1/audio/translations": {"post": _asr("Speech to English text")},
+        "/v1/realtime": {
+            "get": _operation(
+                "Live transcription: upgrades to a WebSocket that speaks OpenAI's Realtime API "
+                "for transcription sessions (events in docs/realtime.md)",
+                {"101": {"description": "switched to the WebSocket protocol"}},
+                parameters=[
+                    {
+                        "name": "intent",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"const": "transcription"},
+                    }
+                ],
+            )
+        },
         "/v1/audio/speech": {
             "post": _operation(
                 "Text to speech (relayed to the TTS backend of `model`)",

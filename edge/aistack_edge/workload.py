@@ -145,17 +145,24 @@ async def gpu_workload(
     capability: Capability,
     entry: Entry,
     last_step: Callable[[], Awaitable[None]] | None = None,
+    *,
+    part: exchange.Exchange | None = None,
+    wait_s: float | None = None,
 ) -> AsyncIterator[Workload]:
     """Hold the slot for a workload on `entry`'s backend and make room for it; on an
     early end, stop the backend's job before the slot is released. `last_step` is GPU
-    work of the route's own once the answer is whole, still in the slot."""
+    work of the route's own once the answer is whole, still in the slot.
+
+    `part`: the workload is one part of a long request (an utterance of a realtime
+    session), with an exchange of its own whose id names the backend's job. `wait_s`
+    overrides AISTACK_SLOT_WAIT_S: how long to wait in line for the slot."""
     app = request.app
-    request_id = request["request_id"]
-    record = exchange.of(request)
+    record = part or exchange.of(request)
+    request_id = part.request_id if part else request["request_id"]
     record.model = entry.card.id
     holder = f"{capability} {entry.card.id} (request {request_id})"
     async with contextlib.AsyncExitStack() as held:
-        lease = await held.enter_async_context(app[SLOT].hold(holder))
+        lease = await held.enter_async_context(app[SLOT].hold(holder, wait_s))
         work = Workload(entry, request_id, lease, held.aclose, last_step, record)
         try:
             with work.guard():

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import httpx
 import pytest
 from aiohttp import web
@@ -207,6 +208,20 @@ def test_events_arrive_one_by_one(client, proxy, llm):
         llm.release.set()
         rest = [line for line in lines if line]
     assert rest == ['data: {"n": 2}', 'data: {"n": 3}', "data: [DONE]"]
+
+
+async def test_a_realtime_session_passes_with_a_token(proxy):
+    """The WebSocket upgrade of /v1/realtime goes through, behind the same token; the
+    session opens (session.created needs no backend)."""
+    tls = ssl.create_default_context(cafile=proxy["ca"])
+    url = proxy["url"] + "/v1/realtime?intent=transcription"
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(url, ssl=tls)
+        assert refused.value.status == 401
+        async with http.ws_connect(url, ssl=tls, headers=bearer(proxy)) as ws:
+            created = await ws.receive_json(timeout=10)
+    assert created["type"] == "session.created"
 
 
 def test_a_50_mb_upload_passes(client, proxy, llm):

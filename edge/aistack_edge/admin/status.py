@@ -55,7 +55,8 @@ async def _slot(app: web.Application) -> dict:
     state = {
         "store": "memory" if isinstance(slot.store, MemoryStore) else "redis",
         "wait_s": settings.slot_wait_s,
-        "waiting": slot.waiting if settings.slot_wait_s > 0 else None,
+        # Requests wait in line only with a wait set; realtime utterances always do.
+        "waiting": slot.waiting if settings.slot_wait_s > 0 or slot.waiting else None,
         "holder": None,
         "held_s": None,
         "error": None,

@@ -89,14 +89,50 @@ class Observability:
     ) -> None:
         """Count a finished request, log it and keep it among the recent ones (but the
         admin page's own)."""
-        elapsed, at, path = record.elapsed(), time.time(), request.path
+        self._finished(
+            record,
+            request.method,
+            request.path,
+            status,
+            outcome,
+            request.content.total_bytes,
+            bytes_out,
+            self._client(request),
+        )
+
+    def finish_part(
+        self,
+        request: web.Request,
+        record: exchange.Exchange,
+        status: int,
+        outcome: str,
+        bytes_in: int,
+    ) -> None:
+        """Count, log and keep a finished part of `request` (an utterance of a realtime
+        session) as a request of its own: method `WS`, the session's path and client."""
+        self._finished(
+            record, "WS", request.path, status, outcome, bytes_in, 0, self._client(request)
+        )
+
+    def _finished(
+        self,
+        record: exchange.Exchange,
+        method: str,
+        path: str,
+        status: int,
+        outcome: str,
+        bytes_in: int,
+        bytes_out: int,
+        client: str | None,
+    ) -> None:
+        elapsed, at = record.elapsed(), time.time()
         latency_ms = round(elapsed * 1000, 3)
         if not path.startswith(_ADMIN):
             self.recent.add(
                 Finished(
                     at=at,
                     request_id=record.request_id,
-                    method=request.method,
+                    method=method,
                     path=path,
                     status=status,
                     capability=record.capability,
@@ -113,12 +149,12 @@ class Observability:
             self.access_log.write(
                 Entry(
                     record.request_id,
-                    request.method,
+                    method,
                     path,
                     status,
-                    request.content.total_bytes,
+                    bytes_in,
                     bytes_out,
-                    self._client(request),
+                    client,
                     at,
                     record.capability,
                     record.model,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-CAPABILITIES = ("asr", "tts", "llm", "models", "other")
+CAPABILITIES = ("asr", "tts", "llm", "realtime", "models", "other")
 
 # Outcome labels: the status class, or what the status alone does not tell apart.
 BUSY = "busy"
@@ -59,6 +59,15 @@ def begin(request: web.Request, request_id: str) -> tuple[Exchange, contextvars.
     return exchange, _CURRENT.set(exchange)
 
 
+def begin_part(
+    request_id: str, capability: str, started: float
+) -> tuple[Exchange, contextvars.Token]:
+    """An exchange of its own for a part of a long request (an utterance of a realtime
+    session: a GPU workload), made the current one of this task; the token resets it."""
+    exchange = Exchange(request_id, capability, started)
+    return exchange, _CURRENT.set(exchange)
+
+
 def end(token: contextvars.Token) -> None:
     _CURRENT.reset(token)
 
@@ -81,6 +90,8 @@ def capability_of(path: str) -> str:
         return "tts"
     if path == "/v1/chat/completions":
         return "llm"
+    if path == "/v1/realtime":
+        return "realtime"  # the session; each of its utterances is an `asr` part
     if path == "/v1/models" or path.startswith("/v1/models/"):
         return "models"
     return "other"

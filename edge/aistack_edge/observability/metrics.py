@@ -172,6 +172,31 @@ class EdgeMetrics:
             ["model", "kind"],
             registry=registry,
         )
+        self.realtime_sessions = Gauge(
+            "aistack_realtime_sessions_open",
+            "Live transcription sessions (Realtime API WebSockets) open now",
+            registry=registry,
+        )
+        self.realtime_audio = Counter(
+            "aistack_realtime_audio_received_seconds",
+            "Seconds of audio that live transcription sessions appended",
+            registry=registry,
+        )
+        self.realtime_utterances = Counter(
+            "aistack_realtime_utterances",
+            "Committed utterances of live transcription sessions, by model and outcome "
+            "(completed, failed, dropped, disconnect)",
+            ["model", "outcome"],
+            registry=registry,
+        )
+        self.realtime_latency = Histogram(
+            "aistack_realtime_speech_end_to_completed_seconds",
+            "Time from an utterance's end of speech (server VAD) or commit to its "
+            "transcript's `completed` event",
+            ["model"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
         self.capture_dropped = Counter(
             "aistack_capture_dropped",
             "Exchanges not captured: the capture writer's queue was full",

@@ -150,12 +150,13 @@ class Slot:
             raise busy
 
     @contextlib.asynccontextmanager
-    async def hold(self, holder: str) -> AsyncIterator[Lease]:
-        """Hold the slot for the body of the `async with`; released whatever happens."""
+    async def hold(self, holder: str, wait_s: float | None = None) -> AsyncIterator[Lease]:
+        """Hold the slot for the body of the `async with`; released whatever happens.
+        `wait_s` overrides the slot's own wait (a realtime utterance waits in line)."""
         started = time.monotonic()
         with current_span(_TRACER, "slot.acquire", attributes={"holder": holder}):
             try:
-                lease = await self._acquire(holder)
+                lease = await self._acquire(holder, self._wait_s if wait_s is None else wait_s)
             except SlotBusy:
                 self.observer.refused(time.monotonic() - started)
                 raise
@@ -185,9 +186,9 @@ class Slot:
             return SlotBusy(None, self._retry_after_s)
         return None
 
-    async def _acquire(self, holder: str) -> Lease:
-        if self._wait_s > 0:
-            return await self._wait_in_line(holder)
+    async def _acquire(self, holder: str, wait_s: float) -> Lease:
+        if wait_s > 0:
+            return await self._wait_in_line(holder, wait_s)
         if busy := self._busy_here():
             raise busy
         self._taking = True
@@ -217,9 +218,9 @@ class Slot:
         self._orphans.add(task)
         task.add_done_callback(self._orphans.discard)
 
-    async def _wait_in_line(self, holder: str) -> Lease:
+    async def _wait_in_line(self, holder: str, wait_s: float) -> Lease:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._wait_s
+        deadline = loop.time() + wait_s
         if self._wait_max is not None and len(self._line) >= self._wait_max:
             ours = self._held_here()
             raise SlotBusy(ours.holder if ours else await self.holder(), self._retry_after_s)

@@ -41,3 +41,16 @@ def repeat_wav(src: Path, dst: Path, min_seconds: float) -> Path:
         out.setparams(params)
         out.writeframes(frames * times)
     return dst
+
+
+def pcm(src: Path, rate: int) -> bytes:
+    """The audio of `src` as raw 16-bit little-endian mono PCM at `rate` (the Realtime
+    API's `audio/pcm` is 24 kHz)."""
+    import av
+
+    with av.open(str(src)) as inp:
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
+        frames = [*inp.decode(inp.streams.audio[0]), None]
+        return b"".join(
+            bytes(out.planes[0])[: out.samples * 2] for f in frames for out in resampler.resample(f)
+        )

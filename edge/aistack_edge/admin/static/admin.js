@@ -39,7 +39,10 @@ function renderSlot(slot) {
   if (slot.error) parts.push(`unreadable: ${slot.error}`);
   else if (slot.holder) parts.push(`held by ${slot.holder} ${seconds(slot.held_s)}`);
   else parts.push("free");
-  if (slot.waiting !== null) parts.push(`${slot.waiting} waiting (up to ${slot.wait_s} s)`);
+  if (slot.waiting !== null) {
+    const limit = slot.wait_s > 0 ? ` (up to ${slot.wait_s} s)` : "";
+    parts.push(`${slot.waiting} waiting${limit}`);
+  }
   say($("slot"), parts.join(" · "), Boolean(slot.error));
 }
 

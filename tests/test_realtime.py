@@ -1,0 +1,531 @@
+"""Live transcription over the Realtime API: the official openai SDK's realtime client
+against a real edge in front of the real asr-whisper (bundled tiny.en) on a real Redis,
+with speech made by Piper and sent in 40 ms chunks at real-time pace (the hang-up's clip
+and the G.711 clip go faster: their pace is not what they test).
+
+The pure parts first (codecs, buffer, turn logic, session settings), then the sessions."""
+
+import asyncio
+import base64
+import bisect
+import contextlib
+import json
+import signal
+import time
+from array import array
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+import openai
+import pytest
+import redis.asyncio
+import websockets
+
+from aistack_contract.errors import AistackError
+from aistack_edge.realtime.audio import InputBuffer, ToVadRate, to_pcm16
+from aistack_edge.realtime.events import SessionConfig
+from aistack_edge.realtime.vad import FRAME_MS, TurnDetector
+from aistack_testing.asr_protocol import job_log
+from aistack_testing.audio import pcm
+from aistack_testing.edge import (
+    SLOT_KEY,
+    accepted_connections,
+    envelope,
+    slot_holder,
+    transcribe,
+    until_free,
+    until_held,
+)
+from aistack_testing.plugin import SENTENCE
+from aistack_testing.speech import speak, word_overlap
+
+RATE = 24_000
+CHUNK_MS = 40
+TRANSCRIPTION = "conversation.item.input_audio_transcription"
+SECOND = "Please send the weekly report to the whole team before noon."
+MANUAL: dict[str, Any] = {"turn_detection": None}
+
+
+# --- the pure parts ------------------------------------------------------------------
+
+
+def test_g711_decodes_to_the_standard_values():
+    """µ-law and A-law codes to 16-bit PCM, as ITU-T G.711 (the standard's end points)."""
+    ulaw = array("h", to_pcm16("audio/pcmu", bytes([0x00, 0x7F, 0x80, 0xFF])))
+    alaw = array("h", to_pcm16("audio/pcma", bytes([0x55, 0xD5, 0x2A, 0xAA])))
+    assert list(ulaw) == [-32124, 0, 32124, 0]
+    assert list(alaw) == [-8, 8, -32256, 32256]
+
+
+def test_vad_rate_conversion_keeps_time_across_pieces():
+    """24 kHz to 16 kHz is 3 samples to 2, whatever the pieces; 8 kHz to 16 kHz is 1 to 2."""
+    audio = array("h", range(0, 30_000, 10)).tobytes()
+    convert = ToVadRate(24_000)
+    out = convert(audio[:1000]) + convert(audio[1000:2222]) + convert(audio[2222:])
+    assert len(out) == 3000 * 2 // 3
+    assert out[:4] == pytest.approx([0.0, 15 / 32768, 30 / 32768, 45 / 32768])
+    assert len(ToVadRate(8_000)(audio)) == 2 * 3000 - 2  # the last sample waits for its next
+
+
+def test_the_buffer_takes_a_turn_and_keeps_what_follows():
+    buffer = InputBuffer(RATE, origin_ms=1000.0)
+    buffer.append(b"\x01\x00" * RATE)  # one second
+    assert (buffer.start_ms, buffer.end_ms) == (1000.0, 2000.0)
+    turn = buffer.take(1250.0, 1750.0)
+    assert len(turn) == RATE  # half a second of 16-bit samples
+    assert (buffer.start_ms, buffer.end_ms) == (1750.0, 2000.0)
+    buffer.drop_before(1900.0)
+    assert buffer.duration_s == pytest.approx(0.1)
+    buffer.clear()
+    assert (buffer.duration_s, buffer.start_ms) == (0.0, 2000.0)
+
+
+def test_turns_start_at_the_threshold_and_stop_after_the_silence():
+    turns = TurnDetector(threshold=0.5, silence_duration_ms=200)
+    probabilities = [0.1, 0.6, 0.9, 0.4, 0.2, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]
+    found = [
+        (t.edge, t.ms)
+        for i, p in enumerate(probabilities)
+        if (t := turns.frame(p, i * FRAME_MS)) is not None
+    ]
+    # 0.4 is above threshold - hysteresis: speech goes on; silence from frame 4 on
+    assert found == [("started", FRAME_MS), ("stopped", 4 * FRAME_MS + 224.0)]
+
+
+def test_session_settings_take_both_shapes_and_refuse_a_wrong_rate():
+    config = SessionConfig().updated(
+        {"type": "transcription", "audio": {"input": {"turn_detection": {"threshold": 0.7}}}}
+    )
+    vad = config.input.turn_detection
+    assert (vad.threshold, vad.silence_duration_ms) == (0.7, 500)  # only what was given
+    assert (
+        config.updated({"audio": {"input": {"turn_detection": None}}}).input.turn_detection is None
+    )
+    g711 = config.updated({"audio": {"input": {"format": {"type": "audio/pcmu"}}}})
+    assert g711.rate == 8000
+    beta = config.updated_beta(
+        {"input_audio_format": "g711_alaw", "input_audio_transcription": {"model": "whisper-1"}}
+    )
+    assert (beta.input.format.type, beta.input.transcription.model) == ("audio/pcma", "whisper-1")
+    assert beta.beta("sess_1")["input_audio_format"] == "g711_alaw"
+    with pytest.raises(AistackError, match="24000 Hz only"):
+        config.updated({"audio": {"input": {"format": {"type": "audio/pcm", "rate": 16000}}}})
+    with pytest.raises(AistackError, match="transcription sessions only"):
+        config.updated({"type": "realtime"})
+
+
+# --- sessions against the real stack -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def access_log(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("access-log")
+
+
+@pytest.fixture(scope="module")
+def edge(module_services, whisper, redis_server, access_log):
+    return module_services.start(
+        "aistack_edge",
+        env={
+            "AISTACK_ASR_BACKENDS": whisper.url,
+            "AISTACK_REDIS_URL": redis_server.url,
+            "AISTACK_PROBE_TIMEOUT_S": "5",
+            "AISTACK_ACCESS_LOG_DIR": str(access_log),
+            # 8 sessions' utterances wait in line for the slot; on a loaded two-core
+            # machine one transcription can take 20 s, so they may wait past the default.
+            "AISTACK_REALTIME_SLOT_WAIT_S": "600",
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def sentence_pcm(speech_wav) -> bytes:
+    """SENTENCE (about 4.6 s), 24 kHz PCM."""
+    return pcm(speech_wav, RATE)
+
+
+@pytest.fixture(scope="module")
+def second_pcm(tmp_path_factory) -> bytes:
+    """SECOND (about 2.9 s), 24 kHz PCM."""
+    return pcm(speak(SECOND, tmp_path_factory.mktemp("second") / "second.wav"), RATE)
+
+
+def silence(seconds: float) -> bytes:
+    return b"\x00\x00" * round(seconds * RATE)
+
+
+@contextlib.asynccontextmanager
+async def session(edge_url: str, **audio_input: Any) -> AsyncIterator[Any]:
+    """A connected transcription session, its `audio.input` settings updated."""
+    client = openai.AsyncOpenAI(base_url=edge_url + "/v1", api_key="unused")
+    async with client.realtime.connect(extra_query={"intent": "transcription"}) as conn:
+        created = await conn.recv()
+        assert created.type == "session.created", created
+        update = {"type": "transcription", "audio": {"input": audio_input}}
+        await conn.send({"type": "session.update", "session": update})
+        updated = await conn.recv()
+        assert updated.type == "session.updated", updated
+        yield conn
+
+
+async def say(conn: Any, audio: bytes, paced: bool = True) -> None:
+    """Append `audio` in CHUNK_MS pieces, at real-time pace unless `paced` is false."""
+    step = RATE * 2 * CHUNK_MS // 1000
+    began = time.monotonic()
+    for n, at in enumerate(range(0, len(audio), step)):
+        piece = base64.b64encode(audio[at : at + step]).decode()
+        await conn.send({"type": "input_audio_buffer.append", "audio": piece})
+        if paced:
+            await asyncio.sleep(max(0.0, began + (n + 1) * CHUNK_MS / 1000 - time.monotonic()))
+
+
+async def until(conn: Any, kind: str, count: int = 1, within: float = 300) -> list[Any]:
+    """Every event received until the `count`-th of type `kind`, that one included."""
+    got: list[Any] = []
+    async with asyncio.timeout(within):
+        while sum(e.type == kind for e in got) < count:
+            got.append(await conn.recv())
+    return got
+
+
+def of(events: list[Any], kind: str) -> list[Any]:
+    return [e for e in events if e.type == kind]
+
+
+def metric(edge_url: str, line: str) -> float:
+    text = httpx.get(edge_url + "/metrics", timeout=10).text
+    found = [row for row in text.splitlines() if row.startswith(line + " ")]
+    return float(found[0].rpartition(" ")[2]) if found else 0.0
+
+
+async def test_server_vad_finds_each_utterance_and_transcribes_it(edge, sentence_pcm, second_pcm):
+    """Two utterances with a pause between: two turns, each committed after its speech,
+    transcribed, its deltas joining to its transcript."""
+    async with session(edge.url, turn_detection={"type": "server_vad"}) as conn:
+        audio = silence(0.5) + sentence_pcm + silence(1.2) + second_pcm + silence(1.2)
+        speaking = asyncio.create_task(say(conn, audio))
+        got = await until(conn, f"{TRANSCRIPTION}.completed", count=2)
+        await speaking
+    started, stopped = (
+        of(got, "input_audio_buffer.speech_started"),
+        of(got, "input_audio_buffer.speech_stopped"),
+    )
+    committed, completed = (
+        of(got, "input_audio_buffer.committed"),
+        of(got, f"{TRANSCRIPTION}.completed"),
+    )
+    assert len(started) == len(stopped) == len(committed) == 2, [e.type for e in got]
+    first_end_ms = 500 + len(sentence_pcm) / 48
+    assert 0 <= started[0].audio_start_ms <= 500  # the speech begins at 500 ms, less padding
+    assert first_end_ms < stopped[0].audio_end_ms < first_end_ms + 1200
+    assert stopped[0].audio_end_ms < started[1].audio_start_ms < stopped[1].audio_end_ms
+    assert [c.previous_item_id for c in committed] == [None, committed[0].item_id]
+    for n, text in enumerate((SENTENCE, SECOND)):
+        item = committed[n].item_id
+        assert started[n].item_id == stopped[n].item_id == item == completed[n].item_id
+        assert word_overlap(text, completed[n].transcript) >= 0.6, completed[n].transcript
+        deltas = [e.delta for e in of(got, f"{TRANSCRIPTION}.delta") if e.item_id == item]
+        assert deltas and "".join(deltas) == completed[n].transcript
+        span_s = (stopped[n].audio_end_ms - started[n].audio_start_ms) / 1000
+        assert completed[n].usage.type == "duration"
+        assert completed[n].usage.seconds == pytest.approx(span_s, abs=0.05)
+    assert metric(edge.url, 'aistack_realtime_utterances_total{model="whisper-tiny.en",'
+                  'outcome="completed"}') >= 2  # fmt: skip
+
+
+async def test_manual_commit_streams_deltas_that_join_to_the_transcript(edge, second_pcm):
+    async with session(edge.url, **MANUAL) as conn:
+        await say(conn, second_pcm)
+        await conn.send({"type": "input_audio_buffer.commit"})
+        got = await until(conn, f"{TRANSCRIPTION}.completed")
+    assert not of(got, "input_audio_buffer.speech_started")
+    (committed,) = of(got, "input_audio_buffer.committed")
+    (completed,) = of(got, f"{TRANSCRIPTION}.completed")
+    deltas = of(got, f"{TRANSCRIPTION}.delta")
+    kinds = [e.type for e in got]
+    assert kinds.index("input_audio_buffer.committed") < kinds.index(f"{TRANSCRIPTION}.delta")
+    assert committed.previous_item_id is None
+    assert {d.item_id for d in deltas} == {committed.item_id} == {completed.item_id}
+    assert "".join(d.delta for d in deltas) == completed.transcript
+    assert word_overlap(SECOND, completed.transcript) >= 0.6, completed.transcript
+
+
+async def test_clear_empties_the_buffer(edge, sentence_pcm, second_pcm):
+    """Cleared audio is never transcribed: a commit right after is an error, and the
+    next utterance's transcript holds none of it."""
+    async with session(edge.url, **MANUAL) as conn:
+        await say(conn, sentence_pcm[: len(sentence_pcm) // 2])
+        await conn.send({"type": "input_audio_buffer.clear"})
+        await until(conn, "input_audio_buffer.cleared")
+        await conn.send({"type": "input_audio_buffer.commit", "event_id": "evt_commit"})
+        (error,) = await until(conn, "error")
+        assert error.error.kind == "malformed" and error.error.event_id == "evt_commit"
+        assert "0 ms" in error.error.message
+        await say(conn, second_pcm)
+        await conn.send({"type": "input_audio_buffer.commit"})
+        got = await until(conn, f"{TRANSCRIPTION}.completed")
+    transcript = of(got, f"{TRANSCRIPTION}.completed")[0].transcript
+    assert word_overlap(SECOND, transcript) >= 0.6
+    assert "fox" not in transcript.lower()
+
+
+async def test_bad_events_are_error_events_and_the_session_goes_on(edge, second_pcm):
+    bad: list[tuple[Any, str]] = [
+        ({"type": "bogus.event"}, "unknown event type 'bogus.event'"),
+        ("this is not json", "must be JSON"),
+        ('["a list"]', 'string "type"'),
+        ({"type": "input_audio_buffer.append", "audio": "@@not base64@@"}, "not base64"),
+        ({"type": "input_audio_buffer.append"}, "audio"),
+        (
+            {
+                "type": "session.update",
+                "session": {
+                    "type": "transcription",
+                    "audio": {"input": {"format": {"type": "audio/pcm", "rate": 16000}}},
+                },
+            },
+            "24000 Hz only",
+        ),
+        ({"type": "session.update", "session": {"type": "realtime"}}, "transcription sessions"),
+        (
+            {
+                "type": "session.update",
+                "session": {
+                    "type": "transcription",
+                    "audio": {"input": {"transcription": {"model": "no-such-model"}}},
+                },
+            },
+            "unknown ASR model 'no-such-model'",
+        ),
+        ({"type": "response.create"}, "conversation sessions"),
+        ({"type": "input_audio_buffer.commit"}, "at least 100 ms"),
+    ]
+    async with session(edge.url, **MANUAL) as conn:
+        for n, (sent, says) in enumerate(bad):
+            if isinstance(sent, dict):
+                await conn.send_raw(json.dumps({**sent, "event_id": f"evt_{n}"}))
+            else:
+                await conn.send_raw(sent)
+            (error,) = await until(conn, "error", within=10)
+            assert says in error.error.message, error
+            assert error.error.kind == "malformed" and error.error.provider == "aistack"
+            assert error.error.type == "invalid_request_error"
+            assert error.error.event_id == (f"evt_{n}" if isinstance(sent, dict) else None)
+        await conn.send_raw(b"\x00binary")
+        (error,) = await until(conn, "error", within=10)
+        assert "JSON text" in error.error.message
+        # the session still works, with its settings unchanged by the refused updates;
+        # the beta shape of an update (older clients) is taken and answered in kind
+        beta = {"input_audio_format": "pcm16", "input_audio_transcription": {"model": "auto"}}
+        await conn.send_raw(json.dumps({"type": "transcription_session.update", "session": beta}))
+        (updated,) = await until(conn, "transcription_session.updated", within=10)
+        assert updated.session["input_audio_format"] == "pcm16"
+        assert updated.session["turn_detection"] is None  # unchanged: manual commits
+        await say(conn, second_pcm)
+        await conn.send({"type": "input_audio_buffer.commit"})
+        got = await until(conn, f"{TRANSCRIPTION}.completed")
+    assert word_overlap(SECOND, got[-1].transcript) >= 0.6
+
+
+async def test_the_route_refuses_what_is_not_a_transcription_session(edge):
+    async with aiohttp.ClientSession() as http:
+        async with http.get(edge.url + "/v1/realtime?intent=transcription") as plain:
+            assert plain.status == 400
+            assert "WebSocket" in envelope(await plain.read(), "malformed")["message"]
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(edge.url + "/v1/realtime?model=gpt-realtime")
+        assert refused.value.status == 400
+
+
+async def test_g711_sessions_are_transcribed(edge, second_pcm):
+    """audio/pcmu at 8 kHz: the client's µ-law is decoded and transcribed."""
+    levels = sorted((value, code) for code, value in enumerate(array("h", to_pcm16(
+        "audio/pcmu", bytes(range(256))))))  # fmt: skip
+    values = [v for v, _ in levels]
+    narrow = array("h", pcm_at_8k(second_pcm))
+    ulaw = bytes(levels[min(bisect.bisect_left(values, s), 255)][1] for s in narrow)
+    async with session(edge.url, format={"type": "audio/pcmu"}, turn_detection=None) as conn:
+        step = 8000 * CHUNK_MS // 1000
+        for at in range(0, len(ulaw), step):
+            piece = base64.b64encode(ulaw[at : at + step]).decode()
+            await conn.send({"type": "input_audio_buffer.append", "audio": piece})
+        await conn.send({"type": "input_audio_buffer.commit"})
+        got = await until(conn, f"{TRANSCRIPTION}.completed")
+    completed = got[-1]
+    assert completed.usage.seconds == pytest.approx(len(ulaw) / 8000, abs=0.05)
+    assert word_overlap(SECOND, completed.transcript) >= 0.5, completed.transcript
+
+
+def pcm_at_8k(audio: bytes) -> bytes:
+    samples = array("h", audio)
+    return array("h", samples[::3]).tobytes()  # 24 kHz to 8 kHz (speech is below 4 kHz)
+
+
+async def test_a_full_queue_drops_the_oldest_waiting_and_says_so(
+    module_services, whisper, redis_server, second_pcm
+):
+    """The slot held elsewhere: the first utterance waits in line for it, the queue
+    (1 here) holds the second, and a third drops the second with a `failed` event; the
+    first fails once its wait is over (`network`), the third is transcribed once the
+    slot is free."""
+    edge = module_services.start(
+        "aistack_edge",
+        env={
+            "AISTACK_ASR_BACKENDS": whisper.url,
+            "AISTACK_REDIS_URL": redis_server.url,
+            "AISTACK_REALTIME_QUEUE": "1",
+            "AISTACK_REALTIME_SLOT_WAIT_S": "3",
+        },
+    )
+    await until_free(redis_server.url)
+    store = redis.asyncio.Redis.from_url(redis_server.url)
+    try:
+        await store.set(SLOT_KEY, f"elsewhere.{int(time.time() * 1000)} another edge", px=60_000)
+        async with session(edge.url, **MANUAL) as conn:
+            for _ in range(3):
+                await say(conn, second_pcm, paced=False)
+                await conn.send({"type": "input_audio_buffer.commit"})
+            got = await until(conn, f"{TRANSCRIPTION}.failed", count=2, within=30)
+            await store.delete(SLOT_KEY)
+            got += await until(conn, f"{TRANSCRIPTION}.completed")
+    finally:
+        await store.aclose()
+    first, second, third = (c.item_id for c in of(got, "input_audio_buffer.committed"))
+    dropped, waited = of(got, f"{TRANSCRIPTION}.failed")
+    assert (dropped.item_id, dropped.error.kind) == (second, "overflow")
+    assert "AISTACK_REALTIME_QUEUE" in dropped.error.message
+    assert (waited.item_id, waited.error.kind) == (first, "network")
+    assert "another edge" in waited.error.message
+    (completed,) = of(got, f"{TRANSCRIPTION}.completed")
+    assert completed.item_id == third
+    assert word_overlap(SECOND, completed.transcript) >= 0.6
+
+
+async def test_an_idle_session_holds_no_slot(edge, redis_server, speech_wav):
+    """A session that listens to silence (4 s here: long enough to span several lease
+    renewals of a held slot, short for the suite) never takes the slot: a file
+    transcription from another client is served meanwhile."""
+    async with session(edge.url, turn_detection={"type": "server_vad"}) as conn:
+        listening = asyncio.create_task(say(conn, silence(4.0)))
+        await asyncio.sleep(1.0)
+        status, _, body = await transcribe(edge.url, speech_wav.read_bytes())
+        assert status == 200, body
+        while not listening.done():
+            assert await slot_holder(redis_server.url) is None
+            await asyncio.sleep(0.2)
+        await listening
+        await conn.send({"type": "input_audio_buffer.clear"})
+        got = await until(conn, "input_audio_buffer.cleared", within=10)
+    assert not of(got, "input_audio_buffer.speech_started")
+
+
+async def test_a_hang_up_frees_everything(
+    edge, whisper, redis_server, sentence_pcm, second_pcm, speech_wav
+):
+    """Gone mid-speech, nothing was held; gone while its utterance is transcribed, the
+    backend's job is stopped and the slot released; no session is left open."""
+    async with session(edge.url, turn_detection={"type": "server_vad"}) as conn:
+        speaking = asyncio.create_task(say(conn, silence(0.3) + pcm(speech_wav, RATE)))
+        await until(conn, "input_audio_buffer.speech_started")
+        speaking.cancel()  # and the client goes
+    assert await slot_holder(redis_server.url) is None
+    # Distinct sentences: one repeated makes Whisper fall back to sampling, window after
+    # window, and its job then stops only after many seconds on a loaded machine.
+    speech = sentence_pcm + silence(0.3) + second_pcm
+    disconnects = 'aistack_realtime_utterances_total{model="whisper-tiny.en",outcome="disconnect"}'
+    before = metric(edge.url, disconnects)
+    async with session(edge.url, **MANUAL) as conn:
+        await say(conn, speech, paced=False)
+        await conn.send({"type": "input_audio_buffer.commit"})
+        await until(conn, "input_audio_buffer.committed")
+        holder = await until_held(redis_server.url)
+        assert "whisper-tiny.en" in holder
+        await asyncio.sleep(0.1)  # the backend starts (about a second's work when idle)
+    hung_up = time.time()
+    await until_free(redis_server.url, limit_s=60)
+    assert max(end for _, end in job_log(whisper.url)) >= hung_up - 1  # stopped, then freed
+    await asyncio.sleep(0.5)
+    assert metric(edge.url, disconnects) == before + 1
+    assert metric(edge.url, "aistack_realtime_sessions_open") == 0
+    assert (
+        metric(edge.url, "aistack_slot_holder" + '{capability="asr",model="whisper-tiny.en"}') == 0
+    )
+    await served(edge.url, speech_wav.read_bytes())
+
+
+async def served(edge_url: str, audio: bytes, within: float = 60) -> None:
+    """A file transcription succeeds (a 503 is retried: on a loaded machine the backend
+    may miss a probe while it computes)."""
+    deadline = time.monotonic() + within
+    while (answer := await transcribe(edge_url, audio))[0] == 503:
+        assert time.monotonic() < deadline, answer
+        await asyncio.sleep(1.0)
+    assert answer[0] == 200, answer
+
+
+async def test_eight_sessions_and_http_traffic_leave_nothing_behind(
+    edge, redis_server, second_pcm, speech_wav, access_log
+):
+    """8 sessions speak at once while another client posts files: every utterance is
+    transcribed in turn (they wait in line for the slot), the files are served or told
+    503, and afterwards no lease, no session, no slot holder and no connection is left."""
+
+    async def one_session() -> str:
+        async with session(edge.url, turn_detection={"type": "server_vad"}) as conn:
+            speaking = asyncio.create_task(say(conn, silence(0.3) + second_pcm + silence(1.0)))
+            got = await until(conn, f"{TRANSCRIPTION}.completed", within=600)
+            await speaking
+            return got[-1].transcript
+
+    async def http_client() -> list[int]:
+        statuses = []
+        for _ in range(3):
+            status, _, body = await transcribe(edge.url, speech_wav.read_bytes())
+            assert status in (200, 503), body
+            statuses.append(status)
+            await asyncio.sleep(1.0)
+        return statuses
+
+    *transcripts, statuses = await asyncio.gather(*(one_session() for _ in range(8)), http_client())
+    for transcript in transcripts:
+        assert word_overlap(SECOND, transcript) >= 0.6, transcript
+    assert set(statuses) <= {200, 503}
+    await until_free(redis_server.url, limit_s=30)
+    assert metric(edge.url, "aistack_realtime_sessions_open") == 0
+    assert (
+        metric(edge.url, "aistack_slot_holder" + '{capability="asr",model="whisper-tiny.en"}') == 0
+    )
+    port = int(edge.url.rpartition(":")[2])
+    for _ in range(100):  # closing sockets take a moment to go
+        if not accepted_connections(port):
+            break
+        await asyncio.sleep(0.1)
+    assert accepted_connections(port) == 0
+    recent = httpx.get(edge.url + "/admin/api/status", timeout=10).json()
+    utterances = [r for r in recent["recent"] if r["method"] == "WS"]
+    assert len(utterances) >= 8 and {r["capability"] for r in utterances} == {"asr"}
+    await asyncio.sleep(0.5)  # the access log is written in batches
+    lines = [json.loads(line) for f in access_log.glob("*.jsonl") for line in f.open()]
+    sessions = [e for e in lines if e["method"] == "GET" and e["status"] == 101]
+    parts = [e for e in lines if e["method"] == "WS"]
+    assert len(sessions) >= 8 and {e["path"] for e in sessions} == {"/v1/realtime"}
+    assert {e["capability"] for e in sessions} == {"realtime"}
+    assert len(parts) >= 8 and {e["model"] for e in parts} == {"whisper-tiny.en"}
+    assert all(e["bytes_in"] > 0 and e["slot_wait_ms"] is not None for e in parts)
+
+
+async def test_a_stopping_edge_closes_its_sessions(module_services):
+    """SIGTERM with a session open: the client is told the server goes away (1001), and
+    the edge exits at once rather than wait on it."""
+    edge = module_services.start("aistack_edge")
+    client = openai.AsyncOpenAI(base_url=edge.url + "/v1", api_key="unused")
+    async with client.realtime.connect(extra_query={"intent": "transcription"}) as conn:
+        assert (await conn.recv()).type == "session.created"
+        edge.proc.send_signal(signal.SIGTERM)
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+            await asyncio.wait_for(conn.recv(), 10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+    assert await asyncio.to_thread(edge.proc.wait, 10) == 0
