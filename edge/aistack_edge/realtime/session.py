@@ -23,11 +23,10 @@ from typing import Any
 from aiohttp import web
 
 from aistack_contract.errors import AistackError, ErrorKind
-from aistack_contract.events import BackendInfo
 from aistack_edge.asr.form import TranscriptionForm
 from aistack_edge.asr.render import join_texts
 from aistack_edge.asr.routing import choose_model
-from aistack_edge.asr.transcript import delta_of, segments_of
+from aistack_edge.asr.transcript import delta_of, info_of, segments_of
 from aistack_edge.errors import malformed, overflow
 from aistack_edge.observability import exchange
 from aistack_edge.realtime import events
@@ -40,6 +39,7 @@ from aistack_edge.realtime.events import (
     new_id,
 )
 from aistack_edge.realtime.vad import ServerVad, Turn
+from aistack_edge.spool import Spool
 from aistack_edge.state import CATALOG, OBSERVABILITY, SESSION, SETTINGS
 from aistack_edge.upstreams import asr
 from aistack_edge.workload import gpu_workload
@@ -314,7 +314,7 @@ class Session:
         finally:
             exchange.end(token)
             metrics.realtime_utterances.labels(record.model, outcome).inc()
-            answered = exchange.outcome_of(status, record.busy)
+            answered = exchange.outcome_of(status, record)
             label = answered if outcome != exchange.DISCONNECT else outcome
             self._obs.finish_part(self._request, record, status, label, len(wav_bytes))
 
@@ -329,31 +329,36 @@ class Session:
         options = form.options_for(entry.card)
         exchange.of(self._request).model = entry.card.id
         wait_s = self._settings.realtime_slot_wait_s
-        async with gpu_workload(self._request, "asr", entry, part=record, wait_s=wait_s) as work:
-            answer = asr.transcribe(
-                app[SESSION],
-                entry,
-                audio,
-                "utterance.wav",
-                options,
-                item_id,
-                self._settings.backend_timeout_s,
-            )
-            async with contextlib.aclosing(answer):
-                info: list[BackendInfo] = []
-                text, texts = "", []
-                async for segment in work.watch(segments_of(answer, entry.provider, info)):
-                    if entry.card.supports_streaming:
-                        delta = delta_of(segment, text).delta
-                        text += delta
-                        await self._delta(item_id, delta)
-                    else:
-                        texts.append(segment.text)
+        spool = Spool()
+        await spool.write(audio)
+        with contextlib.closing(spool):
+            async with gpu_workload(
+                self._request, "asr", entry, part=record, wait_s=wait_s
+            ) as work:
+                answer = asr.transcribe(
+                    app[SESSION],
+                    entry,
+                    spool,
+                    "utterance.wav",
+                    options,
+                    item_id,
+                    self._settings.backend_timeout_s,
+                )
+                async with contextlib.aclosing(answer):
+                    info = await info_of(answer, entry.provider)
+                    text, texts = "", []
+                    async for segment in work.watch(segments_of(answer, entry.provider)):
+                        if entry.card.supports_streaming:
+                            delta = delta_of(segment, text).delta
+                            text += delta
+                            await self._delta(item_id, delta)
+                        else:
+                            texts.append(segment.text)
         if not entry.card.supports_streaming:
             text = join_texts(texts)
             await self._delta(item_id, text)
-        record.audio_s = info[0].duration
-        return text, info[0].duration
+        record.audio_s = info.duration
+        return text, info.duration
 
     async def _delta(self, item_id: str, delta: str) -> None:
         await self._send(
