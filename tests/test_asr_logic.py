@@ -155,6 +155,22 @@ def test_subtitle_cues_space_their_words(words, text):
     assert subtitle_cues([segment])[0].text == text
 
 
+def test_subtitle_cues_never_cut_a_written_word():
+    """Whisper may time "sub-paddle" as "sub" and "-paddle": a cue keeps them together,
+    and the cues join back to the segment's own text."""
+    text = " " + " ".join(["word"] * 12) + " sub-paddle " + " ".join(["word"] * 10)
+    pieces = text.split()
+    at = pieces.index("sub-paddle")
+    pieces[at : at + 1] = ["sub", "-paddle"]
+    timed = [Word(start=i * 0.3, end=(i + 1) * 0.3, word=w) for i, w in enumerate(pieces)]
+    cues = subtitle_cues([Segment(start=0.0, end=7.5, text=text, words=timed)])
+    assert len(cues) > 1
+    assert any("sub-paddle" in cue.text for cue in cues)
+    assert join_texts([cue.text for cue in cues]) == text.strip()
+    for cue in cues:
+        assert len(cue.text.strip()) <= MAX_CHARS
+
+
 def test_subtitle_cues_keep_a_segment_without_words():
     segment = Segment(start=0.0, end=30.0, text=" no word times here")
     assert subtitle_cues([segment])[0].text == segment.text
