@@ -319,21 +319,28 @@ class Stubborn:
         return web.json_response({"job": job, "running": not self.stops.is_set()})
 
 
+async def held_back(services, stubborn: Stubborn, url: str, wav: bytes):
+    """An edge (grace 1 s) whose client hung up on `stubborn`, past the grace: the slot
+    is free, the backend held back and watched."""
+    edge = services.start(
+        "aistack_edge", env={"AISTACK_ASR_BACKENDS": url, "AISTACK_STOP_GRACE_S": "1"}
+    )
+    hung_up = asyncio.create_task(transcribe(edge.url, wav))
+    for _ in range(200):
+        if stubborn.jobs:
+            break
+        await asyncio.sleep(0.02)
+    hung_up.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await hung_up
+    await asyncio.sleep(2.5)
+    return edge
+
+
 async def test_a_backend_past_its_grace_gets_no_new_work_until_it_stopped(services, speech_wav):
     stubborn, wav = Stubborn(), speech_wav.read_bytes()
     async with serving(stubborn.app()) as url, httpx.AsyncClient(timeout=30) as client:
-        edge = services.start(
-            "aistack_edge", env={"AISTACK_ASR_BACKENDS": url, "AISTACK_STOP_GRACE_S": "1"}
-        )
-        hung_up = asyncio.create_task(transcribe(edge.url, wav))
-        for _ in range(200):
-            if stubborn.jobs:
-                break
-            await asyncio.sleep(0.02)
-        hung_up.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await hung_up
-        await asyncio.sleep(2.5)  # the grace ran out: the slot is free, the backend held back
+        edge = await held_back(services, stubborn, url, wav)
         refused = await client.post(
             edge.url + "/v1/audio/transcriptions", files={"file": ("a.wav", wav)}
         )
@@ -354,18 +361,7 @@ async def test_a_backend_past_its_grace_gets_no_new_work_until_it_stopped(servic
 async def test_an_edge_stops_at_once_while_it_watches_a_held_back_backend(services, speech_wav):
     stubborn, wav = Stubborn(), speech_wav.read_bytes()
     async with serving(stubborn.app()) as url:
-        edge = services.start(
-            "aistack_edge", env={"AISTACK_ASR_BACKENDS": url, "AISTACK_STOP_GRACE_S": "1"}
-        )
-        hung_up = asyncio.create_task(transcribe(edge.url, wav))
-        for _ in range(200):
-            if stubborn.jobs:
-                break
-            await asyncio.sleep(0.02)
-        hung_up.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await hung_up
-        await asyncio.sleep(2.5)  # past the grace: the edge watches the job
+        edge = await held_back(services, stubborn, url, wav)
         began = time.monotonic()
         await asyncio.to_thread(edge.stop)
         assert time.monotonic() - began < 5

@@ -1,5 +1,7 @@
 """Edge-specific errors on top of the contract's envelope."""
 
+from pydantic import ValidationError
+
 from aistack_contract.errors import AistackError, ErrorKind
 
 
@@ -46,3 +48,11 @@ class SlotStoreDown(RetryLater):
         super().__init__(
             f"Redis, which holds the GPU slot, is unreachable: {detail}", retry_after_s
         )
+
+
+def invalid(exc: ValidationError, what: str) -> str:
+    """The first problem pydantic found, as `<field path>: <message>` (`what` when the
+    whole object is at fault)."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or what
+    return f"{where}: {first['msg']}"

@@ -15,7 +15,7 @@ from aistack_contract.languages import hint_for
 from aistack_contract.models import ModelCard
 from aistack_contract.transcription import TranscribeOptions
 from aistack_edge.bodies import check_encoding, close_with, stop_reading
-from aistack_edge.errors import malformed, overflow
+from aistack_edge.errors import invalid, malformed, overflow
 from aistack_edge.spool import Spool
 
 ResponseFormat = Literal["json", "text", "verbose_json", "srt", "vtt"]
@@ -172,6 +172,4 @@ def _validate(fields: dict[str, object]) -> TranscriptionForm:
     try:
         return TranscriptionForm.model_validate(fields)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "form"
-        raise malformed(f"{where}: {first['msg']}") from exc
+        raise malformed(invalid(exc, "form")) from exc

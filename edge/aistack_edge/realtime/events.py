@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aistack_contract.errors import AistackError, ErrorKind
-from aistack_edge.errors import malformed
+from aistack_edge.errors import invalid, malformed
 from aistack_edge.realtime.audio import RATES
 
 
@@ -203,9 +203,7 @@ def parse(kind: type[ClientEvent], data: dict[str, Any]) -> Any:
     try:
         return kind.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "event"
-        raise malformed(f"{data.get('type')}: {where}: {first['msg']}") from exc
+        raise malformed(f"{data.get('type')}: {invalid(exc, 'event')}") from exc
 
 
 # --- server events -------------------------------------------------------------------
