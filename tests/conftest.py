@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from aistack_testing.audio import repeat_wav
+from aistack_testing.edge import asr_edge_env
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
@@ -49,14 +50,7 @@ def cpu_stack_env(whisper, piper, llm, redis_server) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def asr_edge(module_services, whisper, redis_server):
     """An edge on the session's Redis in front of asr-whisper."""
-    return module_services.start(
-        "aistack_edge",
-        env={
-            "AISTACK_ASR_BACKENDS": whisper.url,
-            "AISTACK_REDIS_URL": redis_server.url,
-            "AISTACK_PROBE_TIMEOUT_S": "5",
-        },
-    )
+    return module_services.start("aistack_edge", env=asr_edge_env(whisper, redis_server))
 
 
 @pytest.fixture(scope="session")

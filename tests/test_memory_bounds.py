@@ -17,7 +17,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from aistack_testing.edge import envelope
+from aistack_testing.edge import asr_edge_env, envelope
 
 MiB = 2**20
 ONE_REQUEST_MIB = 64
@@ -30,16 +30,11 @@ def edge(services, whisper, redis_server):
     """A fresh edge for each case: what an earlier case left resident would hide what
     this one costs. Uploads wait in line (up to 20) rather than be refused as busy: the
     line holds them, which is what twenty at once must not multiply."""
-    return services.start(
-        "aistack_edge",
-        env={
-            "AISTACK_ASR_BACKENDS": whisper.url,
-            "AISTACK_REDIS_URL": redis_server.url,
-            "AISTACK_SLOT_KEY": "aistack:test-memory",
-            "AISTACK_SLOT_WAIT_S": "300",
-            "AISTACK_SLOT_WAIT_MAX": "20",
-        },
-    )
+    env = asr_edge_env(
+        whisper, redis_server, slot_key="aistack:test-memory", slot_wait_s="300",
+        slot_wait_max="20",
+    )  # fmt: skip
+    return services.start("aistack_edge", env=env)
 
 
 def open_files(pid: int) -> set[str]:

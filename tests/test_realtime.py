@@ -33,6 +33,7 @@ from aistack_testing.audio import pcm
 from aistack_testing.edge import (
     SLOT_KEY,
     accepted_connections,
+    asr_edge_env,
     envelope,
     slot_holder,
     transcribe,
@@ -127,18 +128,12 @@ def access_log(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def edge(module_services, whisper, redis_server, access_log):
-    return module_services.start(
-        "aistack_edge",
-        env={
-            "AISTACK_ASR_BACKENDS": whisper.url,
-            "AISTACK_REDIS_URL": redis_server.url,
-            "AISTACK_PROBE_TIMEOUT_S": "5",
-            "AISTACK_ACCESS_LOG_DIR": str(access_log),
-            # 8 sessions' utterances wait in line for the slot; on a loaded two-core
-            # machine one transcription can take 20 s, so they may wait past the default.
-            "AISTACK_REALTIME_SLOT_WAIT_S": "600",
-        },
+    # 8 sessions' utterances wait in line for the slot; on a loaded two-core machine one
+    # transcription can take 20 s, so they may wait past the default.
+    env = asr_edge_env(
+        whisper, redis_server, access_log_dir=str(access_log), realtime_slot_wait_s="600"
     )
+    return module_services.start("aistack_edge", env=env)
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,9 @@ from pathlib import Path
 import aiohttp
 import redis.asyncio
 
+from aistack_testing.processes import Service
+from aistack_testing.redis_server import RedisServer
+
 SLOT_KEY = "aistack:gpu-slot"
 KINDS = {"network", "malformed", "overflow", "cancelled", "unknown"}
 
@@ -136,3 +139,14 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise ValueError(f"no VmRSS for process {pid}")
+
+
+def asr_edge_env(whisper: Service, redis_server: RedisServer, **extra: str) -> dict[str, str]:
+    """An edge's settings in front of asr-whisper on `redis_server`; `extra` as
+    AISTACK_<NAME> variables."""
+    env = {
+        "AISTACK_ASR_BACKENDS": whisper.url,
+        "AISTACK_REDIS_URL": redis_server.url,
+        "AISTACK_PROBE_TIMEOUT_S": "5",
+    }
+    return env | {f"AISTACK_{name.upper()}": value for name, value in extra.items()}
