@@ -4,8 +4,10 @@ container engine with the `cpu` profile's images."""
 import importlib.util
 import os
 import platform
+import re
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -84,10 +86,21 @@ def build_args(engine) -> dict[str, str]:
     """The base image, and the llama-cpp-python wheel that scripts/setup.sh built on this host
     when the base's C library is at least the host's (in CI both are Debian bookworm): the
     llm-llamacpp image installs it instead of compiling llama.cpp."""
-    out = engine.containers.run(BASE, ["getconf", "GNU_LIBC_VERSION"], remove=True)
-    if Version(out.decode().split()[-1]) >= Version(platform.libc_ver()[1]):
+    if Version(base_libc(engine)) >= Version(platform.libc_ver()[1]):
         return {"BASE_IMAGE": BASE, "PIP_FIND_LINKS": "services/llm-llamacpp/wheels"}
     return {"BASE_IMAGE": BASE}
+
+
+def base_libc(engine, tries: int = 3) -> str:
+    """The base image's glibc version. Podman now and then answers a container's start
+    with its own error body as the output (`{"cause": ..., "response": 500}`): asked
+    again, it starts."""
+    for _ in range(tries):
+        out = engine.containers.run(BASE, ["getconf", "GNU_LIBC_VERSION"], remove=True)
+        if found := re.fullmatch(r"glibc (\d+(?:\.\d+)+)", out.decode().strip()):
+            return found[1]
+        time.sleep(2)
+    raise RuntimeError(f"getconf in {BASE} answered {out!r}")
 
 
 def build(engine, image: str, dockerfile: str, args: dict[str, str]) -> str:
