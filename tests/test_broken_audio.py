@@ -129,7 +129,7 @@ async def test_broken_audio(capped_edge, speech_wav, tmp_path, name):
     assert status in allowed, body
     if status == 200:  # a transcript of what the file holds, not an empty one
         heard = json.loads(body)["text"]
-        assert word_overlap(SENTENCE, heard) >= least and "fox" in heard.lower(), heard
+        assert word_overlap(SENTENCE, heard) >= least and "quick" in heard.lower(), heard
     else:
         error = envelope(body, KIND_OF[status])
         assert error["provider"] in ("aistack", "Faster-Whisper")
