@@ -114,17 +114,19 @@ def _asks_usage(body: bytes) -> bool:
 def _with_usage(send: Send, usage: Usage) -> Send:
     """`send` that writes the usage chunk before the stream's `data: [DONE]`, shaped like
     the stream's last chunk (its id, created time and model)."""
-    last: dict[str, Any] = {}
+    last = b""  # the latest chunk's JSON, parsed only once the stream ends
 
     async def sending(message: Message) -> None:
+        nonlocal last
         if message["type"] == "http.response.body":
             body: bytes = message.get("body", b"")
             at = body.find(_DONE)
             for line in (body[:at] if at >= 0 else body).splitlines():
                 if line.startswith(b"data: {"):
-                    last.update(json.loads(line[6:]))
+                    last = line[6:]
             if at >= 0 and last:
-                chunk = {key: last.get(key) for key in ("id", "object", "created", "model")}
+                shape: dict[str, Any] = json.loads(last)
+                chunk = {key: shape.get(key) for key in ("id", "object", "created", "model")}
                 chunk |= {"choices": [], "usage": usage.public()}
                 extra = b"data: " + json.dumps(chunk).encode() + b"\r\n\r\n"
                 message = {**message, "body": body[:at] + extra + body[at:]}
