@@ -2,12 +2,9 @@
 
 import argparse
 import asyncio
-import contextlib
 import functools
 import gc
 import logging
-
-from aiohttp import web
 
 from aistack_contract.telemetry import setup_tracing
 from aistack_edge.app import create_app
@@ -33,8 +30,7 @@ def main() -> None:
     listening = functools.partial(
         logging.getLogger("aistack_edge").info, "listening on http://%s:%s", args.host, args.port
     )
-    with contextlib.suppress(web.GracefulExit):
-        asyncio.run(serve(create_app(settings), args.host, args.port, listening))
+    asyncio.run(serve(create_app(settings), args.host, args.port, listening))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ logged traceback. Here that answer is the error envelope, logged as one line.
 
 import asyncio
 import logging
+import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -72,12 +73,23 @@ class EdgeRunner(web.AppRunner):
 
 
 async def serve(app: web.Application, host: str, port: int, listening: Callable[[], None]) -> None:
-    """Serve `app` until SIGINT or SIGTERM (web.GracefulExit), then clean it up."""
-    runner = EdgeRunner(app, handle_signals=True, handler_cancellation=True, access_log=None)
+    """Serve `app` until SIGINT or SIGTERM, then clean it up.
+
+    The signals set an event rather than raise aiohttp's GracefulExit: raised out of the
+    loop, asyncio.run would cancel every task at once, the connections' handlers racing
+    the cleanup that should close them in order (a realtime session's 1001 close frame
+    lost to its own handler's cancellation)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runner = EdgeRunner(app, handler_cancellation=True, access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
         listening()
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         await runner.cleanup()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
