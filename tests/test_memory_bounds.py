@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 
 from aistack_testing.edge import asr_edge_env, envelope
+from aistack_testing.memory import reset_peak, status_kib
 
 MiB = 2**20
 ONE_REQUEST_MIB = 64
@@ -47,18 +48,6 @@ def open_files(pid: int) -> set[str]:
             if target.startswith("/"):
                 found.add(target)
     return found
-
-
-def status_kib(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise ValueError(f"no {field} for process {pid}")
-
-
-def reset_peak(pid: int) -> None:
-    """Set the process's VmHWM back to its VmRSS now (proc(5), clear_refs)."""
-    Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
 def _gzip_bomb() -> bytes:

@@ -24,6 +24,7 @@ from aiohttp import web
 
 from aistack_contract.errors import AistackError
 from aistack_edge.tts.ref_audio import RefAudioPolicy
+from aistack_testing.memory import PeakGrowth
 from aistack_testing.plugin import SENTENCE
 from aistack_testing.processes import free_port
 from aistack_testing.speech import word_overlap
@@ -321,18 +322,18 @@ async def test_a_large_upload_is_spooled_not_held(edge, recorder):
     upload = os.urandom(40 * 2**20)
     pid = edge.proc.pid
     files = open_files(pid)
-    Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM back to VmRSS
-    before = peak_kib(pid, "VmRSS")
     headers = {"Content-Type": "application/octet-stream"}
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(edge.url + f"/v1/audio/voices?model={QWEN}", data=upload, headers=headers) as r,
-    ):
-        assert r.status == 200
-        await r.read()
-    grown_mib = (peak_kib(pid, "VmHWM") - before) / 1024
+    with PeakGrowth(pid) as grown:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                edge.url + f"/v1/audio/voices?model={QWEN}", data=upload, headers=headers
+            ) as r,
+        ):
+            assert r.status == 200
+            await r.read()
     assert recorder.requests[-1][3] == upload
-    assert grown_mib < 16, grown_mib
+    assert grown.mib < 16, grown.mib
     assert open_files(pid) <= files
 
 
@@ -341,13 +342,6 @@ def open_files(pid: int) -> set[str]:
     `/tmp/#<inode> (deleted)`."""
     targets = {os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()}
     return {target for target in targets if target.startswith("/")}
-
-
-def peak_kib(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise ValueError(field)
 
 
 async def test_a_compressed_body_reaches_the_backend_plain(edge, recorder):
