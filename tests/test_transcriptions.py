@@ -217,6 +217,14 @@ async def _seconds_until_free(redis_url: str, limit: float) -> float:
         await client.aclose()
 
 
+async def _hang_up(session: aiohttp.ClientSession, running: _Running, redis_url: str) -> None:
+    """Hang up the running request, and wait until its slot is free: held until the
+    backend's work has stopped (at its next segment), never before."""
+    running.close()
+    await session.close()
+    await _seconds_until_free(redis_url, 15.0)
+
+
 async def test_contention_is_503_with_retry_after(asr_edge, long_wav, speech_wav, redis_url):
     session, running = await _post_stream(asr_edge.url, long_wav)
     try:
@@ -229,8 +237,7 @@ async def test_contention_is_503_with_retry_after(asr_edge, long_wav, speech_wav
         assert error["kind"] == "network" and error["provider"] == "aistack"
         assert "whisper-tiny.en" in error["message"]
     finally:
-        running.close()
-        await session.close()
+        await _hang_up(session, running, redis_url)
 
 
 async def test_a_refused_upload_still_reads_its_503(asr_edge, client, long_wav, redis_url):
@@ -247,8 +254,7 @@ async def test_a_refused_upload_still_reads_its_503(asr_edge, client, long_wav, 
         assert refused.value.response.headers["Retry-After"] == "5"
         assert refused.value.body["kind"] == "network"
     finally:
-        running.close()
-        await session.close()
+        await _hang_up(session, running, redis_url)
 
 
 async def test_two_edges_on_one_redis_share_the_slot(
@@ -264,9 +270,7 @@ async def test_two_edges_on_one_redis_share_the_slot(
         status, _, error = await _short_request(other.url, speech_wav)
         assert status == 503 and "whisper-tiny.en" in error["message"]
     finally:
-        running.close()
-        await session.close()
-    await _seconds_until_free(redis_url, 1.0)
+        await _hang_up(session, running, redis_url)
     assert (await _short_request(other.url, speech_wav))[0] == 200
 
 

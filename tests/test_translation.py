@@ -97,7 +97,7 @@ async def test_detection_alone_answers_the_language_and_no_segments(whisper, spa
         whisper.url, form("whisper-base", spanish_wav.read_bytes(), detect_only=True)
     )
     info, done = answer
-    assert (info.language, done) == ("es", BackendDone())
+    assert (info.language, type(done)) == ("es", BackendDone)
     assert info.language_probability > 0.5
     assert 3 < info.duration < 8
 

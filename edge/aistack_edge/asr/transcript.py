@@ -32,9 +32,12 @@ async def info_of(events: AsyncIterator[BackendEvent], provider: str) -> Backend
     raise AistackError(ErrorKind.NETWORK, f"{provider} ended the stream before it began", provider)
 
 
-async def segments_of(events: AsyncIterator[BackendEvent], provider: str) -> AsyncIterator[Segment]:
-    """The segments of a backend stream after its info event. A backend error event, or a
-    stream that ends before `done`, raises."""
+async def segments_of(
+    events: AsyncIterator[BackendEvent], info: BackendInfo, provider: str
+) -> AsyncIterator[Segment]:
+    """The segments of a backend stream after its info event `info`. A backend error
+    event, or a stream that ends before `done`, raises. The true duration that `done`
+    may carry replaces the declared one in `info`."""
     async for event in events:
         match event:
             case BackendSegment():
@@ -42,6 +45,8 @@ async def segments_of(events: AsyncIterator[BackendEvent], provider: str) -> Asy
             case BackendError():
                 raise AistackError(event.error.kind, event.error.message, event.error.provider)
             case BackendDone():
+                if event.duration is not None:
+                    info.duration = event.duration
                 return
             case BackendInfo():
                 raise AistackError(ErrorKind.UNKNOWN, f"{provider} sent a second info", provider)

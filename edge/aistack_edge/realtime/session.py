@@ -347,7 +347,7 @@ class Session:
                 async with contextlib.aclosing(answer):
                     info = await info_of(answer, entry.provider)
                     text, texts = "", []
-                    async for segment in work.watch(segments_of(answer, entry.provider)):
+                    async for segment in work.watch(segments_of(answer, info, entry.provider)):
                         if entry.card.supports_streaming:
                             delta = delta_of(segment, text).delta
                             text += delta

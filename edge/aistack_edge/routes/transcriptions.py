@@ -71,7 +71,7 @@ async def _transcribe(request: web.Request, translation: bool) -> web.StreamResp
         async with contextlib.aclosing(_events(request, entry, upload, options)) as events:
             # Errors found up front (undecodable audio, say) are still HTTP errors.
             info = await info_of(events, entry.provider)
-            segments = work.watch(segments_of(events, entry.provider))
+            segments = work.watch(segments_of(events, info, entry.provider))
             if form.stream:
                 return await _stream(request, form, entry.card, info, segments, work)
             collected = shape([s async for s in segments], form.segment_granularity)
@@ -101,7 +101,7 @@ async def _detect(request: web.Request, detector: Entry, upload: Upload) -> str:
     asked = TranscribeOptions(model=detector.card.id, detect_only=True)
     async with contextlib.aclosing(_events(request, detector, upload, asked)) as events:
         info = await info_of(events, detector.provider)
-        async for _ in segments_of(events, detector.provider):
+        async for _ in segments_of(events, info, detector.provider):
             pass  # none: the stream's end says the backend's job has ended
     log.info(
         "request %s: %s heard %s (%.2f)",

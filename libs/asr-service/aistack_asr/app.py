@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from aistack_asr.audio import decode_audio
+from aistack_asr.audio import Audio
 from aistack_asr.backend import Backend
 from aistack_asr.http import (
     PROVIDER,
@@ -29,6 +29,7 @@ from aistack_contract.jobs import JOBS_PATH, JobCancelled, TrackedJob, wait_of
 from aistack_contract.languages import hint_for
 from aistack_contract.models import ModelList
 from aistack_contract.telemetry import exposition
+from aistack_contract.transcription import TranscribeOptions
 
 log = logging.getLogger("aistack_asr")
 
@@ -86,16 +87,29 @@ async def _transcribe(
     request: web.Request, service: AsrService, tracked: TrackedJob
 ) -> web.StreamResponse:
     provider = service.backend.provider
+    max_bytes = int(service.settings.max_upload_mb * 2**20)
+    options, file = await read_upload(request, provider, max_bytes)
+    with file:  # closed (and a spooled one removed) once the job has ended
+        card = service.card(options.model)
+        options.language = hint_for(card, options.language)
+        service.backend.validate(card, options)
+        with TRACER.start_as_current_span("open", attributes={"bytes": file.tell()}):
+            audio = await asyncio.to_thread(
+                Audio.open, file, provider, service.settings.max_audio_sec
+            )
+        return await _run(request, service, tracked, options, audio)
+
+
+async def _run(
+    request: web.Request,
+    service: AsrService,
+    tracked: TrackedJob,
+    options: TranscribeOptions,
+    audio: Audio,
+) -> web.StreamResponse:
+    """Start the job on `audio` and stream its events (the job decodes as it goes)."""
+    provider = service.backend.provider
     request_id = request[REQUEST_ID]
-    options, data = await read_upload(request, provider)
-    card = service.card(options.model)
-    options.language = hint_for(card, options.language)
-    service.backend.validate(card, options)
-    with TRACER.start_as_current_span("decode", attributes={"bytes": len(data)}):
-        audio = await asyncio.to_thread(
-            decode_audio, data, provider, service.settings.max_audio_sec
-        )
-    del data
     tracked.check()
     started = time.monotonic()
     job = service.start(options, audio, request_id)
@@ -107,16 +121,16 @@ async def _transcribe(
         response = web.StreamResponse(headers={"Content-Type": NDJSON})
         await response.prepare(request)
         try:
-            segments = await _stream(response, first, job, provider, request_id)
+            segments = await _stream(response, first, job, audio, request_id)
         except ConnectionError:
             log.info("%s: the caller hung up, transcription cancelled", request_id)
             return response
         elapsed = time.monotonic() - started
         INFERENCE.labels(options.model).observe(elapsed)
-        TRANSCRIBED.labels(options.model).inc(first.duration)
+        TRANSCRIBED.labels(options.model).inc(audio.seconds)
         log.info(
             "%s: %s, %.1f s of audio, %d segments in %.2f s",
-            request_id, options.model, first.duration, segments, elapsed,
+            request_id, options.model, audio.seconds, segments, elapsed,
         )  # fmt: skip
         return response
     finally:
@@ -132,21 +146,24 @@ async def stop_job(request: web.Request) -> web.Response:
 
 
 async def _stream(
-    response: web.StreamResponse, first: BackendInfo, job: Job, provider: str, request_id: str
+    response: web.StreamResponse, first: BackendInfo, job: Job, audio: Audio, request_id: str
 ) -> int:
-    """Write the info event, each segment as it comes, then done or error; the segment count."""
+    """Write the info event, each segment as it comes, then done (with the true duration
+    where the audio was decoded to its end) or error; the segment count."""
     await response.write(encode_backend_event(first))
     segments = 0
     try:
         while (event := await job.next()) is not None:
             await response.write(encode_backend_event(event))
             segments += 1
-        last: BackendDone | BackendError = BackendDone()
+        last: BackendDone | BackendError = BackendDone(
+            duration=audio.seconds if audio.complete else None
+        )
     except ConnectionError:
         raise
     except Exception as exc:
         log.exception("%s: transcription failed after %d segments", request_id, segments)
-        last = BackendError(error=error_body(exc, provider, request_id))
+        last = BackendError(error=error_body(exc, audio.provider, request_id))
     await response.write(encode_backend_event(last))
     await response.write_eof()
     return segments

@@ -1,6 +1,9 @@
-"""Decode what users upload (wav, mp3, m4a, ogg/opus, flac, webm, ...) with PyAV."""
+"""Decode what users upload (wav, mp3, m4a, ogg/opus, flac, webm, ...) with PyAV, a
+piece at a time: an hour of audio is never held whole unless a backend asks for it."""
 
 import io
+from collections.abc import Iterator
+from typing import BinaryIO
 
 import av
 import numpy as np
@@ -9,59 +12,140 @@ from aistack_contract.errors import AistackError, ErrorKind
 
 SAMPLE_RATE = 16_000
 
+# Decoded samples handed on at once: a second of 16 kHz audio is 64 KB of floats.
+_PIECE_SAMPLES = 4 * SAMPLE_RATE
+
+
+class Audio:
+    """An upload's first audio stream as mono float32 samples at `sample_rate`, decoded
+    as it is read.
+
+    `open` checks the container up front (not empty, has an audio stream, declares no
+    more than `max_seconds`); `pieces` then decodes, raising overflow as soon as the
+    audio passes `max_seconds` and malformed for undecodable input or input without a
+    sample. Samples go through 16-bit integers, as faster_whisper.decode_audio does: the
+    same input gives the same audio."""
+
+    def __init__(
+        self, file: BinaryIO, provider: str, max_seconds: float | None, sample_rate: int
+    ) -> None:
+        self._file = file
+        self.provider = provider
+        self.sample_rate = sample_rate
+        self._max_samples = None if max_seconds is None else int(max_seconds * sample_rate)
+        self._max_seconds = max_seconds
+        self.declared = 0.0
+        """The duration the container declares (0 where it declares none): the first
+        estimate, before the audio has been decoded."""
+        self.samples = 0
+        """Samples decoded so far."""
+        self.complete = False
+        """Whether `pieces` has decoded to the end: `samples` is then the true length."""
+
+    @classmethod
+    def open(
+        cls,
+        file: BinaryIO,
+        provider: str,
+        max_seconds: float | None = None,
+        sample_rate: int = SAMPLE_RATE,
+    ) -> "Audio":
+        audio = cls(file, provider, max_seconds, sample_rate)
+        with audio._container() as container:
+            audio.declared = (container.duration or 0) / av.time_base
+        if max_seconds is not None and audio.declared > max_seconds:
+            raise AistackError(  # before decoding hours of it
+                ErrorKind.OVERFLOW,
+                f"the audio declares {audio.declared:.0f} s, over the limit of {max_seconds:g} s",
+                provider,
+            )
+        return audio
+
+    @property
+    def seconds(self) -> float:
+        return self.samples / self.sample_rate
+
+    def pieces(self) -> Iterator[np.ndarray]:
+        """The samples from the start, a few seconds at a time."""
+        self.samples, self.complete = 0, False
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=self.sample_rate)
+        pending: list[np.ndarray] = []  # int16, less than a piece
+        held = 0
+        try:
+            with self._container() as container:
+                for frame in container.decode(audio=0):
+                    for out in resampler.resample(frame):
+                        samples = out.to_ndarray().reshape(-1)
+                        pending.append(samples)
+                        held += samples.size
+                        self._count(samples.size)
+                    if held >= _PIECE_SAMPLES:
+                        yield _floats(pending)
+                        pending, held = [], 0
+                for out in resampler.resample(None):
+                    samples = out.to_ndarray().reshape(-1)
+                    pending.append(samples)
+                    self._count(samples.size)
+        except (av.FFmpegError, UnicodeDecodeError) as exc:
+            raise self._malformed(f"the audio could not be decoded: {exc}") from None
+        if self.samples == 0:
+            raise self._malformed("the audio file holds no samples")
+        self.complete = True
+        if pending:
+            yield _floats(pending)
+
+    def whole(self) -> np.ndarray:
+        """Every sample at once, for an engine that must see the whole recording."""
+        return np.concatenate(list(self.pieces()))
+
+    def first(self, seconds: float) -> np.ndarray:
+        """The first `seconds` (or all, if shorter), decoding no further."""
+        wanted = int(seconds * self.sample_rate)
+        taken: list[np.ndarray] = []
+        held = 0
+        pieces = self.pieces()
+        try:
+            for piece in pieces:
+                taken.append(piece[: wanted - held])
+                held += taken[-1].size
+                if held >= wanted:
+                    break
+        finally:
+            pieces.close()
+        return np.concatenate(taken)
+
+    def _container(self) -> av.container.InputContainer:
+        if self._file.seek(0, io.SEEK_END) == 0:
+            raise self._malformed("the audio file is empty")
+        self._file.seek(0)
+        try:
+            container = av.open(self._file, mode="r", metadata_errors="ignore")
+        except (av.FFmpegError, UnicodeDecodeError) as exc:
+            raise self._malformed(f"the audio could not be decoded: {exc}") from None
+        if not container.streams.audio:
+            container.close()
+            raise self._malformed("the file has no audio stream")
+        return container
+
+    def _count(self, samples: int) -> None:
+        self.samples += samples
+        if self._max_samples is not None and self.samples > self._max_samples:
+            raise AistackError(
+                ErrorKind.OVERFLOW,
+                f"the audio is longer than the limit of {self._max_seconds:g} s",
+                self.provider,
+            )
+
+    def _malformed(self, message: str) -> AistackError:
+        return AistackError(ErrorKind.MALFORMED, message, self.provider)
+
 
 def decode_audio(
     data: bytes, provider: str, max_seconds: float | None = None, sample_rate: int = SAMPLE_RATE
 ) -> np.ndarray:
-    """The first audio stream of `data` as mono float32 samples at `sample_rate`.
-
-    Raises malformed for empty or undecodable input, and overflow as soon as the
-    decoded audio passes `max_seconds` (or up front, where the header declares more),
-    without decoding the rest.
-    """
-    if not data:
-        raise AistackError(ErrorKind.MALFORMED, "the audio file is empty", provider)
-    max_samples = None if max_seconds is None else int(max_seconds * sample_rate)
-    resampler = av.AudioResampler(format="s16", layout="mono", rate=sample_rate)
-    chunks: list[np.ndarray] = []  # int16
-    total = 0
-    try:
-        with av.open(io.BytesIO(data), mode="r", metadata_errors="ignore") as container:
-            if not container.streams.audio:
-                raise AistackError(ErrorKind.MALFORMED, "the file has no audio stream", provider)
-            declared = (container.duration or 0) / av.time_base
-            if max_seconds is not None and declared > max_seconds:
-                raise AistackError(  # before decoding hours of it
-                    ErrorKind.OVERFLOW,
-                    f"the audio declares {declared:.0f} s, over the limit of {max_seconds:g} s",
-                    provider,
-                )
-            for frame in container.decode(audio=0):
-                for out in resampler.resample(frame):
-                    total += _append(chunks, out)
-                if max_samples is not None and total > max_samples:
-                    raise _too_long(max_seconds, provider)
-            for out in resampler.resample(None):
-                total += _append(chunks, out)
-    except (av.FFmpegError, UnicodeDecodeError) as exc:
-        raise AistackError(
-            ErrorKind.MALFORMED, f"the audio could not be decoded: {exc}", provider
-        ) from None
-    if total == 0:
-        raise AistackError(ErrorKind.MALFORMED, "the audio file holds no samples", provider)
-    if max_samples is not None and total > max_samples:
-        raise _too_long(max_seconds, provider)
-    # via 16-bit samples, as faster_whisper.decode_audio does: the same input gives the same audio
-    return np.concatenate(chunks).astype(np.float32) / 32768.0
+    """All of `data`'s audio at once (tests, benchmarks, short clips)."""
+    return Audio.open(io.BytesIO(data), provider, max_seconds, sample_rate).whole()
 
 
-def _append(chunks: list[np.ndarray], frame: av.AudioFrame) -> int:
-    samples = frame.to_ndarray().reshape(-1)
-    chunks.append(samples)
-    return samples.size
-
-
-def _too_long(max_seconds: float | None, provider: str) -> AistackError:
-    return AistackError(
-        ErrorKind.OVERFLOW, f"the audio is longer than the limit of {max_seconds:g} s", provider
-    )
+def _floats(pending: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(pending).astype(np.float32) / 32768.0

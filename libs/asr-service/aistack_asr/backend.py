@@ -5,8 +5,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-import numpy as np
-
+from aistack_asr.audio import Audio
 from aistack_contract.errors import AistackError, ErrorKind
 from aistack_contract.events import BackendInfo, BackendSegment
 from aistack_contract.models import ModelCard
@@ -44,14 +43,15 @@ class Backend(ABC):
     def transcribe(
         self,
         model: Any,
-        audio: np.ndarray,
+        audio: Audio,
         options: TranscribeOptions,
         cancel: threading.Event,
     ) -> Iterator[TranscribeEvent]:
         """Yield one BackendInfo, then one BackendSegment per segment as it is produced.
 
-        `audio` is mono float32 at 16 kHz. Check `cancel` between segments and
-        return when it is set.
+        `audio` decodes the upload as it is read (`pieces`), or at once (`whole`): an
+        engine that can take it a window at a time holds a window, not the recording.
+        Check `cancel` between segments and return when it is set.
         """
 
     def validate(self, card: ModelCard, options: TranscribeOptions) -> None:

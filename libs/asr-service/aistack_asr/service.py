@@ -6,9 +6,9 @@ from collections import deque
 from collections.abc import Generator
 from typing import Any
 
-import numpy as np
 from opentelemetry import trace
 
+from aistack_asr.audio import Audio
 from aistack_asr.backend import Backend, TranscribeEvent
 from aistack_asr.cache import ModelCache
 from aistack_asr.job import Job
@@ -50,7 +50,7 @@ class AsrService:
             ErrorKind.MALFORMED, f"unknown model {model_id!r}", self.backend.provider
         )
 
-    def start(self, options: TranscribeOptions, audio: np.ndarray, request_id: str) -> Job:
+    def start(self, options: TranscribeOptions, audio: Audio, request_id: str) -> Job:
         """Transcribe on a worker thread: load (or reuse) the model, then stream events."""
 
         def work(cancel: threading.Event) -> Generator[TranscribeEvent, None, None]:

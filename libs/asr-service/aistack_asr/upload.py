@@ -1,4 +1,9 @@
-"""Read POST /transcribe's multipart body: the `options` part and the `file` part."""
+"""Read POST /transcribe's multipart body: the `options` part and the `file` part, the
+file spooled to a temporary file once it is not small (its audio is decoded from there
+a piece at a time)."""
+
+import tempfile
+from typing import IO
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -10,34 +15,59 @@ from aistack_contract.transcription import TranscribeOptions
 # What aiohttp raises for a body that is not well-formed multipart.
 _UNREADABLE = (ValueError, AssertionError, HttpProcessingError)
 
+# Kept in memory up to this; a longer recording goes to the temporary directory.
+SPOOL_ABOVE = 1 << 20
 
-async def read_upload(request: web.Request, provider: str) -> tuple[TranscribeOptions, bytes]:
+
+async def read_upload(
+    request: web.Request, provider: str, max_bytes: int
+) -> tuple[TranscribeOptions, IO[bytes]]:
+    """The options and the file (the caller closes it: a spooled file is then removed).
+    A file over `max_bytes` is refused with overflow while it is read."""
+
     def malformed(message: str) -> AistackError:
         return AistackError(ErrorKind.MALFORMED, message, provider)
 
     if not request.content_type.startswith("multipart/"):
         raise malformed("POST /transcribe takes multipart/form-data with `options` and `file`")
     try:
-        options, data = await _read_parts(request)
+        options, file = await _read_parts(request, provider, max_bytes)
     except _UNREADABLE as exc:
         raise malformed(f"unreadable multipart body: {exc}") from None
     except ValidationError as exc:
         raise malformed(f"bad options: {exc}") from None
     if options is None:
+        if file is not None:
+            file.close()
         raise malformed("the `options` part is missing")
-    if data is None:
+    if file is None:
         raise malformed("the `file` part is missing")
-    return options, data
+    return options, file
 
 
-async def _read_parts(request: web.Request) -> tuple[TranscribeOptions | None, bytes | None]:
+async def _read_parts(
+    request: web.Request, provider: str, max_bytes: int
+) -> tuple[TranscribeOptions | None, IO[bytes] | None]:
     options: TranscribeOptions | None = None
-    data: bytes | None = None
-    async for part in await request.multipart():
-        if part.name == "options":
-            options = TranscribeOptions.model_validate_json(await part.read())
-        elif part.name == "file":
-            data = bytes(await part.read())
-        else:
-            await part.release()
-    return options, data
+    file: IO[bytes] | None = None
+    try:
+        async for part in await request.multipart():
+            if part.name == "options":
+                options = TranscribeOptions.model_validate_json(await part.read())
+            elif part.name == "file" and file is None:
+                file = tempfile.SpooledTemporaryFile(SPOOL_ABOVE)  # noqa: SIM115 - the caller's
+                while chunk := await part.read_chunk():
+                    if file.tell() + len(chunk) > max_bytes:
+                        raise AistackError(
+                            ErrorKind.OVERFLOW,
+                            f"the upload is larger than the limit of {max_bytes} bytes",
+                            provider,
+                        )
+                    file.write(chunk)
+            else:
+                await part.release()
+    except BaseException:
+        if file is not None:
+            file.close()
+        raise
+    return options, file

@@ -61,6 +61,9 @@ class BackendSegment(BaseModel):
 
 class BackendDone(BaseModel):
     type: Literal["done"] = "done"
+    duration: float | None = None
+    """The audio's true duration, where the backend decoded it to the end: info's is
+    what the file declared before decoding began, and may be off or 0."""
 
 
 class BackendError(BaseModel):

@@ -4,6 +4,21 @@ import wave
 from functools import cache
 from pathlib import Path
 
+# Varied sentences: repeating one short sentence makes Whisper's output compress too
+# well, and its temperature fallback then spends many seconds on each window.
+PASSAGE = (
+    "Every morning the old baker opened his shop before the sun came up. "
+    "He mixed flour, water and salt in a wooden bowl that belonged to his grandmother. "
+    "Children stopped by the window on their way to school to watch the bread rise. "
+    "In winter the trains were often late, so the station master kept a kettle on the stove. "
+    "Seven boats left the harbour at noon, carrying apples, copper wire and letters. "
+    "The museum closed early on Thursdays because the heating system needed repairs. "
+    "A young violinist practised scales in the attic until her neighbours knew every note. "
+    "Nobody could explain why the garden clock always ran eleven minutes fast. "
+    "The river flooded twice that spring, and the bridge was painted a bright shade of green."
+)
+"""About 45 s of speech once spoken: what long recordings in tests are made of."""
+
 
 @cache
 def _voice():

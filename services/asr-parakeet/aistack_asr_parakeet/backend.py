@@ -5,9 +5,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
-
-from aistack_asr.audio import SAMPLE_RATE
+from aistack_asr.audio import SAMPLE_RATE, Audio
 from aistack_asr.backend import Backend, TranscribeEvent
 from aistack_asr.stoppable import Stopped
 from aistack_asr_parakeet import models
@@ -53,10 +51,11 @@ class ParakeetBackend(Backend):
     def transcribe(
         self,
         model: ParakeetModel,
-        audio: np.ndarray,
+        upload: Audio,
         options: TranscribeOptions,
         cancel: threading.Event,
     ) -> Iterator[TranscribeEvent]:
+        audio = upload.whole()  # the windows are planned over the whole recording
         language = options.language or UNKNOWN_LANGUAGE  # a hint the shell has read
         duration = len(audio) / SAMPLE_RATE
         yield BackendInfo(language=language, duration=duration)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from aistack_asr.audio import SAMPLE_RATE
+from aistack_asr.audio import SAMPLE_RATE, Audio
 from aistack_asr.backend import Backend, TranscribeEvent
 from aistack_asr.stoppable import Stopped
 from aistack_asr_sensevoice import engine, postprocess
@@ -61,11 +61,12 @@ class SenseVoiceBackend(Backend):
     def transcribe(
         self,
         model: SenseVoicePair,
-        audio: np.ndarray,
+        upload: Audio,
         options: TranscribeOptions,
         cancel: threading.Event,
     ) -> Iterator[TranscribeEvent]:
         """Info once the first chunk has told the language; then one segment per chunk."""
+        audio = upload.whole()  # the VAD model reads the whole recording before any chunk
         # The shell has read the hint: one of the card's languages, or none.
         reported = options.language
         language = reported or AUTO

@@ -6,17 +6,28 @@ from collections.abc import Iterator
 import numpy as np
 from faster_whisper import WhisperModel
 from faster_whisper.transcribe import Segment as WhisperSegment
+from faster_whisper.vad import VadOptions, get_speech_timestamps
 
+from aistack_asr.audio import Audio
 from aistack_asr.backend import Backend, TranscribeEvent
 from aistack_asr_whisper import engine, models
 from aistack_asr_whisper.settings import WhisperSettings
+from aistack_asr_whisper.windows import windows
 from aistack_contract.errors import AistackError, ErrorKind
 from aistack_contract.events import BackendInfo, BackendSegment
 from aistack_contract.models import ModelCard
 from aistack_contract.transcription import Segment, TranscribeOptions, Word
 
-# Whisper's detector reads the first 30 s; the rest need not be turned into features.
-_DETECTION_SAMPLES = 30 * 16_000
+# Whisper's detector reads the first 30 s; the rest need not be decoded.
+_DETECTION_S = 30.0
+# faster-whisper's own: the prompt is at most half of the decoder's 448 tokens, less one;
+# a chunk decoded above this temperature does not prompt the next.
+_PROMPT_TOKENS = 223
+_PROMPT_RESET_ON_TEMPERATURE = 0.5
+_FRAMES_PER_SECOND = 100  # Whisper's features: one frame per 10 ms
+# Pauses to end windows in: shorter ones than transcription's VAD filter leaves out of
+# the speech (2 s), padded less, so that continuous talk still has some.
+_PAUSES = VadOptions(min_silence_duration_ms=300, speech_pad_ms=100)
 
 
 class WhisperBackend(Backend):
@@ -45,39 +56,84 @@ class WhisperBackend(Backend):
     def transcribe(
         self,
         model: WhisperModel,
-        audio: np.ndarray,
+        audio: Audio,
         options: TranscribeOptions,
         cancel: threading.Event,
     ) -> Iterator[TranscribeEvent]:
         if options.detect_only:
-            language, probability, _ = model.detect_language(audio[:_DETECTION_SAMPLES])
+            language, probability, _ = model.detect_language(audio.first(_DETECTION_S))
             yield BackendInfo(
-                language=language, language_probability=probability, duration=len(audio) / 16_000
+                language=language, language_probability=probability, duration=audio.declared
             )
             return
-        segments, info = model.transcribe(
-            audio, **engine.transcribe_options(options, self.settings)
-        )
-        try:
-            yield BackendInfo(
-                language=info.language,
-                language_probability=info.language_probability,
-                duration=info.duration,
+        asked = engine.transcribe_options(options, self.settings)
+        length = round(self.settings.whisper_window_sec * audio.sample_rate)
+        context = Context(model, options.prompt)
+        language = options.language
+        index = 0
+        for first, samples in windows(audio.pieces(), length, _speech):
+            if cancel.is_set():
+                return
+            offset = first / audio.sample_rate
+            segments, info = model.transcribe(
+                samples, **{**asked, "language": language, "initial_prompt": context.prompt()}
             )
-            for index, segment in enumerate(segments):
-                if cancel.is_set():
-                    return
-                yield BackendSegment(segment=_segment(index, segment))
-        finally:
-            segments.close()
+            try:
+                if first == 0:
+                    # The first window tells the language; the rest are held to it, as
+                    # one call over the whole recording would be.
+                    yield BackendInfo(
+                        language=info.language,
+                        language_probability=info.language_probability,
+                        duration=audio.declared,
+                    )
+                    language = info.language
+                for segment in segments:
+                    if cancel.is_set():
+                        return
+                    context.follow(segment)
+                    yield BackendSegment(segment=_segment(index, segment, offset))
+                    index += 1
+            finally:
+                segments.close()
 
 
-def _segment(index: int, segment: WhisperSegment) -> Segment:
+class Context:
+    """What each window is prompted with: the user's prompt, then the text before it, as
+    faster-whisper's `condition_on_previous_text` carries it from one 30 s chunk to the
+    next within a call (the last 223 tokens; dropped after a chunk decoded at a
+    temperature above 0.5)."""
+
+    def __init__(self, model: WhisperModel, prompt: str | None) -> None:
+        self._tokens: list[int] = []
+        self._text = prompt
+        if prompt is not None:
+            encoded = model.hf_tokenizer.encode(" " + prompt.strip(), add_special_tokens=False)
+            self._tokens = list(encoded.ids)
+
+    def prompt(self) -> list[int] | str | None:
+        if self._text is not None:  # the first window: faster-whisper encodes it itself
+            text, self._text = self._text, None
+            return text
+        return self._tokens[-_PROMPT_TOKENS:] or None
+
+    def follow(self, segment: WhisperSegment) -> None:
+        self._tokens.extend(segment.tokens)
+        if (segment.temperature or 0.0) > _PROMPT_RESET_ON_TEMPERATURE:
+            self._tokens = []
+
+
+def _speech(samples: np.ndarray) -> list[tuple[int, int]]:
+    return [(span["start"], span["end"]) for span in get_speech_timestamps(samples, _PAUSES)]
+
+
+def _segment(index: int, segment: WhisperSegment, offset: float) -> Segment:
+    """Our segment of faster-whisper's, its times `offset` s later (the window's start)."""
     return Segment(
         id=index,
-        seek=segment.seek,
-        start=segment.start,
-        end=segment.end,
+        seek=segment.seek + round(offset * _FRAMES_PER_SECOND),
+        start=offset + segment.start,
+        end=offset + segment.end,
         text=segment.text,
         tokens=segment.tokens,
         temperature=segment.temperature or 0.0,
@@ -87,7 +143,12 @@ def _segment(index: int, segment: WhisperSegment) -> Segment:
         words=None
         if segment.words is None
         else [
-            Word(start=w.start, end=w.end, word=w.word.strip(), probability=w.probability)
+            Word(
+                start=offset + w.start,
+                end=offset + w.end,
+                word=w.word.strip(),
+                probability=w.probability,
+            )
             for w in segment.words
         ],
     )

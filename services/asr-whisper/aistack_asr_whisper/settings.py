@@ -18,3 +18,6 @@ class WhisperSettings(AsrSettings):
     whisper_beam_size: int = 5
     whisper_cpu_threads: int = 0
     """CPU threads per transcription; 0 lets CTranslate2 choose."""
+    whisper_window_sec: float = 120.0
+    """Audio is transcribed a window of at most this long at a time (cut in a pause): the
+    memory a transcription holds, whatever the recording's length."""

@@ -9,7 +9,7 @@ import pytest
 
 from aistack_testing.audio import repeat_wav
 from aistack_testing.processes import Service, free_port, start_service
-from aistack_testing.speech import speak
+from aistack_testing.speech import PASSAGE, speak
 
 
 def _start(log: Path, env: dict[str, str]) -> Service:
@@ -42,27 +42,16 @@ def speech(speech_wav: Path) -> bytes:
     return speech_wav.read_bytes()
 
 
-# Varied sentences: repeating one short sentence makes Whisper's output compress too
-# well, and its temperature fallback then spends many seconds on each window.
-PASSAGE = (
-    "Every morning the old baker opened his shop before the sun came up. "
-    "He mixed flour, water and salt in a wooden bowl that belonged to his grandmother. "
-    "Children stopped by the window on their way to school to watch the bread rise. "
-    "In winter the trains were often late, so the station master kept a kettle on the stove. "
-    "Seven boats left the harbour at noon, carrying apples, copper wire and letters. "
-    "The museum closed early on Thursdays because the heating system needed repairs. "
-    "A young violinist practised scales in the attic until her neighbours knew every note. "
-    "Nobody could explain why the garden clock always ran eleven minutes fast. "
-    "The river flooded twice that spring, and the bridge was painted a bright shade of green."
-)
+@pytest.fixture(scope="session")
+def passage_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Piper saying PASSAGE once, about 45 s."""
+    return speak(PASSAGE, tmp_path_factory.mktemp("passage") / "passage.wav")
 
 
 @pytest.fixture(scope="session")
-def long_speech(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+def long_speech(passage_wav: Path) -> bytes:
     """About 150 s of speech: many seconds of work for tiny.en on two cores."""
-    folder = tmp_path_factory.mktemp("long")
-    passage = speak(PASSAGE, folder / "passage.wav")
-    return repeat_wav(passage, folder / "long.wav", 150).read_bytes()
+    return repeat_wav(passage_wav, passage_wav.with_name("long.wav"), 150).read_bytes()
 
 
 @pytest.fixture(scope="session")

@@ -153,7 +153,7 @@ async def _logged(service: Service, text: str) -> bool:
 
 
 async def test_evict_drops_the_idle_model(whisper: Service, silence: bytes) -> None:
-    assert (await transcribe(whisper.url, silence))[-1] == BackendDone()
+    assert (await transcribe(whisper.url, silence))[-1] == BackendDone(duration=1.0)
     assert await loaded(whisper.url)
     async with aiohttp.ClientSession() as session:
         async with session.post(f"{whisper.url}/evict") as response:

