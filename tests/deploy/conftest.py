@@ -62,6 +62,12 @@ CPU_IMAGES = {
 
 
 @pytest.fixture(scope="session")
+def base_image() -> str:
+    """The local Debian base that the `cpu` profile's images build on."""
+    return BASE
+
+
+@pytest.fixture(scope="session")
 def engine():
     """A Docker-compatible engine at DOCKER_HOST, for the container smoke tests. They run with
     AISTACK_CONTAINER_TESTS=1 (`make test` sets it once it has set up podman); set but with
@@ -82,31 +88,12 @@ def engine():
     client.close()
 
 
-LLAMA_WHEELS = "services/llm-llamacpp/wheels"
-
-
-def host_wheels_fit(engine) -> bool:
-    """Whether the llama-cpp-python wheel that scripts/setup.sh built on this host runs in the
-    base image: its C library is at least the host's (in CI both are Debian bookworm)."""
-    return Version(base_libc(engine)) >= Version(platform.libc_ver()[1])
-
-
-@pytest.fixture(scope="session")
-def base_image() -> str:
-    return BASE
-
-
-@pytest.fixture(scope="session")
-def fitting_wheels(engine) -> Path | None:
-    """The folder of this host's llama-cpp-python wheel when it fits the base image."""
-    return ROOT / LLAMA_WHEELS if host_wheels_fit(engine) else None
-
-
 def build_args(engine) -> dict[str, str]:
-    """The base image, and this host's llama-cpp-python wheel when it fits the base: the
+    """The base image, and the llama-cpp-python wheel that scripts/setup.sh built on this host
+    when the base's C library is at least the host's (in CI both are Debian bookworm): the
     llm-llamacpp image installs it instead of compiling llama.cpp."""
-    if host_wheels_fit(engine):
-        return {"BASE_IMAGE": BASE, "PIP_FIND_LINKS": LLAMA_WHEELS}
+    if Version(base_libc(engine)) >= Version(platform.libc_ver()[1]):
+        return {"BASE_IMAGE": BASE, "PIP_FIND_LINKS": "services/llm-llamacpp/wheels"}
     return {"BASE_IMAGE": BASE}
 
 

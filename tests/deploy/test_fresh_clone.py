@@ -23,6 +23,7 @@ Any skip in the narrowed run fails the test: the fresh machine could have avoide
 (about 10 minutes cold), marked `slow`; `make test` runs it with the container smoke tests.
 """
 
+import platform
 import re
 import subprocess
 import time
@@ -47,7 +48,9 @@ echo "fresh-clone: prerequisites in $SECONDS s"
 git clone -q /src/aistack.git /root/aistack
 cd /root/aistack
 git checkout -q --detach "$HEAD_COMMIT"
-if compgen -G "/src/wheels/*.whl" >/dev/null; then
+# This host's llama-cpp-python wheel, when the base's C library is at least the host's.
+if compgen -G "/src/wheels/*.whl" >/dev/null && dpkg --compare-versions \
+    "$(getconf GNU_LIBC_VERSION | cut -d' ' -f2)" ge "$HOST_LIBC"; then
   cp /src/wheels/*.whl services/llm-llamacpp/wheels/
 fi
 start=$SECONDS
@@ -63,20 +66,22 @@ def git(repo: Path, *args: str) -> str:
 
 
 def test_git_clone_and_make_test_pass_on_a_fresh_machine(
-    engine, base_image: str, fitting_wheels: Path | None, repo_root: Path, tmp_path: Path
+    engine, base_image: str, repo_root: Path, tmp_path: Path
 ):
     head = git(repo_root, "rev-parse", "HEAD")
     bare = tmp_path / "aistack.git"
     git(repo_root, "clone", "--bare", "--quiet", str(repo_root), str(bare))
-    volumes = {str(bare): {"bind": "/src/aistack.git", "mode": "ro"}}
-    if fitting_wheels is not None:
-        volumes[str(fitting_wheels)] = {"bind": "/src/wheels", "mode": "ro"}
+    volumes = {
+        str(bare): {"bind": "/src/aistack.git", "mode": "ro"},
+        str(repo_root / "services/llm-llamacpp/wheels"): {"bind": "/src/wheels", "mode": "ro"},
+    }
     began = time.monotonic()
     container = engine.containers.run(
         base_image,
         ["bash", "-c", SCRIPT],
         environment={
             "HEAD_COMMIT": head,
+            "HOST_LIBC": platform.libc_ver()[1],
             "AISTACK_CONTAINER_TESTS": "0",
             "AISTACK_TESTS": SELECTION,
         },
