@@ -21,8 +21,8 @@ What it leaves out, and why:
   fresh machine compiles it. Without a fitting wheel the clone compiles its own.
 
 Any skip in the narrowed run fails the test: the fresh machine could have avoided it. Marked
-`slow`: about 3 to 4 minutes on two cores where the package registries answer from a nearby
-cache (seconds for the prerequisites, about 2 minutes of setup, the rest tests), more where
+`slow`: about 7 minutes on two busy cores where the package registries answer from a nearby
+cache (11 s for the prerequisites, about 2 minutes of setup, the rest the tests), more where
 apt and pip download for real. `make test` runs it with the container smoke tests.
 """
 
