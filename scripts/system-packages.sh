@@ -13,6 +13,7 @@ PYTHON=${PYTHON:-python3}
 # What a piece is, as "how to look for it|Debian package|what it is for".
 runtime=(
   "$PYTHON -c 'import ensurepip'|python3-venv|creating .venv"
+  "$PYTHON -c 'import ctypes.util as u; assert u.find_library(\"gomp\")'|libgomp1|llama.cpp's threads (OpenMP) in the embedded LLM"
 )
 # llama-cpp-python compiles llama.cpp unless its wheel is already built.
 if ! compgen -G "services/llm-llamacpp/wheels/llama_cpp_python-*.whl" >/dev/null; then

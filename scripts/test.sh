@@ -2,6 +2,9 @@
 # Run every test (`make test`): first what the suite needs on this machine (the system
 # packages, the container engine), then the CPU stack in .venv, then each torch backend in
 # its own venv. AISTACK_CONTAINER_TESTS=0 leaves the container smoke tests out.
+# AISTACK_TESTS narrows the run after the same setup: pytest gets its words, split at
+# spaces (no quoting), instead of every test, and the torch backends' suites are left out:
+#   AISTACK_TESTS='tests/test_health.py tests/test_speech.py' make test
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +22,12 @@ if [[ ${AISTACK_CONTAINER_TESTS:-1} != 0 ]]; then
 fi
 
 status=0
+if [[ -n ${AISTACK_TESTS:-} ]]; then
+  read -ra selection <<<"$AISTACK_TESTS"
+  echo "AISTACK_TESTS: only pytest ${selection[*]}, without the torch backends' suites"
+  .venv/bin/python -m pytest "${selection[@]}" "$@"
+  exit
+fi
 .venv/bin/python -m pytest "$@" || status=$?
 for suite in services/*/test.sh; do
   [[ -x $suite ]] || continue

@@ -1,6 +1,7 @@
 """`make up`'s launcher (scripts/up.py) for real, on free ports: Redis, the three CPU
-backends and the edge. A backend killed with SIGKILL is started again, and the gateway
-serves its capability within 10 s; SIGTERM stops everything it started."""
+backends and the edge. A backend killed with SIGKILL is started again, the gateway
+serves its capability within 10 s, and the edge's /metrics counts that one restart;
+SIGTERM stops everything it started."""
 
 import re
 import signal
@@ -11,16 +12,20 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from aistack_testing.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BACK_WITHIN_S = 10
+CAPABILITY = {"asr-whisper": "asr", "tts-piper": "tts", "llm-llamacpp": "llm"}
 
 
 class Launcher:
-    def __init__(self, proc: subprocess.Popen, log: Path, url: str) -> None:
-        self.proc, self.log, self.url = proc, log, url
+    def __init__(
+        self, proc: subprocess.Popen, log: Path, url: str, backends: dict[str, str]
+    ) -> None:
+        self.proc, self.log, self.url, self.backends = proc, log, url, backends
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -36,17 +41,31 @@ class Launcher:
             assert time.monotonic() < deadline, f"no {text!r} in:\n{self.output()}"
             time.sleep(0.1)
 
+    def restarts(self, name: str) -> float | None:
+        """`name`'s aistack_backend_restarts_total on the edge's /metrics (None while
+        absent: no probe has read its process start time yet)."""
+        page = httpx.get(self.url + "/metrics", timeout=BACK_WITHIN_S).text
+        labels = {"capability": CAPABILITY[name], "url": self.backends[name]}
+        for family in text_string_to_metric_families(page):
+            for sample in family.samples:
+                if sample.name == "aistack_backend_restarts_total" and sample.labels == labels:
+                    return sample.value
+        return None
+
 
 @pytest.fixture(scope="module")
 def launcher(tmp_path_factory):
     log = tmp_path_factory.mktemp("up") / "up.log"
     port = free_port()
     args = [sys.executable, ROOT / "scripts" / "up.py", "--port", str(port)]
-    for name in ("asr-whisper", "tts-piper", "llm-llamacpp"):
-        args += [f"--{name}-port", str(free_port())]
+    backends = {}
+    for name in CAPABILITY:
+        backend_port = free_port()
+        args += [f"--{name}-port", str(backend_port)]
+        backends[name] = f"http://127.0.0.1:{backend_port}"
     with log.open("wb") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
-    launcher = Launcher(proc, log, f"http://127.0.0.1:{port}")
+    launcher = Launcher(proc, log, f"http://127.0.0.1:{port}", backends)
     try:
         launcher.wait_for("aistack is up", 240)
         yield launcher
@@ -79,10 +98,12 @@ def chats(url: str, wav: Path) -> bool:
     ("name", "serves"),
     [("asr-whisper", transcribes), ("tts-piper", speaks), ("llm-llamacpp", chats)],
 )
-def test_a_killed_backend_is_restarted_and_served_again_within_10_s(
+def test_a_killed_backend_is_restarted_served_again_within_10_s_and_counted(
     launcher, speech_wav, name, serves
 ):
     assert serves(launcher.url, speech_wav)
+    before = {backend: launcher.restarts(backend) for backend in CAPABILITY}
+    assert before[name] == 0
     pid = launcher.pid_of(name)
     killed = time.monotonic()
     subprocess.run(["kill", "-9", str(pid)], check=True)
@@ -94,6 +115,13 @@ def test_a_killed_backend_is_restarted_and_served_again_within_10_s(
     assert back_s < BACK_WITHIN_S, launcher.output()
     assert launcher.pid_of(name) != pid
     assert f"up: {name} was killed by SIGKILL; starting it again in 0.5 s" in launcher.output()
+    # Counted once a probe reads the new process' start time (a scrape probes when the
+    # catalog's answer is older than AISTACK_MODELS_CACHE_S, 3 s).
+    deadline = time.monotonic() + BACK_WITHIN_S
+    while launcher.restarts(name) == 0 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    after = {backend: launcher.restarts(backend) for backend in CAPABILITY}
+    assert after == {**before, name: 1}, launcher.output()
 
 
 def test_sigterm_stops_everything_it_started(launcher):

@@ -137,8 +137,10 @@ async def test_metrics_count_known_traffic(observed_edge, speech_wav, long_wav, 
     audio = value(page, "aistack_asr_audio_seconds_total", model="whisper-tiny.en")
     assert 8 < audio < 16  # two ~5 s clips
     assert value(page, "aistack_asr_real_time_factor_count", model="whisper-tiny.en") == 2
-    up = value(page, "aistack_backend_up", capability="asr", url=observed_edge_backend(page))
-    assert up == 1
+    backend = {"capability": "asr", "url": observed_edge_backend(page)}
+    assert value(page, "aistack_backend_up", **backend) == 1
+    restarts = ("aistack_backend_restarts_total", frozenset(backend.items()))
+    assert page[restarts] == 0  # read its process start time once, and no other since
 
     # The access log: one line per request above (the scrapes included), matching.
     lines = access_lines(observed_edge.dir / "access", wait_for=9)  # /health included

@@ -64,7 +64,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         ollama=settings.ollama_url,
         llm_provider=settings.llm_provider,
     )
-    obs = app[OBSERVABILITY] = Observability(settings, catalog.backend_states)
+    obs = app[OBSERVABILITY] = Observability(
+        settings, catalog.backend_states, catalog.backend_restarts
+    )
     app[SLOT] = _slot(settings, obs)
     yield
     await stop_watching()

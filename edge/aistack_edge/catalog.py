@@ -2,10 +2,16 @@
 
 Every configured backend is probed concurrently with a short timeout; the answer is
 cached for a few seconds. A backend that does not answer contributes nothing.
+
+A probe that found a backend up also reads its process start time from its /metrics
+(`process_start_time_seconds`, which prometheus_client exports on Linux): a start later
+than any seen at that URL is a restart of the backend, whoever restarted it (make up's
+supervisor, compose, Kubernetes).
 """
 
 import asyncio
 import logging
+import re
 import time
 from dataclasses import dataclass
 
@@ -22,6 +28,7 @@ AUTO = "auto"
 _LISTING_PATH: dict[Capability, str] = {"asr": "/info", "tts": "/v1/models", "llm": "/v1/models"}
 # Where Ollama lists its LLMs (`{"models": [{"name": ...}, ...]}`).
 OLLAMA_TAGS = "/api/tags"
+_PROCESS_START = re.compile(rb"^process_start_time_seconds (\S+)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,9 @@ class Catalog:
         self._unanswered: set[str] = set()
         self._held_back: set[str] = set()
         self._probed = False
+        # Per backend URL: the latest process start time seen, and the restarts counted.
+        self._started: dict[str, float] = {}
+        self._restarts: dict[str, int] = {}
 
     async def entries(self) -> list[Entry]:
         async with self._lock:
@@ -108,6 +118,17 @@ class Catalog:
             for url in urls
         ]
 
+    def backend_restarts(self) -> list[tuple[Capability, str, int]]:
+        """(capability, url, restarts seen) per configured backend whose process start
+        time a probe has read; a restart is counted when a probe reads a later start than
+        any before. Restarts between two probes count as one."""
+        return [
+            (capability, url, self._restarts.get(url, 0))
+            for capability, urls in self._upstreams.items()
+            for url in urls
+            if url in self._started
+        ]
+
     async def cards(self) -> list[ModelCard]:
         """The /v1/models list: the `auto` alias first when any ASR model is up."""
         entries = await self.entries()
@@ -153,7 +174,34 @@ class Catalog:
             )
             self._unanswered.add(url)
             return []
+        if not ollama:  # Ollama has no /metrics
+            await self._note_start(capability, url)
         return [Entry(card, url) for card in cards if card is not None]
+
+    async def _note_start(self, capability: Capability, url: str) -> None:
+        """Read the backend's process start time; count a later one than any before as a
+        restart. A backend whose /metrics lacks it is not counted."""
+        try:
+            # The edge's session leaves bodies compressed: ask for a plain one.
+            headers = {"Accept-Encoding": "identity"}
+            async with self._session.get(
+                url + "/metrics", headers=headers, timeout=self._timeout
+            ) as r:
+                r.raise_for_status()
+                found = _PROCESS_START.search(await r.read())
+            if found is None:
+                return
+            started = float(found[1])
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            log.debug("no process start time from %s: %s", url, exc or type(exc).__name__)
+            return
+        before = self._started.get(url)
+        if before is not None and started <= before:
+            return
+        if before is not None:
+            self._restarts[url] = self._restarts.get(url, 0) + 1
+            log.warning("%s backend %s restarted (its process is a new one)", capability, url)
+        self._started[url] = started
 
 
 def _from_ollama(model: dict) -> dict:

@@ -62,6 +62,12 @@ CPU_IMAGES = {
 
 
 @pytest.fixture(scope="session")
+def base_image() -> str:
+    """The local Debian base that the `cpu` profile's images build on."""
+    return BASE
+
+
+@pytest.fixture(scope="session")
 def engine():
     """A Docker-compatible engine at DOCKER_HOST, for the container smoke tests. They run with
     AISTACK_CONTAINER_TESTS=1 (`make test` sets it once it has set up podman); set but with

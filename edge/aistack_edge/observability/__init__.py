@@ -11,7 +11,7 @@ from aistack_edge.errors import malformed
 from aistack_edge.observability import exchange
 from aistack_edge.observability.access_log import AccessLog, Entry
 from aistack_edge.observability.capture import Capture, Captured
-from aistack_edge.observability.metrics import BackendStates, EdgeMetrics
+from aistack_edge.observability.metrics import BackendRestarts, BackendStates, EdgeMetrics
 from aistack_edge.observability.recent import Finished, RecentRequests
 
 _ADMIN = "/admin"
@@ -29,8 +29,13 @@ class Toggles:
 class Observability:
     """Holds the edge's metrics, access log and capture; is the GPU slot's observer."""
 
-    def __init__(self, settings: EdgeSettings, backend_states: BackendStates) -> None:
-        self.metrics = EdgeMetrics(backend_states)
+    def __init__(
+        self,
+        settings: EdgeSettings,
+        backend_states: BackendStates,
+        backend_restarts: BackendRestarts,
+    ) -> None:
+        self.metrics = EdgeMetrics(backend_states, backend_restarts)
         self.recent = RecentRequests(settings.admin_recent)
         self._trusted_proxies = settings.trusted_proxies
         self.access_log = (

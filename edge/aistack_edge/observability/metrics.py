@@ -23,23 +23,36 @@ _RTF_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5)
 
 # (capability, url, up) for every configured backend, as of the latest probe.
 BackendStates = Callable[[], Iterable[tuple[str, str, bool]]]
+# (capability, url, restarts) for every backend whose process start time the probes read.
+BackendRestarts = Callable[[], Iterable[tuple[str, str, int]]]
 
 
-class _BackendUp(Collector):
-    """aistack_backend_up, read from the catalog's latest probe at scrape time."""
+class _Backends(Collector):
+    """aistack_backend_up and aistack_backend_restarts_total, read from the catalog's
+    probes at scrape time."""
 
-    def __init__(self, states: BackendStates) -> None:
+    def __init__(self, states: BackendStates, restarts: BackendRestarts) -> None:
         self._states = states
+        self._restarts = restarts
 
-    def collect(self) -> Iterable[GaugeMetricFamily]:
-        family = GaugeMetricFamily(
+    def collect(self) -> Iterable[Metric]:
+        up = GaugeMetricFamily(
             "aistack_backend_up",
             "1 when the backend answered the latest catalog probe, else 0",
             labels=["capability", "url"],
         )
-        for capability, url, up in self._states():
-            family.add_metric([capability, url], 1.0 if up else 0.0)
-        yield family
+        for capability, url, answered in self._states():
+            up.add_metric([capability, url], 1.0 if answered else 0.0)
+        yield up
+        restarts = CounterMetricFamily(
+            "aistack_backend_restarts",
+            "Restarts of the backend seen by this edge: a probe read a later process start "
+            "time than before",
+            labels=["capability", "url"],
+        )
+        for capability, url, count in self._restarts():
+            restarts.add_metric([capability, url], count)
+        yield restarts
 
 
 def _labels(metric: Any, *values: str) -> Any:
@@ -88,7 +101,7 @@ class _Requests(Collector):
 
 
 class EdgeMetrics:
-    def __init__(self, backend_states: BackendStates) -> None:
+    def __init__(self, backend_states: BackendStates, backend_restarts: BackendRestarts) -> None:
         # `metric.labels(*values)`, kept: `.labels()` checks its arguments and looks the
         # child up under a lock, which cost more than the update itself. Label values
         # are bounded (catalog ids), and so is this cache.
@@ -202,7 +215,7 @@ class EdgeMetrics:
             "Exchanges not captured: the capture writer's queue was full",
             registry=registry,
         )
-        registry.register(_BackendUp(backend_states))
+        registry.register(_Backends(backend_states, backend_restarts))
 
     def record(self, exchange: Exchange, outcome: str, elapsed_s: float) -> None:
         """Count one finished request and what its route noted."""
