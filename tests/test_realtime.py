@@ -41,7 +41,7 @@ from aistack_testing.edge import (
     until_held,
 )
 from aistack_testing.plugin import SENTENCE
-from aistack_testing.speech import speak, word_overlap
+from aistack_testing.speech import speak, words_in_order
 
 RATE = 24_000
 CHUNK_MS = 40
@@ -221,7 +221,7 @@ async def test_server_vad_finds_each_utterance_and_transcribes_it(edge, sentence
     for n, text in enumerate((SENTENCE, SECOND)):
         item = committed[n].item_id
         assert started[n].item_id == stopped[n].item_id == item == completed[n].item_id
-        assert word_overlap(text, completed[n].transcript) >= 0.6, completed[n].transcript
+        assert words_in_order(text, completed[n].transcript) >= 0.6, completed[n].transcript
         deltas = [e.delta for e in of(got, f"{TRANSCRIPTION}.delta") if e.item_id == item]
         assert deltas and "".join(deltas) == completed[n].transcript
         span_s = (stopped[n].audio_end_ms - started[n].audio_start_ms) / 1000
@@ -245,7 +245,7 @@ async def test_manual_commit_streams_deltas_that_join_to_the_transcript(edge, se
     assert committed.previous_item_id is None
     assert {d.item_id for d in deltas} == {committed.item_id} == {completed.item_id}
     assert "".join(d.delta for d in deltas) == completed.transcript
-    assert word_overlap(SECOND, completed.transcript) >= 0.6, completed.transcript
+    assert words_in_order(SECOND, completed.transcript) >= 0.6, completed.transcript
 
 
 async def test_clear_empties_the_buffer(edge, sentence_pcm, second_pcm):
@@ -263,7 +263,7 @@ async def test_clear_empties_the_buffer(edge, sentence_pcm, second_pcm):
         await conn.send({"type": "input_audio_buffer.commit"})
         got = await until(conn, f"{TRANSCRIPTION}.completed")
     transcript = of(got, f"{TRANSCRIPTION}.completed")[0].transcript
-    assert word_overlap(SECOND, transcript) >= 0.6
+    assert words_in_order(SECOND, transcript) >= 0.6
     assert "fox" not in transcript.lower()
 
 
@@ -322,7 +322,7 @@ async def test_bad_events_are_error_events_and_the_session_goes_on(edge, second_
         await say(conn, second_pcm)
         await conn.send({"type": "input_audio_buffer.commit"})
         got = await until(conn, f"{TRANSCRIPTION}.completed")
-    assert word_overlap(SECOND, got[-1].transcript) >= 0.6
+    assert words_in_order(SECOND, got[-1].transcript) >= 0.6
 
 
 async def test_the_route_refuses_what_is_not_a_transcription_session(edge):
@@ -351,7 +351,7 @@ async def test_g711_sessions_are_transcribed(edge, second_pcm):
         got = await until(conn, f"{TRANSCRIPTION}.completed")
     completed = got[-1]
     assert completed.usage.seconds == pytest.approx(len(ulaw) / 8000, abs=0.05)
-    assert word_overlap(SECOND, completed.transcript) >= 0.5, completed.transcript
+    assert words_in_order(SECOND, completed.transcript) >= 0.5, completed.transcript
 
 
 def pcm_at_8k(audio: bytes) -> bytes:
@@ -396,7 +396,7 @@ async def test_a_full_queue_drops_the_oldest_waiting_and_says_so(
     assert "another edge" in waited.error.message
     (completed,) = of(got, f"{TRANSCRIPTION}.completed")
     assert completed.item_id == third
-    assert word_overlap(SECOND, completed.transcript) >= 0.6
+    assert words_in_order(SECOND, completed.transcript) >= 0.6
 
 
 async def test_an_idle_session_holds_no_slot(edge, redis_server, speech_wav):
@@ -486,7 +486,7 @@ async def test_eight_sessions_and_http_traffic_leave_nothing_behind(
 
     *transcripts, statuses = await asyncio.gather(*(one_session() for _ in range(8)), http_client())
     for transcript in transcripts:
-        assert word_overlap(SECOND, transcript) >= 0.6, transcript
+        assert words_in_order(SECOND, transcript) >= 0.6, transcript
     assert set(statuses) <= {200, 503}
     await until_free(redis_server.url, limit_s=30)
     assert metric(edge.url, "aistack_realtime_sessions_open") == 0

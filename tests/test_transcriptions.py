@@ -15,7 +15,7 @@ import redis.asyncio
 
 from aistack_testing.audio import transcode
 from aistack_testing.plugin import SENTENCE
-from aistack_testing.speech import speak, word_overlap
+from aistack_testing.speech import speak, words_in_order
 
 FORMATS = ["json", "text", "verbose_json", "srt", "vtt"]
 SRT_TIME = r"\d\d:\d\d:\d\d,\d\d\d --> \d\d:\d\d:\d\d,\d\d\d"
@@ -27,7 +27,7 @@ def client(asr_edge):
 
 
 def transcript_of(body, response_format: str) -> str:
-    """The words of a response in any format, for overlap checks."""
+    """The words of a response in any format, for word checks."""
     if response_format in ("json", "verbose_json"):
         return body.text
     if response_format == "text":
@@ -59,7 +59,7 @@ def test_every_response_format(client, speech_wav, endpoint, response_format):
     create = getattr(client.audio, endpoint).create
     with speech_wav.open("rb") as f:
         body = create(model="whisper-1", file=f, response_format=response_format)
-    assert word_overlap(SENTENCE, transcript_of(body, response_format)) >= 0.6
+    assert words_in_order(SENTENCE, transcript_of(body, response_format)) >= 0.6
     if response_format == "verbose_json":
         assert body.language == "en"
         assert 4 < body.duration < 8
@@ -79,7 +79,7 @@ def test_uploaded_formats(client, speech_wav, tmp_path, suffix):
     audio = transcode(speech_wav, tmp_path / f"speech{suffix}")
     with audio.open("rb") as f:
         text = client.audio.transcriptions.create(model="auto", file=f, language="en").text
-    assert word_overlap(SENTENCE, text) >= 0.6
+    assert words_in_order(SENTENCE, text) >= 0.6
 
 
 def test_word_and_segment_granularities(client, speech_wav):
@@ -91,7 +91,7 @@ def test_word_and_segment_granularities(client, speech_wav):
             timestamp_granularities=["word", "segment"],
         )
     assert body.words and body.segments
-    assert word_overlap(SENTENCE, " ".join(w.word for w in body.words)) >= 0.6
+    assert words_in_order(SENTENCE, " ".join(w.word for w in body.words)) >= 0.6
 
 
 def test_subtitle_granularity_sizes_cues(client, tmp_path):

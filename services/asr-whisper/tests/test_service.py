@@ -21,7 +21,7 @@ from aistack_testing.asr_protocol import get, refused, wait_until
 from aistack_testing.audio import transcode
 from aistack_testing.plugin import SENTENCE
 from aistack_testing.processes import Service
-from aistack_testing.speech import word_overlap
+from aistack_testing.speech import words_in_order
 
 MODEL = "whisper-tiny.en"
 
@@ -63,7 +63,7 @@ async def test_transcribes_speech_as_a_stream(whisper: Service, speech: bytes) -
     assert 4.0 < info.duration < 6.0
     assert segments and all(isinstance(e, BackendSegment) for e in segments)
     assert [e.segment.id for e in segments] == list(range(len(segments)))
-    assert word_overlap(SENTENCE, text_of(events)) >= 0.6
+    assert words_in_order(SENTENCE, text_of(events)) >= 0.6
     words = [w for e in segments for w in e.segment.words]
     assert len(words) >= 10
     assert all(0 <= w.start <= w.end <= info.duration + 0.5 for w in words)
@@ -76,7 +76,7 @@ async def test_a_hint_is_read_or_dropped_never_refused(
 ) -> None:
     events = await transcribe(whisper.url, speech, language=hint)
     assert events[0].language == "en"
-    assert word_overlap(SENTENCE, text_of(events)) >= 0.6
+    assert words_in_order(SENTENCE, text_of(events)) >= 0.6
 
 
 @pytest.mark.parametrize("suffix", [".mp3", ".ogg", ".flac"])
@@ -86,12 +86,12 @@ async def test_transcribes_other_upload_formats(
     encoded = await asyncio.to_thread(transcode, speech_wav, tmp_path / f"speech{suffix}")
     audio = await asyncio.to_thread(encoded.read_bytes)
     events = await transcribe(whisper.url, audio)
-    assert word_overlap(SENTENCE, text_of(events)) >= 0.6
+    assert words_in_order(SENTENCE, text_of(events)) >= 0.6
 
 
 async def test_prompt_and_temperature_are_taken(whisper: Service, speech: bytes) -> None:
     events = await transcribe(whisper.url, speech, prompt="A fox in the park.", temperature=0.0)
-    assert word_overlap(SENTENCE, text_of(events)) >= 0.6
+    assert words_in_order(SENTENCE, text_of(events)) >= 0.6
 
 
 @pytest.mark.parametrize(
