@@ -28,7 +28,7 @@ from aistack_contract.errors import AistackError
 from aistack_edge.realtime.audio import InputBuffer, ToVadRate, to_pcm16
 from aistack_edge.realtime.events import SessionConfig
 from aistack_edge.realtime.vad import FRAME_MS, TurnDetector
-from aistack_testing.asr_protocol import job_log
+from aistack_testing.asr_protocol import at_work, job_log, wait_until
 from aistack_testing.audio import pcm
 from aistack_testing.edge import (
     SLOT_KEY,
@@ -438,11 +438,15 @@ async def test_a_hang_up_frees_everything(
         await until(conn, "input_audio_buffer.committed")
         holder = await until_held(redis_server.url)
         assert "whisper-tiny.en" in holder
-        await asyncio.sleep(0.1)  # the backend starts (about a second's work when idle)
+        await wait_until(lambda: at_work(whisper.url), 30)  # hang up mid-transcription
     hung_up = time.time()
     await until_free(redis_server.url, limit_s=60)
     assert max(end for _, end in job_log(whisper.url)) >= hung_up - 1  # stopped, then freed
-    await asyncio.sleep(0.5)
+
+    async def counted() -> bool:
+        return metric(edge.url, disconnects) >= before + 1
+
+    await wait_until(counted, 10)
     assert metric(edge.url, disconnects) == before + 1
     assert metric(edge.url, "aistack_realtime_sessions_open") == 0
     assert (
@@ -502,10 +506,19 @@ async def test_eight_sessions_and_http_traffic_leave_nothing_behind(
     recent = httpx.get(edge.url + "/admin/api/status", timeout=10).json()
     utterances = [r for r in recent["recent"] if r["method"] == "WS"]
     assert len(utterances) >= 8 and {r["capability"] for r in utterances} == {"asr"}
-    await asyncio.sleep(0.5)  # the access log is written in batches
-    lines = [json.loads(line) for f in access_log.glob("*.jsonl") for line in f.open()]
-    sessions = [e for e in lines if e["method"] == "GET" and e["status"] == 101]
-    parts = [e for e in lines if e["method"] == "WS"]
+
+    def logged() -> tuple[list[dict], list[dict]]:
+        """The access log's sessions and utterances so far (it is written in batches)."""
+        lines = [json.loads(line) for f in access_log.glob("*.jsonl") for line in f.open()]
+        sessions = [e for e in lines if e["method"] == "GET" and e["status"] == 101]
+        return sessions, [e for e in lines if e["method"] == "WS"]
+
+    async def all_logged() -> bool:
+        sessions, parts = logged()
+        return len(sessions) >= 8 and len(parts) >= 8
+
+    await wait_until(all_logged, 10)
+    sessions, parts = logged()
     assert len(sessions) >= 8 and {e["path"] for e in sessions} == {"/v1/realtime"}
     assert {e["capability"] for e in sessions} == {"realtime"}
     assert len(parts) >= 8 and {e["model"] for e in parts} == {"whisper-tiny.en"}

@@ -13,6 +13,7 @@ import pytest
 import redis
 import redis.asyncio
 
+from aistack_testing.asr_protocol import at_work
 from aistack_testing.audio import transcode
 from aistack_testing.plugin import SENTENCE
 from aistack_testing.speech import speak, words_in_order
@@ -205,11 +206,11 @@ async def _seconds_until(check, limit: float) -> float:
     return time.perf_counter() - began
 
 
-async def _seconds_until_free(redis_url: str, limit: float) -> float:
+async def _seconds_until_free(redis_url: str, limit: float, key: str = "aistack:gpu-slot") -> float:
     client = redis.asyncio.Redis.from_url(redis_url)
 
     async def free() -> bool:
-        return await client.get("aistack:gpu-slot") is None
+        return await client.get(key) is None
 
     try:
         return await _seconds_until(free, limit)
@@ -276,19 +277,14 @@ async def test_hanging_up_cancels_and_frees_the_slot(
 ):
     session, running = await _post_stream(asr_edge.url, long_wav, stream=stream)
     await _until_held(redis_url, running)
-    await asyncio.sleep(0.5)  # the backend is at work on the audio
-
-    async def backend_idle() -> bool:
-        async with aiohttp.request("GET", whisper.url + "/status") as r:
-            return (await r.json())["jobs"] == 0
-
+    await _seconds_until(lambda: at_work(whisper.url), 30.0)
     running.close()
     await session.close()
     # The backend stops at its next segment (within one 30 s window's decode), and the
     # slot is freed once it has, never before: the next request can't compute beside it.
     freed_after = await _seconds_until_free(redis_url, 15.0)
     assert freed_after < 15.0
-    assert await backend_idle()
+    assert not await at_work(whisper.url)
 
 
 async def test_error_event_mid_stream(long_wav, services, redis_url):
@@ -315,4 +311,5 @@ async def test_error_event_mid_stream(long_wav, services, redis_url):
     last = json.loads(lines[-1][6:])
     assert last["type"] == "error"
     assert last["error"]["kind"] == "network" and last["error"]["provider"] == "Faster-Whisper"
-    assert redis.Redis.from_url(redis_url).get("mid-stream") is None
+    # The edge releases the slot after the stream's last event: promptly, not before it.
+    await _seconds_until_free(redis_url, 5.0, key="mid-stream")

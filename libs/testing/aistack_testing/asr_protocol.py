@@ -65,6 +65,11 @@ async def loaded(url: str, model: str) -> bool:
     return cards[model]["loaded"]
 
 
+async def at_work(url: str) -> bool:
+    """Whether the ASR backend at `url` has a transcription job running (its /status)."""
+    return (await get(f"{url}/status"))["jobs"] > 0
+
+
 async def wait_until(predicate: Callable[[], Awaitable[bool]], within: float) -> float:
     """Poll `predicate` until true; the seconds it took (fails after `within`)."""
     started = time.monotonic()
