@@ -17,7 +17,7 @@ import redis.asyncio
 from aiohttp import web
 
 from aistack_edge.slot.stores import STORE_KEPT, STORE_SETTLING
-from aistack_testing.asr_protocol import events, form, get, job_log, loaded
+from aistack_testing.asr_protocol import at_work, events, form, get, job_log, loaded, wait_until
 from aistack_testing.doubles import serving
 from aistack_testing.edge import SLOT_KEY, envelope, transcribe, until_free, until_held
 from aistack_testing.redis_server import RedisServer
@@ -86,10 +86,14 @@ async def test_hang_up_keeps_the_slot_until_the_backend_stopped(
         await hang_up_mid_window(edge.url, whisper.url, audio)
         status, _, body = await transcribe(edge.url, short)
         assert status in (200, 503), body
-    await asyncio.sleep(0.5)
+    await wait_until(lambda: idle(whisper.url), 60)  # every job's end is in the log
     jobs = job_log(whisper.url)
     assert len(jobs) >= 20
     assert overlaps_within(jobs) == 0.0
+
+
+async def idle(backend_url: str) -> bool:
+    return not await at_work(backend_url)
 
 
 async def test_a_lost_lease_stops_the_work(edge, whisper, long_wav, redis_url):
