@@ -13,7 +13,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from aistack_testing.asr_protocol import at_work
+from aistack_testing.asr_protocol import at_work, idle
 from aistack_testing.audio import transcode
 from aistack_testing.plugin import SENTENCE
 from aistack_testing.speech import speak, words_in_order
@@ -284,7 +284,7 @@ async def test_hanging_up_cancels_and_frees_the_slot(
     # slot is freed once it has, never before: the next request can't compute beside it.
     freed_after = await _seconds_until_free(redis_url, 15.0)
     assert freed_after < 15.0
-    assert not await at_work(whisper.url)
+    assert await idle(whisper.url)
 
 
 async def test_error_event_mid_stream(long_wav, services, redis_url):
