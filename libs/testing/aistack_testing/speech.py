@@ -28,8 +28,9 @@ def words_of(text: str) -> list[str]:
 
 def words_in_order(expected: str, heard: str) -> float:
     """The share of expected words heard, in their order: the longest common subsequence
-    of the two word lists over the expected count. A transcript of the sentence's function
-    words alone, or of its words shuffled, stays far below a faithful one."""
+    of the two word lists over the expected count. Each expected word needs a hearing of
+    its own, in its place: the sentence's words jumbled, or one "the" heard for its
+    three, count for little."""
     want, got = words_of(expected), words_of(heard)
     # One row of the LCS table at a time: row[j] is the LCS of want[:i] and got[:j].
     row = [0] * (len(got) + 1)
