@@ -14,6 +14,7 @@ import pytest
 from yarl import URL
 
 from aistack_testing import system
+from aistack_testing.asr_protocol import at_work, wait_until
 from aistack_testing.edge import (
     accepted_connections,
     envelope,
@@ -143,7 +144,7 @@ async def test_backend_killed_mid_transcription(services, fresh_redis, long_wav)
     edge = services.start("aistack_edge", env=edge_env(doomed.url, fresh_redis))
     running = start(transcribe(edge.url, long_wav.read_bytes()))
     await until_held(fresh_redis.url)
-    await asyncio.sleep(0.5)
+    await wait_until(lambda: at_work(doomed.url), 30)
     doomed.kill()
     status, _, body = await running
     assert status == 503
@@ -192,19 +193,19 @@ async def test_a_trickled_upload_does_not_hold_the_slot(
 ):
     """Neither the ASR form nor an upload relayed to a TTS backend takes the slot
     before the whole body is in; each then gets its own answer."""
-    audio, rest = speech_wav.read_bytes(), asyncio.Event()
+    audio, rest, sent = speech_wav.read_bytes(), asyncio.Event(), asyncio.Event()
 
     async def slow() -> int:
         async with aiohttp.request(
             "POST",
             edge.url + path,
-            data=trickle(audio, pieces=10, pause_s=0.05, last_after=rest),
+            data=trickle(audio, pieces=10, pause_s=0.05, last_after=rest, sent=sent),
             headers=trickle_headers(),
         ) as r:
             return r.status
 
     trickling = start(slow())
-    await asyncio.sleep(1.0)
+    await asyncio.wait_for(sent.wait(), 30)  # all of it but the form's end
     assert await slot_holder(fresh_redis.url) is None
     assert (await transcribe(edge.url, audio))[0] == 200  # served meanwhile
     assert not trickling.done()
@@ -213,23 +214,24 @@ async def test_a_trickled_upload_does_not_hold_the_slot(
 
 
 async def test_hang_up_while_uploading(edge, fresh_redis, speech_wav):
-    audio = speech_wav.read_bytes()
+    audio, sent = speech_wav.read_bytes(), asyncio.Event()
     port = URL(edge.url).port
 
     async def slow() -> None:
         async with aiohttp.request(
             "POST",
             edge.url + "/v1/audio/transcriptions",
-            data=trickle(audio, pieces=10, pause_s=0.05, last_after=asyncio.Event()),
+            data=trickle(audio, pieces=10, pause_s=0.05, last_after=asyncio.Event(), sent=sent),
             headers=trickle_headers(),
         ) as r:
             pytest.fail(f"answered {r.status} before the upload ended")
 
     uploading = start(slow())
-    await asyncio.sleep(1.0)
+    await asyncio.wait_for(sent.wait(), 30)  # all of it but the form's end
     await hang_up(uploading)
     assert (await transcribe(edge.url, audio))[0] == 200
-    assert await slot_holder(fresh_redis.url) is None
+    # That request's lease goes once its answer has been sent: soon after, not before.
+    await until_free(fresh_redis.url, limit_s=5)
     # The edge closes its side soon after. (Its own connections to the backend and to
     # Redis come and go with their pools: counted as file descriptors, they blurred this.)
     for _ in range(50):

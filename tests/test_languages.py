@@ -9,7 +9,7 @@ from aistack_contract.languages import language_tag, spoken_by
 from aistack_contract.models import ModelCard
 from aistack_edge.asr.form import TranscriptionForm
 from aistack_testing.plugin import SENTENCE
-from aistack_testing.speech import word_overlap
+from aistack_testing.speech import words_in_order
 
 WHISPER_LANGUAGES = ["en", "zh", "de", "pt", "he", "jw", "yue"]
 TINY_EN = ModelCard(id="whisper-tiny.en", owned_by="openai", capabilities=["asr"],
@@ -69,4 +69,4 @@ def test_what_browsers_and_people_send_is_transcribed(client, speech_wav, model,
             model=model, file=f, language=hint, response_format="verbose_json"
         )
     assert body.language == "en"
-    assert word_overlap(SENTENCE, body.text) >= 0.8, body.text
+    assert words_in_order(SENTENCE, body.text) >= 0.8, body.text

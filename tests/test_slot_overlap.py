@@ -16,7 +16,7 @@ import time
 import aiohttp
 import pytest
 
-from aistack_testing.asr_protocol import job_log
+from aistack_testing.asr_protocol import idle, job_log, wait_until
 from aistack_testing.redis_server import RedisServer
 
 TTL_MS = 4000  # a lease unrenewed for 2.7 s is lost: 1.3 s for its backend to stop
@@ -124,7 +124,8 @@ async def test_two_edges_never_compute_at_once(services, chaotic_redis, speech_w
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    await asyncio.sleep(3)  # the last cancelled jobs end
+    for backend in backends:  # the last cancelled jobs end
+        await wait_until(lambda url=backend.url: idle(url), 60)
     logs = [job_log(backend.url) for backend in backends]
     computed = sum(end - start for log in logs for start, end in log)
     print(

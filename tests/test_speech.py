@@ -27,7 +27,7 @@ from aistack_edge.tts.ref_audio import RefAudioPolicy
 from aistack_testing.memory import PeakGrowth
 from aistack_testing.plugin import SENTENCE
 from aistack_testing.processes import free_port
-from aistack_testing.speech import word_overlap
+from aistack_testing.speech import words_in_order
 
 QWEN = "qwen3-tts-12hz-0.6b-customvoice"
 LONG = " ".join(
@@ -198,7 +198,7 @@ def test_round_trip_piper_edge_whisper(client):
     heard = client.audio.transcriptions.create(
         model="whisper-tiny.en", file=("speech.mp3", audio), response_format="text"
     )
-    assert word_overlap(SENTENCE, heard) >= 0.8, heard
+    assert words_in_order(SENTENCE, heard) >= 0.8, heard
 
 
 def test_first_bytes_arrive_before_the_synthesis_ends(client):

@@ -17,7 +17,7 @@ import redis.asyncio
 from aiohttp import web
 
 from aistack_edge.slot.stores import STORE_KEPT, STORE_SETTLING
-from aistack_testing.asr_protocol import events, form, get, job_log, loaded
+from aistack_testing.asr_protocol import events, form, idle, job_log, loaded, wait_until
 from aistack_testing.doubles import serving
 from aistack_testing.edge import SLOT_KEY, envelope, transcribe, until_free, until_held
 from aistack_testing.redis_server import RedisServer
@@ -86,7 +86,7 @@ async def test_hang_up_keeps_the_slot_until_the_backend_stopped(
         await hang_up_mid_window(edge.url, whisper.url, audio)
         status, _, body = await transcribe(edge.url, short)
         assert status in (200, 503), body
-    await asyncio.sleep(0.5)
+    await wait_until(lambda: idle(whisper.url), 60)  # every job's end is in the log
     jobs = job_log(whisper.url)
     assert len(jobs) >= 20
     assert overlaps_within(jobs) == 0.0
@@ -230,14 +230,6 @@ async def ollama() -> AsyncIterator[Ollama]:
         yield double
 
 
-async def until_idle(backend) -> None:
-    for _ in range(1200):
-        if not (await get(backend.url + "/status"))["jobs"]:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the backend never went idle")
-
-
 async def whisper_model_loaded(whisper) -> bool:
     return await loaded(whisper.url, "whisper-tiny.en")
 
@@ -259,7 +251,8 @@ async def test_speech_and_transcription_make_room(services, whisper, piper, olla
         },
     )
     wav = speech_wav.read_bytes()
-    await until_idle(whisper)  # a job of an earlier test, still stopping, would keep its model
+    # A job of an earlier test, still stopping, would keep its model.
+    await wait_until(lambda: idle(whisper.url), 60)
     await load_whisper(whisper, wav)
     ollama.loaded = [Ollama.TAG]
     async with httpx.AsyncClient(timeout=60) as client:  # the Ollama double shares the loop

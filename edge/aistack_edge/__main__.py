@@ -23,9 +23,9 @@ def main() -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     setup_tracing("aistack-edge", settings.trace_file)
-    # What was made so far (modules, classes: most of the heap) lives as long as the
-    # process: out of the collector's sight, a full collection scans only what came
-    # after, and no longer stops the event loop for 20 ms or more mid-burst.
+    # What is made so far (modules, classes: most of the heap) lives as long as the
+    # process: out of the collector's sight, a full collection scans only what comes
+    # after, instead of stopping the event loop for 20 ms or more mid-burst.
     gc.freeze()
     listening = functools.partial(
         logging.getLogger("aistack_edge").info, "listening on http://%s:%s", args.host, args.port

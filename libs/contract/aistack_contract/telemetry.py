@@ -2,8 +2,9 @@
 
 Traces: with `OTEL_EXPORTER_OTLP_ENDPOINT` set, finished spans go to that collector
 over OTLP/HTTP; with a trace file, each finished span is appended to it as one JSON
-line (for tests and debugging); with neither, no tracer provider is installed and
-no span is made at all (`current_span`, `server_span`: no work per request). The W3C
+line (for tests and debugging); with neither, no tracer provider is installed:
+`current_span` and `server_span` then make no span (no work per request), and spans
+started on a tracer directly are the API's no-op spans, which record nothing. The W3C
 `traceparent` header carries the context between processes.
 """
 

@@ -65,6 +65,16 @@ async def loaded(url: str, model: str) -> bool:
     return cards[model]["loaded"]
 
 
+async def at_work(url: str) -> bool:
+    """Whether the ASR backend at `url` has a transcription job running (its /status)."""
+    return (await get(f"{url}/status"))["jobs"] > 0
+
+
+async def idle(url: str) -> bool:
+    """Whether the ASR backend at `url` has no transcription job running."""
+    return not await at_work(url)
+
+
 async def wait_until(predicate: Callable[[], Awaitable[bool]], within: float) -> float:
     """Poll `predicate` until true; the seconds it took (fails after `within`)."""
     started = time.monotonic()

@@ -45,15 +45,19 @@ async def trickle(
     pause_s: float,
     last_after: asyncio.Event | None = None,
     boundary: str = "trickle",
+    sent: asyncio.Event | None = None,
 ) -> AsyncIterator[bytes]:
     """A multipart body holding `audio` as its `file`, sent in `pieces` with pauses;
-    its end only once `last_after` is set, when given."""
+    its end only once `last_after` is set, when given. `sent`, when given, is set once
+    every piece of the audio has been handed to the connection."""
     disposition = 'Content-Disposition: form-data; name="file"; filename="a.wav"'
     yield f"--{boundary}\r\n{disposition}\r\n\r\n".encode()
     step = -(-len(audio) // pieces)
     for start in range(0, len(audio), step):
         await asyncio.sleep(pause_s)
         yield audio[start : start + step]
+    if sent is not None:
+        sent.set()
     if last_after is not None:
         await last_after.wait()
     yield f"\r\n--{boundary}--\r\n".encode()

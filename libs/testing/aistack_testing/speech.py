@@ -41,7 +41,18 @@ def words_of(text: str) -> list[str]:
     return ["".join(c for c in w.lower() if c.isalnum()) for w in text.split()]
 
 
-def word_overlap(expected: str, heard: str) -> float:
-    """The share of expected words that were heard (order ignored)."""
-    want, got = words_of(expected), set(words_of(heard))
-    return sum(w in got for w in want) / max(len(want), 1)
+def words_in_order(expected: str, heard: str) -> float:
+    """The share of expected words heard, in their order: the longest common subsequence
+    of the two word lists over the expected count. Each expected word needs a hearing of
+    its own, in its place: the sentence's words jumbled, or one "the" heard for its
+    three, count for little."""
+    want, got = words_of(expected), words_of(heard)
+    # One row of the LCS table at a time: row[j] is the LCS of want[:i] and got[:j].
+    row = [0] * (len(got) + 1)
+    for word in want:
+        diagonal = 0
+        for j, other in enumerate(got, start=1):
+            above = row[j]
+            row[j] = diagonal + 1 if word == other else max(row[j], row[j - 1])
+            diagonal = above
+    return row[-1] / max(len(want), 1)

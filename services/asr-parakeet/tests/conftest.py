@@ -52,12 +52,20 @@ def tiny_nemo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def parakeet(tiny_nemo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """asr-parakeet on the tiny model: tiny long-form windows, a 2-minute cap, 2 s keep-alive."""
+def keep_alive() -> float:
+    """The `parakeet` service's keep-alive, in seconds."""
+    return 2.0
+
+
+@pytest.fixture(scope="session")
+def parakeet(
+    tiny_nemo: Path, keep_alive: float, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
+    """asr-parakeet on the tiny model: tiny long-form windows, a 2-minute cap, `keep_alive`."""
     env = {
         "AISTACK_PARAKEET_MODEL_PATH": str(tiny_nemo),
         "AISTACK_MAX_AUDIO_SEC": "120",
-        "AISTACK_MODEL_KEEP_ALIVE_SEC": "2",
+        "AISTACK_MODEL_KEEP_ALIVE_SEC": str(keep_alive),
         **LONG_FORM,
     }
     service = _start(tmp_path_factory.mktemp("parakeet") / "service.log", env)

@@ -88,11 +88,17 @@ def _start(log: Path, env: dict[str, str]) -> Service:
 
 
 @pytest.fixture(scope="session")
+def keep_alive() -> float:
+    """The `sensevoice` service's keep-alive, in seconds."""
+    return 4.0
+
+
+@pytest.fixture(scope="session")
 def sensevoice(
-    tiny_models: TinyModels, tmp_path_factory: pytest.TempPathFactory
+    tiny_models: TinyModels, keep_alive: float, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Service]:
-    """asr-sensevoice on the tiny models; idle models leave after 4 s."""
-    env = {**tiny_models.env(), "AISTACK_MODEL_KEEP_ALIVE_SEC": "4"}
+    """asr-sensevoice on the tiny models; idle models leave after `keep_alive`."""
+    env = {**tiny_models.env(), "AISTACK_MODEL_KEEP_ALIVE_SEC": str(keep_alive)}
     service = _start(tmp_path_factory.mktemp("sensevoice") / "service.log", env)
     yield service
     service.stop()

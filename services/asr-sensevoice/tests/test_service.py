@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 import wave
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -192,14 +193,21 @@ async def test_evict_drops_the_model(sensevoice: Service, speech: Speech) -> Non
     assert (await get(f"{sensevoice.url}/status"))["loaded"] == []
 
 
-async def test_idle_model_leaves_after_keep_alive(sensevoice: Service, speech: Speech) -> None:
+async def test_idle_model_leaves_after_keep_alive(
+    sensevoice: Service, speech: Speech, keep_alive: float
+) -> None:
     await transcribe(sensevoice.url, speech.data)
+    # The model is released just before the answer ends: its idle time starts a little
+    # before this, never after.
+    answered = time.monotonic()
     assert await loaded(sensevoice.url)
 
     async def unloaded() -> bool:
         return not await loaded(sensevoice.url)
 
-    await wait_until(unloaded, within=15)
+    await wait_until(unloaded, within=keep_alive + 10)
+    idle = time.monotonic() - answered
+    assert idle >= keep_alive - 0.2, f"unloaded after {idle:.2f} s idle"
 
 
 async def test_without_models_nothing_is_served(tmp_path: Path) -> None:

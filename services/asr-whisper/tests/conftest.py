@@ -28,9 +28,17 @@ def whisper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 
 
 @pytest.fixture(scope="session")
-def whisper_strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """asr-whisper with a 1 s keep-alive and a 60 s audio cap."""
-    env = {"AISTACK_MODEL_KEEP_ALIVE_SEC": "1", "AISTACK_MAX_AUDIO_SEC": "60"}
+def strict_keep_alive() -> float:
+    """whisper_strict's keep-alive, in seconds."""
+    return 1.0
+
+
+@pytest.fixture(scope="session")
+def whisper_strict(
+    tmp_path_factory: pytest.TempPathFactory, strict_keep_alive: float
+) -> Iterator[Service]:
+    """asr-whisper with a `strict_keep_alive` keep-alive and a 60 s audio cap."""
+    env = {"AISTACK_MODEL_KEEP_ALIVE_SEC": str(strict_keep_alive), "AISTACK_MAX_AUDIO_SEC": "60"}
     service = _start(tmp_path_factory.mktemp("whisper-strict") / "service.log", env)
     yield service
     service.stop()

