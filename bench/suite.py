@@ -35,6 +35,7 @@ class Plan:
     transcriptions: int  # short transcriptions per path
     clients: tuple[int, ...]
     asr_runs: dict[float, int]  # clip seconds -> runs
+    asr_long: tuple[float, ...]  # clip seconds, one run each through the edge alone
     tts_runs: int
     leases: int
     waiters: int
@@ -48,6 +49,7 @@ FULL = Plan(
     transcriptions=40,
     clients=(1, 10, 100),
     asr_runs={60: 3, 300: 3, 1200: 1},
+    asr_long=(60, 1800, 7200),
     tts_runs=7,
     leases=1000,
     waiters=10,
@@ -60,6 +62,7 @@ QUICK = Plan(
     transcriptions=3,
     clients=(1, 10, 100),
     asr_runs={10: 1, 30: 1},
+    asr_long=(60,),
     tts_runs=2,
     leases=100,
     waiters=4,
@@ -108,6 +111,21 @@ def asr_rows(f: dict) -> list[Row]:
         rows.append(Row(f"peak memory after {after}: edge", "MiB", r["edge_peak_mib"]))
         rows.append(Row(f"peak memory after {after}: backend", "MiB", r["backend_peak_mib"]))
     rows.append(Row("peak memory: in-process baseline", "MiB", f["memory"]["bench_process_mib"]))
+    longs = f.get("long", [])
+    for r in longs:
+        length, shortest = duration(r["audio_s"]), longs[0]
+        rows.append(Row(f"long {length}: first text", "s", r["first_delta_s"]))
+        rows.append(
+            Row(
+                f"long {length}: RTF",
+                "",
+                r["rtf"],
+                shortest["rtf"],
+                f"RTF at {duration(shortest['audio_s'])}",
+            )
+        )
+        rows.append(Row(f"long {length}: backend memory growth", "MiB", r["backend_growth_mib"]))
+        rows.append(Row(f"long {length}: edge memory growth", "MiB", r["edge_growth_mib"]))
     return rows
 
 
@@ -227,7 +245,7 @@ PARTS = {
     ),
     "asr": Part(
         "ASR: edge vs. faster-whisper in-process",
-        lambda p, w: asr_edge.run(p.asr_runs, w),
+        lambda p, w: asr_edge.run(p.asr_runs, w, p.asr_long),
         asr_rows,
     ),
     "tts": Part(

@@ -2,10 +2,12 @@
 
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
-from faster_whisper import WhisperModel
+from faster_whisper import BatchedInferencePipeline, WhisperModel
 from faster_whisper.transcribe import Segment as WhisperSegment
+from faster_whisper.transcribe import TranscriptionInfo
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from aistack_asr.audio import Audio
@@ -75,9 +77,7 @@ class WhisperBackend(Backend):
             if cancel.is_set():
                 return
             offset = first / audio.sample_rate
-            segments, info = model.transcribe(
-                samples, **{**asked, "language": language, "initial_prompt": context.prompt()}
-            )
+            segments, info = self._transcribe(model, samples, asked, language, context)
             try:
                 if first == 0:
                     # The first window tells the language; the rest are held to it, as
@@ -96,6 +96,26 @@ class WhisperBackend(Backend):
                     index += 1
             finally:
                 segments.close()
+
+    def _transcribe(
+        self,
+        model: WhisperModel,
+        samples: np.ndarray,
+        asked: dict[str, Any],
+        language: str | None,
+        context: "Context",
+    ) -> tuple[Iterator[WhisperSegment], TranscriptionInfo]:
+        """One window, by faster-whisper's sequential loop (each 30 s prompted with the
+        text before it) or, with a batch size, its batched pipeline (speech chunks
+        decoded side by side, each prompted with the user's prompt only)."""
+        if batch_size := self.settings.whisper_batch_size:
+            pipeline = BatchedInferencePipeline(model)
+            return pipeline.transcribe(
+                samples, **{**asked, "language": language, "batch_size": batch_size}
+            )
+        return model.transcribe(
+            samples, **{**asked, "language": language, "initial_prompt": context.prompt()}
+        )
 
 
 class Context:

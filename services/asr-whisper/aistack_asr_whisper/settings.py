@@ -21,3 +21,6 @@ class WhisperSettings(AsrSettings):
     whisper_window_sec: float = 120.0
     """Audio is transcribed a window of at most this long at a time (cut in a pause): the
     memory a transcription holds, whatever the recording's length."""
+    whisper_batch_size: int = Field(0, ge=0)
+    """Speech chunks decoded side by side (faster-whisper's batched pipeline); 0 decodes
+    them one after another, each prompted with the text before it."""
