@@ -18,8 +18,9 @@ from aistack_asr_whisper import engine
 from aistack_asr_whisper.backend import Context, WhisperBackend, _speech
 from aistack_asr_whisper.settings import WhisperSettings
 from aistack_asr_whisper.windows import windows
-from aistack_contract.transcription import TranscribeOptions, Word
+from aistack_contract.transcription import Segment, TranscribeOptions, Word
 from aistack_testing.audio import repeat_wav
+from aistack_testing.speech import PASSAGE, words_in_order
 
 T = TypeVar("T")
 SETTINGS = WhisperSettings()
@@ -131,3 +132,26 @@ def _segment(tokens: list[int], temperature: float) -> WhisperSegment:
         id=0, seek=0, start=0.0, end=1.0, text="", tokens=tokens, avg_logprob=0.0,
         compression_ratio=1.0, no_speech_prob=0.0, words=None, temperature=temperature,
     )  # fmt: skip
+
+
+def test_the_batched_pipeline_transcribes_each_window_in_order(
+    model: WhisperModel, five_minutes: Path
+) -> None:
+    """AISTACK_WHISPER_BATCH_SIZE: faster-whisper's batched pipeline over each window;
+    the segments still come in order, within the recording, with its words."""
+    settings = WhisperSettings(whisper_batch_size=4, whisper_window_sec=60)
+
+    def transcribe() -> list[Segment]:
+        with five_minutes.open("rb") as file:
+            audio = Audio.open(file, "test", max_seconds=None)
+            events = WhisperBackend(settings).transcribe(model, audio, OPTIONS, threading.Event())
+            return [e.segment for e in events if e.type == "segment"]
+
+    segments = on_worker(transcribe)
+    with five_minutes.open("rb") as file:
+        duration = Audio.open(file, "test").declared
+    starts = [s.start for s in segments]
+    assert starts == sorted(starts) and segments[-1].end <= duration + 0.5
+    assert segments[-1].start > duration - 60  # every window was transcribed
+    text = " ".join(s.text for s in segments)
+    assert words_in_order(PASSAGE, text[: len(text) // 6]) >= 0.6
