@@ -94,6 +94,29 @@ class Audio:
         if pending:
             yield _floats(pending)
 
+    def blocks(self, seconds: float) -> Iterator[tuple[np.ndarray, bool]]:
+        """The samples in blocks of `seconds` (the last one may be shorter), each with
+        whether it is the last: for an engine that carries its state block to block."""
+        size = int(seconds * self.sample_rate)
+        pending: list[np.ndarray] = []
+        held = 0
+        ready: np.ndarray | None = None
+        for piece in self.pieces():
+            pending.append(piece)
+            held += piece.size
+            while held >= size:
+                joined = np.concatenate(pending)
+                if ready is not None:
+                    yield ready, False
+                ready, rest = joined[:size], joined[size:]
+                pending, held = [rest], rest.size
+        if held:
+            if ready is not None:
+                yield ready, False
+            ready = np.concatenate(pending)
+        if ready is not None:
+            yield ready, True
+
     def whole(self) -> np.ndarray:
         """Every sample at once, for an engine that must see the whole recording."""
         return np.concatenate(list(self.pieces()))

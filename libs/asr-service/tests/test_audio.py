@@ -1,11 +1,12 @@
-"""decode_audio on real speech in the formats users upload, and on bad input."""
+"""Audio decoding on real speech in the formats users upload, a piece at a time, and on
+bad input."""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from aistack_asr.audio import SAMPLE_RATE, decode_audio
+from aistack_asr.audio import SAMPLE_RATE, Audio, decode_audio
 from aistack_contract.errors import AistackError, ErrorKind
 from aistack_testing.audio import transcode
 
@@ -42,3 +43,22 @@ def test_a_header_declaring_more_than_the_cap_is_overflow_at_once(speech_wav: Pa
         decode_audio(speech_wav.read_bytes(), "Test", max_seconds=data.size / SAMPLE_RATE / 2)
     assert caught.value.body.kind == ErrorKind.OVERFLOW
     assert "declares" in caught.value.body.message
+
+
+@pytest.mark.parametrize("seconds", [0.7, 2.0, 60.0])
+def test_pieces_and_blocks_are_the_whole_in_turn(speech_wav: Path, seconds: float) -> None:
+    """What an engine reads a piece or a block at a time is the whole recording, sample
+    for sample; blocks are of the size asked but the last, and only the last says so;
+    `first` decodes no further than asked."""
+    whole = decode_audio(speech_wav.read_bytes(), "Test")
+    with speech_wav.open("rb") as file:
+        audio = Audio.open(file, "Test")
+        assert abs(audio.declared - whole.size / SAMPLE_RATE) < 0.01
+        assert np.array_equal(np.concatenate(list(audio.pieces())), whole)
+        assert audio.complete and audio.samples == whole.size
+        blocks = list(audio.blocks(seconds))
+        assert np.array_equal(np.concatenate([b for b, _ in blocks]), whole)
+        assert [last for _, last in blocks] == [False] * (len(blocks) - 1) + [True]
+        assert all(b.size == int(seconds * SAMPLE_RATE) for b, _ in blocks[:-1])
+        assert np.array_equal(audio.first(1.0), whole[:SAMPLE_RATE])
+        assert not audio.complete

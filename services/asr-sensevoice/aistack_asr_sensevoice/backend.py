@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from aistack_asr.audio import SAMPLE_RATE, Audio
+from aistack_asr.audio import Audio
 from aistack_asr.backend import Backend, TranscribeEvent
 from aistack_asr.stoppable import Stopped
 from aistack_asr_sensevoice import engine, postprocess
@@ -65,21 +65,21 @@ class SenseVoiceBackend(Backend):
         options: TranscribeOptions,
         cancel: threading.Event,
     ) -> Iterator[TranscribeEvent]:
-        """Info once the first chunk has told the language; then one segment per chunk."""
-        audio = upload.whole()  # the VAD model reads the whole recording before any chunk
+        """Info once the first chunk has told the language; then one segment per chunk,
+        the audio read as the VAD goes."""
         # The shell has read the hint: one of the card's languages, or none.
         reported = options.language
         language = reported or AUTO
-        duration = len(audio) / SAMPLE_RATE
         announced = False
         segments = done = 0
         try:
-            for start, end in engine.speech_spans(model, audio):
+            blocks = upload.blocks(engine.VAD_WINDOW_S)
+            for start, end, samples in engine.speech_spans(model, blocks):
                 if cancel.is_set():
                     return
                 try:
                     chunk = self._recognize(
-                        model, audio, start, end, language, options.word_timestamps, cancel
+                        model, samples, start, end, language, options.word_timestamps, cancel
                     )
                 except Stopped:
                     return
@@ -87,7 +87,7 @@ class SenseVoiceBackend(Backend):
                 if not announced:
                     announced = True
                     detected = reported or chunk.language or UNDETECTED
-                    yield BackendInfo(language=detected, duration=duration)
+                    yield BackendInfo(language=detected, duration=upload.declared)
                 if chunk.text:
                     words = chunk.words
                     segment = Segment(
@@ -95,8 +95,8 @@ class SenseVoiceBackend(Backend):
                     )
                     yield BackendSegment(segment=segment)
                     segments += 1
-            if not announced:
-                yield BackendInfo(language=reported or UNDETECTED, duration=duration)
+            if not announced:  # no speech: the audio was read to its end
+                yield BackendInfo(language=reported or UNDETECTED, duration=upload.seconds)
         finally:
             if cancel.is_set():
                 log.info("cancelled after %d VAD chunks", done)
@@ -104,14 +104,13 @@ class SenseVoiceBackend(Backend):
     def _recognize(
         self,
         model: SenseVoicePair,
-        audio: np.ndarray,
+        samples: np.ndarray,
         start: float,
         end: float,
         language: str,
         timestamps: bool,
         cancel: threading.Event,
     ) -> postprocess.Chunk:
-        samples = audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
         try:
             raw = engine.recognize(
                 model, samples, language, self.settings.sensevoice_use_itn, timestamps, cancel

@@ -1,8 +1,8 @@
 """How the service calls FunASR; a benchmark can call it the same way in-process:
 
 pair = load(settings)
-for start, end in speech_spans(pair, audio):  # as the VAD finds them
-    raw = recognize(pair, audio[int(start * 16000) : int(end * 16000)], "auto", True, True, cancel)
+for start, end, samples in speech_spans(pair, audio.blocks(VAD_WINDOW_S)):  # as found
+    raw = recognize(pair, samples, "auto", True, True, cancel)
 
 FunASR (and torch) are imported on first load, so the service answers /health at once.
 """
@@ -10,7 +10,7 @@ FunASR (and torch) are imported on first load, so the service answers /health at
 import gc
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ REQUIRED_FILES = ("config.yaml", "model.pt")
 VAD_WINDOW_S = 60.0
 """Audio the VAD takes at a time (its own default chunk): a long file's first segment comes
 after one window of VAD, not after all of it."""
+_LOOKBACK = 5 * SAMPLE_RATE
 
 
 @dataclass
@@ -87,29 +88,41 @@ def unload(pair: SenseVoicePair) -> None:
         torch.cuda.empty_cache()
 
 
-def speech_spans(pair: SenseVoicePair, audio: np.ndarray) -> Iterator[tuple[float, float]]:
-    """The VAD's speech segments of 16 kHz mono `audio`, (start, end) in seconds, each as soon
-    as its end is found: the VAD runs on VAD_WINDOW_S windows, carrying its state across."""
+def speech_spans(
+    pair: SenseVoicePair, blocks: Iterable[tuple[np.ndarray, bool]]
+) -> Iterator[tuple[float, float, np.ndarray]]:
+    """The VAD's speech segments of 16 kHz mono audio read in `blocks` (samples, whether
+    the last): (start, end) in seconds and the segment's samples, each as soon as its end
+    is found. The VAD carries its state from block to block; only the samples from the
+    start of a segment not yet ended (or the last few seconds) are held."""
     cache: dict[str, Any] = {}
-    step = int(VAD_WINDOW_S * SAMPLE_RATE)
-    begin = None
-    for at in range(0, len(audio), step):
+    held = np.empty(0, dtype=np.float32)
+    held_from = 0  # the sample offset of held[0]
+    begin = None  # ms
+    for block, last in blocks:
+        held = np.concatenate([held, block])
         with pair.lock:
             result = pair.vad.generate(
-                input=audio[at : at + step],
-                cache=cache,
-                is_final=at + step >= len(audio),
-                chunk_size=int(VAD_WINDOW_S * 1000),
+                input=block, cache=cache, is_final=last, chunk_size=int(VAD_WINDOW_S * 1000)
             )
         # [[b, e]]: a whole segment; [[b, -1]]: one starts; [[-1, e]]: the open one ends
         for b, e in result[0]["value"]:
-            if b >= 0 and e >= 0:
-                yield b / 1000, e / 1000
-            elif b >= 0:
+            if b >= 0 and e < 0:
                 begin = b
-            elif begin is not None:
-                yield begin / 1000, e / 1000
-                begin = None
+                continue
+            if b < 0:
+                if begin is None:
+                    continue
+                b, begin = begin, None
+            start, end = b * SAMPLE_RATE // 1000, e * SAMPLE_RATE // 1000
+            yield b / 1000, e / 1000, held[max(start - held_from, 0) : end - held_from]
+        # What a later segment may still need: from the open one's start, else the last
+        # few seconds (the VAD places a start a little before it reports it).
+        keep = held_from + held.size - _LOOKBACK
+        if begin is not None:
+            keep = min(keep, begin * SAMPLE_RATE // 1000)
+        if keep > held_from:
+            held, held_from = held[keep - held_from :], keep
 
 
 def recognize(

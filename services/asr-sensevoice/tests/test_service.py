@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import re
 import time
 import wave
@@ -10,9 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import numpy as np
 import pytest
 
-from aistack_asr.audio import decode_audio
+from aistack_asr.audio import SAMPLE_RATE, Audio, decode_audio
 from aistack_asr_sensevoice import engine
 from aistack_asr_sensevoice.settings import SenseVoiceSettings
 from aistack_contract.events import (
@@ -57,9 +59,34 @@ def vad_spans(tiny_models: TinyModels, audio: bytes) -> list[tuple[float, float]
     )
     pair = engine.load(settings)
     try:
-        return list(engine.speech_spans(pair, decode_audio(audio, "test")))
+        blocks = Audio.open(io.BytesIO(audio), "test").blocks(engine.VAD_WINDOW_S)
+        return [(start, end) for start, end, _ in engine.speech_spans(pair, blocks)]
     finally:
         engine.unload(pair)
+
+
+def test_a_long_recording_is_read_block_by_block(
+    long_speech: Speech, tiny_models: TinyModels
+) -> None:
+    """Five minutes through the VAD a block at a time: spans in order, and each span's
+    samples are the recording's at that span, though the reader holds only what an open
+    span may still need."""
+    settings = SenseVoiceSettings(
+        sensevoice_model_dir=tiny_models.model_dir, sensevoice_vad_dir=tiny_models.vad_dir
+    )
+    whole = decode_audio(long_speech.data, "test")
+    pair = engine.load(settings)
+    try:
+        blocks = Audio.open(io.BytesIO(long_speech.data), "test").blocks(engine.VAD_WINDOW_S)
+        spans = list(engine.speech_spans(pair, blocks))
+    finally:
+        engine.unload(pair)
+    assert spans[-1][1] > 4 * engine.VAD_WINDOW_S  # beyond the fourth block
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
+    for start, end, samples in spans:
+        first = round(start * 1000) * SAMPLE_RATE // 1000
+        assert np.array_equal(samples, whole[first : first + samples.size])
+        assert samples.size == pytest.approx((end - start) * SAMPLE_RATE, abs=16)
 
 
 async def test_info_shows_the_card(sensevoice: Service) -> None:
