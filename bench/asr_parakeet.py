@@ -26,10 +26,9 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from aistack_asr.audio import SAMPLE_RATE, decode_audio
+from aistack_asr.audio import SAMPLE_RATE, Audio, decode_audio
 from aistack_asr_parakeet import tiny_model
 from aistack_asr_parakeet.backend import ParakeetBackend
 from aistack_asr_parakeet.chunks import plan_chunks
@@ -43,8 +42,11 @@ from aistack_testing.plugin import SENTENCE
 from aistack_testing.speech import speak
 
 
-def words_of(backend: ParakeetBackend, model: ParakeetModel, audio: np.ndarray) -> list[str]:
-    events = backend.transcribe(model, audio, TranscribeOptions(model=MODEL_ID), threading.Event())
+def words_of(backend: ParakeetBackend, model: ParakeetModel, wav: Path) -> list[str]:
+    with wav.open("rb") as file:
+        audio = Audio.open(file, "bench")
+        options = TranscribeOptions(model=MODEL_ID)
+        events = list(backend.transcribe(model, audio, options, threading.Event()))
     return [w.word for e in events if isinstance(e, BackendSegment) for w in e.segment.words or []]
 
 
@@ -80,14 +82,14 @@ def main() -> None:
             "lengths": [],
         }
         speech = speak(SENTENCE, work / "sentence.wav")
-        words_of(backend, model, decode_audio(speech.read_bytes(), "bench"))  # warm up
+        words_of(backend, model, speech)  # warm up
         for length in args.lengths:
             wav = repeat_wav(speech, work / f"{length:g}.wav", length)
             audio = decode_audio(wav.read_bytes(), "bench")
             seconds = []
             for _ in range(args.runs):
                 began = time.perf_counter()
-                stitched = words_of(backend, model, audio)
+                stitched = words_of(backend, model, wav)
                 seconds.append(time.perf_counter() - began)
             duration = len(audio) / SAMPLE_RATE
             windows = plan_chunks(
@@ -106,7 +108,7 @@ def main() -> None:
             }
             try:
                 row["agreement_with_one_pass"] = round(
-                    agreement(words_of(single, model, audio), stitched), 3
+                    agreement(words_of(single, model, wav), stitched), 3
                 )
             except torch.OutOfMemoryError:
                 row["agreement_with_one_pass"] = "one pass ran out of memory"

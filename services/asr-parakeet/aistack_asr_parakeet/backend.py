@@ -9,7 +9,7 @@ from aistack_asr.audio import SAMPLE_RATE, Audio
 from aistack_asr.backend import Backend, TranscribeEvent
 from aistack_asr.stoppable import Stopped
 from aistack_asr_parakeet import models
-from aistack_asr_parakeet.chunks import cut_points, plan_chunks, stitch
+from aistack_asr_parakeet.chunks import Chunk, cut_points, read_chunks, stitch
 from aistack_asr_parakeet.engine import ParakeetModel, is_out_of_memory
 from aistack_asr_parakeet.segments import build_segments
 from aistack_asr_parakeet.settings import ParakeetSettings
@@ -55,31 +55,35 @@ class ParakeetBackend(Backend):
         options: TranscribeOptions,
         cancel: threading.Event,
     ) -> Iterator[TranscribeEvent]:
-        audio = upload.whole()  # the windows are planned over the whole recording
         language = options.language or UNKNOWN_LANGUAGE  # a hint the shell has read
-        duration = len(audio) / SAMPLE_RATE
-        yield BackendInfo(language=language, duration=duration)
-        chunks = plan_chunks(
-            len(audio),
+        windows = read_chunks(
+            upload.pieces(),
             window=self._samples(self.settings.parakeet_window_sec),
             overlap=self._samples(self.settings.parakeet_overlap_sec),
             min_last=self._samples(self.settings.parakeet_min_last_chunk_sec),
         )
+        chunks: list[Chunk] = []
         pieces: list[list[Word]] = []
-        for index, chunk in enumerate(chunks):
+        for index, (chunk, samples) in enumerate(windows):
+            if index == 0:  # the audio decodes: accepted
+                yield BackendInfo(language=language, duration=upload.declared)
+            where = f"window {index + 1}, at {chunk.start / SAMPLE_RATE:.1f} s of "
+            where += f"{upload.declared:.1f} s"
             if cancel.is_set():
-                log.info("cancelled before window %d of %d", index + 1, len(chunks))
+                log.info("cancelled before %s", where)
                 return
             try:
-                words = model.transcribe(audio[chunk.start : chunk.end], cancel)
+                words = model.transcribe(samples, cancel)
             except Stopped:
-                log.info("cancelled in window %d of %d", index + 1, len(chunks))
+                log.info("cancelled in %s", where)
                 return
             except Exception as exc:
                 if is_out_of_memory(exc):
                     raise AistackError(ErrorKind.OVERFLOW, "out of memory", self.provider) from exc
                 raise
-            pieces.append([_shifted(w, chunk.start / SAMPLE_RATE, duration) for w in words])
+            chunks.append(chunk)
+            end = chunk.end / SAMPLE_RATE
+            pieces.append([_shifted(w, chunk.start / SAMPLE_RATE, end) for w in words])
         words = stitch(pieces, cut_points(chunks, SAMPLE_RATE))
         log.info("%d words from %d window(s)", len(words), len(chunks))
         for segment in build_segments(words):

@@ -1,8 +1,10 @@
 """Long-form audio: plan overlapping windows, then stitch their words at the overlaps."""
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from aistack_contract.transcription import Word
 
@@ -19,17 +21,47 @@ def plan_chunks(total: int, window: int, overlap: int, min_last: int) -> list[Ch
     """Windows of `window` samples, each starting `window - overlap` after the one before,
     covering `total` samples; a last window shorter than `min_last` joins the one before it.
     """
+    silence = [np.zeros(total, dtype=np.float32)]
+    return [chunk for chunk, _ in read_chunks(silence, window, overlap, min_last)]
+
+
+def read_chunks(
+    pieces: Iterable[np.ndarray], window: int, overlap: int, min_last: int
+) -> Iterator[tuple[Chunk, np.ndarray]]:
+    """`plan_chunks`'s windows of the audio in `pieces`, with their samples, read as the
+    pieces come: what is held is a window and the look-ahead that tells whether a short
+    last window joins it, not the recording."""
     if not 0 <= overlap < window:
         raise ValueError(f"the overlap ({overlap}) must be shorter than the window ({window})")
     step = window - overlap
-    chunks = [Chunk(0, min(window, total))]
-    while chunks[-1].end < total:
-        start = chunks[-1].start + step
-        chunks.append(Chunk(start, min(start + window, total)))
-    last = chunks[-1]
-    if len(chunks) > 1 and last.end - last.start < min_last:
-        chunks[-2:] = [Chunk(chunks[-2].start, last.end)]
-    return chunks
+    # Enough to tell whether this window is the last, and whether the next one would be
+    # the last and too short to stand alone.
+    needed = max(window + 1, step + min(min_last, window + 1))
+    source = iter(pieces)
+    held = np.empty(0, dtype=np.float32)
+    start = 0  # the sample offset of held[0], and of the next window
+    ended = False
+    while True:
+        parts, read = [held], held.size
+        while read < needed and not ended:
+            piece = next(source, None)
+            if piece is None:
+                ended = True
+            else:
+                parts.append(piece)
+                read += piece.size
+        if len(parts) > 1:
+            held = np.concatenate(parts)
+        rest = held.size  # samples from `start`: all of the recording's rest when ended
+        if ended and rest == 0 and start > 0:  # the window before ended with the audio
+            return
+        next_rest = rest - step
+        if ended and (rest <= window or (next_rest <= window and next_rest < min_last)):
+            yield Chunk(start, start + rest), held
+            return
+        yield Chunk(start, start + window), held[:window]
+        held = held[step:]
+        start += step
 
 
 def cut_points(chunks: Sequence[Chunk], sample_rate: int) -> list[float]:

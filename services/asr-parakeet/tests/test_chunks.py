@@ -2,9 +2,17 @@
 
 import itertools
 
+import numpy as np
 import pytest
 
-from aistack_asr_parakeet.chunks import Chunk, cut_points, monotonic, plan_chunks, stitch
+from aistack_asr_parakeet.chunks import (
+    Chunk,
+    cut_points,
+    monotonic,
+    plan_chunks,
+    read_chunks,
+    stitch,
+)
 from aistack_contract.transcription import Word
 
 
@@ -51,6 +59,31 @@ def test_two_windows_merge_into_one_when_the_second_is_short() -> None:
 def test_overlap_must_be_shorter_than_the_window(overlap: int) -> None:
     with pytest.raises(ValueError, match="overlap"):
         plan_chunks(1000, window=100, overlap=overlap, min_last=0)
+
+
+@pytest.mark.parametrize("total", [1, 99, 100, 105, 200, 270, 300, 1001])
+@pytest.mark.parametrize("piece", [1, 7, 64, 5000])
+def test_read_as_it_comes_the_windows_are_the_planned_ones(total: int, piece: int) -> None:
+    """Whatever the size of the pieces the audio arrives in, the windows are those planned
+    over the whole, and each carries the samples of its span."""
+    audio = np.arange(total, dtype=np.float32)
+    pieces = [audio[i : i + piece] for i in range(0, total, piece)]
+    for window, overlap, min_last in [(100, 20, 40), (100, 0, 0), (100, 10, 20), (50, 49, 80)]:
+        read = list(read_chunks(pieces, window, overlap, min_last))
+        assert [c for c, _ in read] == plan_chunks_by_hand(total, window, overlap, min_last)
+        assert all(np.array_equal(s, audio[c.start : c.end]) for c, s in read)
+
+
+def plan_chunks_by_hand(total: int, window: int, overlap: int, min_last: int) -> list[Chunk]:
+    """The plan, written out over the whole length: what reading as it comes must give."""
+    step = window - overlap
+    chunks = [Chunk(0, min(window, total))]
+    while chunks[-1].end < total:
+        start = chunks[-1].start + step
+        chunks.append(Chunk(start, min(start + window, total)))
+    if len(chunks) > 1 and chunks[-1].end - chunks[-1].start < min_last:
+        chunks[-2:] = [Chunk(chunks[-2].start, chunks[-1].end)]
+    return chunks
 
 
 def test_cuts_lie_mid_overlap_in_seconds() -> None:
