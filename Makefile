@@ -30,7 +30,7 @@ test:
 lock:
 	scripts/lock.sh
 
-# The benchmark suite (about 20 minutes; BENCH_ARGS=--quick for a smoke check): a table,
+# The benchmark suite (about 16 minutes on 2 cores; BENCH_ARGS=--quick for a smoke check): a table,
 # and the figures in bench/results/<date>.json. See docs/benchmarks.md.
 bench: setup-test
 	.venv/bin/python bench/suite.py $(BENCH_ARGS)

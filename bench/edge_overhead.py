@@ -5,7 +5,9 @@ edge vs. straight to the backend (asr-whisper's /info and /transcribe), in the s
 
 It starts asr-whisper and an edge in front of it (embedded slot). One client sends the
 transcriptions, alternating between the two paths in rounds; /v1/models and /info are
-asked the same way by 1, 10 and 100 concurrent clients. Each figure: p50 and p99 in milliseconds.
+asked the same way by 1, 10 and 100 concurrent clients. Each figure: p50 and p99 in
+milliseconds. The edge runs with its model cache off (`AISTACK_MODELS_CACHE_S=0`), so that
+each /v1/models asks the backend, as /info is asked straight: like with like.
 """
 
 import argparse
@@ -111,7 +113,11 @@ def run(requests: int, transcriptions: int, clients: Sequence[int], work: Path) 
     wav = sentence_wav(work)
     with (
         started("aistack_asr_whisper", {}, work) as backend,
-        started("aistack_edge", {"AISTACK_ASR_BACKENDS": backend.url}, work) as edge,
+        started(
+            "aistack_edge",
+            {"AISTACK_ASR_BACKENDS": backend.url, "AISTACK_MODELS_CACHE_S": "0"},
+            work,
+        ) as edge,
     ):
         return asyncio.run(measure(edge.url, backend.url, wav, requests, transcriptions, clients))
 
