@@ -162,16 +162,25 @@ def test_section_documents_exactly_what_is_read(path: str):
     )
 
 
+def defaults_of(path: str) -> dict[str, Any]:
+    """The settings class's fields with no variable set."""
+    defaults = fields_with(settings_class(path), {})
+    assert defaults is not None
+    return defaults
+
+
+def documented(path: str) -> list[tuple[str, str, str]]:
+    """(variable, documented default, field) of each documented variable the class reads
+    (test_section_documents_exactly_what_is_read reports the others)."""
+    read = variables(settings_class(path))
+    return [(name, default, read[name][0]) for name, default in sections()[path] if name in read]
+
+
 @pytest.mark.parametrize("path", sorted(sections()))
 def test_documented_defaults_are_the_defaults(path: str):
     """A default is `value` (given as the variable, it is the default), unset or empty."""
-    cls = settings_class(path)
-    defaults = fields_with(cls, {})
-    assert defaults is not None
-    for name, default in sections()[path]:
-        if name not in variables(cls):
-            continue  # test_section_documents_exactly_what_is_read reports it
-        field = variables(cls)[name][0]
+    cls, defaults = settings_class(path), defaults_of(path)
+    for name, default, field in documented(path):
         if default.startswith("unset"):
             assert defaults[field] is None, f"{name}: documented unset, is {defaults[field]!r}"
             continue
@@ -188,12 +197,7 @@ def test_documented_defaults_are_the_defaults(path: str):
 @pytest.mark.parametrize("path", sorted(sections()))
 def test_documented_variables_are_read(path: str):
     """Setting each documented variable to junk changes its field or is refused."""
-    cls = settings_class(path)
-    defaults = fields_with(cls, {})
-    assert defaults is not None
-    for name, _ in sections()[path]:
-        if name not in variables(cls):
-            continue  # test_section_documents_exactly_what_is_read reports it
-        field = variables(cls)[name][0]
+    cls, defaults = settings_class(path), defaults_of(path)
+    for name, _, field in documented(path):
         fields = fields_with(cls, {name: JUNK})
         assert fields is None or fields[field] != defaults[field], f"{name} is not read"
