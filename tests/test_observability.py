@@ -225,7 +225,7 @@ async def test_trace_chains_edge_slot_backend_and_backend_work(observed_edge, wh
     backend = by_name["POST /transcribe"]
     assert backend["parent_span_id"] == call["span_id"]
     assert backend["service"].startswith("aistack-asr")
-    assert by_name["decode"]["parent_span_id"] == backend["span_id"]
+    assert by_name["open"]["parent_span_id"] == backend["span_id"]
     inference = by_name["inference"]
     assert inference["parent_span_id"] == backend["span_id"]
     if "load" in by_name:  # only the first transcription of the backend's life loads

@@ -71,9 +71,13 @@ function renderRecent(recent) {
   $("recent").tBodies[0].replaceChildren(...rows);
 }
 
-function renderToggles(state) {
+// Bumped by each toggle change: a status asked for before it is older than the box the
+// user just clicked, and must not set it back.
+let toggleChanges = 0;
+
+function renderToggles(state, asked) {
   for (const box of $("toggles").elements) {
-    box.checked = Boolean(state[box.name]);
+    if (asked === toggleChanges) box.checked = Boolean(state[box.name]);
     box.disabled = !changesAllowed;
   }
 }
@@ -85,6 +89,7 @@ function showSignIn(needed) {
 
 async function refresh() {
   try {
+    const asked = toggleChanges;
     const status = await adminGet("/admin/api/status");
     changesAllowed = status.changes_allowed;
     showSignIn(false);
@@ -92,7 +97,7 @@ async function refresh() {
     renderSlot(status.slot);
     renderGlance(status.glance);
     renderRecent(status.recent);
-    renderToggles(status.observability);
+    renderToggles(status.observability, asked);
     const notice = $("notice");
     notice.hidden = changesAllowed;
     notice.textContent = changesAllowed ? "" :
@@ -133,8 +138,10 @@ function setup() {
     token.clear();
     refresh();
   });
-  $("toggles").addEventListener("change", (event) =>
-    act("/admin/api/observability", { [event.target.name]: event.target.checked }, "saved"));
+  $("toggles").addEventListener("change", (event) => {
+    toggleChanges += 1;
+    act("/admin/api/observability", { [event.target.name]: event.target.checked }, "saved");
+  });
   setupPlayground();
   refresh();
   setInterval(refresh, POLL_MS);
