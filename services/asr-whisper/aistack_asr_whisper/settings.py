@@ -18,9 +18,10 @@ class WhisperSettings(AsrSettings):
     whisper_beam_size: int = 5
     whisper_cpu_threads: int = 0
     """CPU threads per transcription; 0 lets CTranslate2 choose."""
-    whisper_window_sec: float = 120.0
+    whisper_window_sec: float = Field(120.0, ge=1.0)
     """Audio is transcribed a window of at most this long at a time (cut in a pause): the
-    memory a transcription holds, whatever the recording's length."""
+    memory a transcription holds, whatever the recording's length. At least 1 s: a window
+    of no samples would never move on."""
     whisper_batch_size: int = Field(0, ge=0)
     """Speech chunks decoded side by side (faster-whisper's batched pipeline); 0 decodes
     them one after another, each prompted with the text before it."""
