@@ -1,5 +1,6 @@
 """The faster-whisper backend: load, transcribe segment by segment, unload."""
 
+import itertools
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +15,7 @@ from aistack_asr.audio import Audio
 from aistack_asr.backend import Backend, TranscribeEvent
 from aistack_asr_whisper import engine, models
 from aistack_asr_whisper.settings import WhisperSettings
-from aistack_asr_whisper.windows import windows
+from aistack_asr_whisper.windows import Windows
 from aistack_contract.errors import AistackError, ErrorKind
 from aistack_contract.events import BackendInfo, BackendSegment
 from aistack_contract.models import ModelCard
@@ -27,6 +28,8 @@ _DETECTION_S = 30.0
 _PROMPT_TOKENS = 223
 _PROMPT_RESET_ON_TEMPERATURE = 0.5
 _FRAMES_PER_SECOND = 100  # Whisper's features: one frame per 10 ms
+# A segment that ends this close to its window's end ran into it (timestamps are 20 ms).
+_RAN_INTO_THE_END_S = 0.1
 # Pauses to end windows in: shorter ones than transcription's VAD filter leaves out of
 # the speech (2 s), padded less, so that continuous talk still has some.
 _PAUSES = VadOptions(min_silence_duration_ms=300, speech_pad_ms=100)
@@ -72,8 +75,9 @@ class WhisperBackend(Backend):
         length = round(self.settings.whisper_window_sec * audio.sample_rate)
         context = Context(model, options.prompt)
         language = options.language
-        index = 0
-        for first, samples in windows(audio.pieces(), length, _speech):
+        emitted = 0
+        cut = Windows(audio.pieces(), length, _speech)
+        for first, samples, last in cut:
             if cancel.is_set():
                 return
             offset = first / audio.sample_rate
@@ -88,12 +92,21 @@ class WhisperBackend(Backend):
                         duration=audio.declared,
                     )
                     language = info.language
-                for segment in segments:
+                # Each segment is sent once the next one came: a window's last one may be
+                # given back (below).
+                held: WhisperSegment | None = None
+                for segment in itertools.chain(segments, [None]):
                     if cancel.is_set():
                         return
-                    context.follow(segment)
-                    yield BackendSegment(segment=_segment(index, segment, offset))
-                    index += 1
+                    seconds = samples.size / audio.sample_rate
+                    if segment is None and held and not last and _ran_into_the_end(held, seconds):
+                        cut.back(first + round(held.start * audio.sample_rate))
+                        break
+                    if held is not None:
+                        context.follow(held)
+                        yield BackendSegment(segment=_segment(emitted, held, offset))
+                        emitted += 1
+                    held = segment
             finally:
                 segments.close()
 
@@ -141,6 +154,15 @@ class Context:
         self._tokens.extend(segment.tokens)
         if (segment.temperature or 0.0) > _PROMPT_RESET_ON_TEMPERATURE:
             self._tokens = []
+
+
+def _ran_into_the_end(segment: WhisperSegment, seconds: float) -> bool:
+    """Whether a window's last segment runs to the window's end, which is in a pause:
+    Whisper found no end of the segment in the audio, and at the end of its input it
+    often stops before the end of the words (the whole-recording call meets this once,
+    at the recording's end; windows, at each window's end). A segment that starts the
+    window can't be given back: the next window would begin where this one did."""
+    return segment.start > 0 and segment.end >= seconds - _RAN_INTO_THE_END_S
 
 
 def _speech(samples: np.ndarray) -> list[tuple[int, int]]:

@@ -16,27 +16,43 @@ Spans = Callable[[np.ndarray], list[tuple[int, int]]]
 """The speech in some samples: (start, end) sample offsets, in order."""
 
 
-def windows(
-    pieces: Iterable[np.ndarray], length: int, speech: Spans
-) -> Iterator[tuple[int, np.ndarray]]:
-    """(offset of the first sample, samples) of windows of at most `length` samples and
-    at least half of it (the last one aside), from `pieces` read as they come."""
-    held: list[np.ndarray] = []
-    size = start = 0
-    for piece in pieces:
-        held.append(piece)
-        size += piece.size
-        if size < length:
-            continue
-        buffer = np.concatenate(held)
-        while buffer.size >= length:
-            cut = cut_point(buffer[:length], speech)
-            yield start, buffer[:cut]
-            start += cut
-            buffer = buffer[cut:]
-        held, size = [buffer], buffer.size
-    if size:
-        yield start, np.concatenate(held)
+class Windows:
+    """Windows of at most `length` samples and at least half of it (the last one aside),
+    from `pieces` read as they come; iterating yields (offset of the first sample,
+    samples, whether it is the last).
+
+    The consumer may give a window's end back (`back`): when Whisper ran into the end of
+    a window before the end of its words, the next window begins where that segment
+    began, so the words are heard again with the speech after them."""
+
+    def __init__(self, pieces: Iterable[np.ndarray], length: int, speech: Spans) -> None:
+        self._pieces, self._length, self._speech = pieces, length, speech
+        self._back: int | None = None
+
+    def back(self, offset: int) -> None:
+        """Begin the next window at `offset` (in samples from the recording's start),
+        inside the window just given and after its first sample."""
+        self._back = offset
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray, bool]]:
+        start, buffer = 0, np.zeros(0, np.float32)
+        pieces = iter(self._pieces)
+        while True:
+            held, size = [buffer], buffer.size
+            while size < self._length and (piece := next(pieces, None)) is not None:
+                held.append(piece)
+                size += piece.size
+            buffer = np.concatenate(held)
+            if buffer.size < self._length:  # the pieces have ended
+                if buffer.size:
+                    yield start, buffer, True
+                return
+            cut = cut_point(buffer[: self._length], self._speech)
+            yield start, buffer[:cut], False
+            if self._back is not None and start < self._back < start + cut:
+                cut = self._back - start
+            self._back = None
+            start, buffer = start + cut, buffer[cut:]
 
 
 def cut_point(window: np.ndarray, speech: Spans) -> int:

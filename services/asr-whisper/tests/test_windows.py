@@ -2,6 +2,7 @@
 holding a window, not the recording."""
 
 import threading
+import wave
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,7 +18,7 @@ from aistack_asr.audio import Audio
 from aistack_asr_whisper import engine
 from aistack_asr_whisper.backend import Context, WhisperBackend, _speech
 from aistack_asr_whisper.settings import WhisperSettings
-from aistack_asr_whisper.windows import windows
+from aistack_asr_whisper.windows import Windows
 from aistack_contract.transcription import Segment, TranscribeOptions, Word
 from aistack_testing.audio import repeat_wav
 from aistack_testing.speech import PASSAGE, words_in_order
@@ -51,23 +52,45 @@ def test_windows_cover_the_recording_a_window_at_a_time(five_minutes: Path) -> N
     samples = decode_audio(str(five_minutes))
     pieces = np.array_split(samples, 200)
     length = 120 * 16_000
-    cut = list(windows(pieces, length, _speech))
-    assert np.array_equal(np.concatenate([w for _, w in cut]), samples)
-    assert [first for first, _ in cut] == list(np.cumsum([0] + [w.size for _, w in cut[:-1]]))
-    assert all(length // 2 <= w.size <= length for _, w in cut[:-1])
+    cut = list(Windows(pieces, length, _speech))
+    assert np.array_equal(np.concatenate([w for _, w, _ in cut]), samples)
+    assert [first for first, _, _ in cut] == list(np.cumsum([0] + [w.size for _, w, _ in cut[:-1]]))
+    assert all(length // 2 <= w.size <= length for _, w, _ in cut[:-1])
+    assert [last for _, _, last in cut] == [False] * (len(cut) - 1) + [True]
     # Each cut is in a pause: the same VAD, on the second around it, finds no speech
     # running through it.
-    for first, _ in cut[1:]:
+    for first, _, _ in cut[1:]:
         spans = _speech(samples[first - 16_000 : first + 16_000])
         assert all(end <= 16_000 or start >= 16_000 for start, end in spans), spans
 
 
-def test_the_windows_give_the_words_of_one_whole_call(model: WhisperModel, five_minutes: Path):
+def test_a_window_given_back_begins_the_next() -> None:
+    """What the consumer gives back of a window is the start of the next one: no sample
+    is lost, those given back are read twice."""
+    samples = np.arange(1000, dtype=np.float32)
+    cut = Windows(np.array_split(samples, 10), 300, lambda w: [(0, w.size)])
+    seen = []
+    for first, window, last in cut:
+        seen.append((first, window.size, last))
+        if first == 0:
+            cut.back(250)
+    assert seen == [(0, 300, False), (250, 300, False), (550, 300, False), (850, 150, True)]
+
+
+def test_the_windows_hear_the_words_of_one_whole_call(
+    model: WhisperModel, five_minutes: Path, passage_wav: Path
+) -> None:
     """Five minutes, transcribed whole (faster-whisper's own long-form loop) and a
-    window at a time: at least 98 % of the words are the same, in the same order, and
-    95 % of the same words start within 0.1 s of each other (99 % within 1 s): after a
-    window's end Whisper aligns words on another 30 s grid, and its word times are no
-    finer than that."""
+    window at a time, each compared with the words spoken: the windows hear at least
+    98 % as many of them, in order, as the whole call does (99.4 % at worst over 8
+    clips; 97.1 % on one of them while a window's end could lose a sentence). Of the
+    words both hear alike, 95 % start within 0.1 s of each other (99 % within 1 s):
+    after a window's end Whisper aligns words on another 30 s grid, and its word times
+    are no finer than that.
+
+    Not word for word with each other: tiny.en's mistakes change with the context it
+    decodes in, and two transcriptions equally close to the speech differed by up to
+    4 % of their words (Piper's speech differs each run)."""
 
     def whole() -> list[Word]:
         audio = decode_audio(str(five_minutes))
@@ -82,11 +105,21 @@ def test_the_windows_give_the_words_of_one_whole_call(model: WhisperModel, five_
             return [w for e in events if e.type == "segment" for w in e.segment.words or []]
 
     expected, heard = on_worker(whole), on_worker(windowed)
+    spoken = " ".join([PASSAGE] * _times_repeated(passage_wav, five_minutes))
+
+    def heard_of(words: list[Word]) -> float:
+        return words_in_order(spoken, " ".join(w.word for w in words))
+
+    assert heard_of(heard) >= 0.98 * heard_of(expected), (heard_of(heard), heard_of(expected))
     pairs = same_words(expected, heard)
-    assert len(pairs) >= 0.98 * len(expected), (len(pairs), len(expected))
     shifts = [abs(x.start - y.start) for x, y in pairs]
     assert sum(shift <= 0.1 for shift in shifts) >= 0.95 * len(pairs)
     assert sum(shift < 1.0 for shift in shifts) >= 0.99 * len(pairs)
+
+
+def _times_repeated(once: Path, repeated: Path) -> int:
+    with wave.open(str(once)) as a, wave.open(str(repeated)) as b:
+        return b.getnframes() // a.getnframes()
 
 
 def test_each_window_is_prompted_with_the_text_before_it(model: WhisperModel) -> None:
