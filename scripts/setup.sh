@@ -11,7 +11,7 @@ profile=${1:-runtime}
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 # Every component of the CPU stack, in dependency order; a missing one is skipped.
-RUNTIME=(libs/contract libs/asr-service edge services/asr-whisper services/tts-piper
+RUNTIME=(libs/contract libs/service libs/asr-service edge services/asr-whisper services/tts-piper
   services/tts-qwen3 services/llm-llamacpp)
 case $profile in
   runtime) COMPONENTS=("${RUNTIME[@]}") EXTRAS=() ;;

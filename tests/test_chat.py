@@ -5,10 +5,8 @@ Ollama cannot run here; `OllamaDouble` speaks Ollama's documented `/api/tags` an
 its OpenAI-compatible `/v1/chat/completions` to the real llama.cpp server."""
 
 import asyncio
-import io
 import json
 import time
-import wave
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
@@ -16,6 +14,7 @@ import openai
 import pytest
 from aiohttp import web
 
+from aistack_testing.audio import silence
 from aistack_testing.edge import envelope
 from aistack_testing.processes import Service, free_port
 
@@ -519,13 +518,7 @@ async def load_whisper(whisper: Service, silence_wav: bytes) -> None:
 @pytest.fixture(scope="module")
 def silence_wav() -> bytes:
     """A second of silence: transcribing it only loads the model."""
-    out = io.BytesIO()
-    with wave.open(out, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(16_000)
-        wav.writeframes(bytes(32_000))
-    return out.getvalue()
+    return silence(1.0)
 
 
 @pytest.mark.parametrize(("policy", "evicted"), [("exclusive", True), ("shared", False)])

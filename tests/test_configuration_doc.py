@@ -22,11 +22,16 @@ from pydantic import AliasChoices, ValidationError
 from pydantic_settings import BaseSettings, SettingsError
 
 from aistack_asr.settings import AsrSettings
+from aistack_service.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "configuration.md"
 SOURCES = ("edge", "libs", "services")
-SHELL = "libs/asr-service/aistack_asr/settings.py"
+SHELLS: dict[str, type[BaseSettings]] = {
+    "libs/service/aistack_service/settings.py": ServiceSettings,
+    "libs/asr-service/aistack_asr/settings.py": AsrSettings,
+}
+"""The settings every backend reads, then every ASR backend: base first."""
 # A value no setting takes as it is: it either changes the setting or fails validation,
 # which shows that the variable is read.
 JUNK = "\x01-not-a-value-{"
@@ -93,25 +98,26 @@ def variables(cls: type[BaseSettings]) -> dict[str, tuple[str, Any]]:
 def expected() -> dict[str, dict[str, tuple[str, Any]]]:
     """Module path -> the variables its section must document.
 
-    The ASR shell's section holds what every ASR backend reads alike; a backend's section
-    holds the rest of what it reads (its host and port, its engine's settings).
+    A shell's section (every backend's, then every ASR backend's) holds what the services
+    standing on it read alike; a service's section holds the rest of what it reads (its
+    host and port, its engine's settings).
     """
     classes = {path: settings_class(path) for path in sections()}
-    shell = variables(AsrSettings)
-    backends = {path: variables(cls) for path, cls in classes.items() if path != SHELL}
-    backends = {
-        path: read for path, read in backends.items() if issubclass(classes[path], AsrSettings)
-    }
-    shared = {
-        name: value
-        for name, value in shell.items()
-        if all(read.get(name) == value for read in backends.values())
-    }
+    own = {path: variables(cls) for path, cls in classes.items()}
     result = {}
     for path, cls in classes.items():
-        read = shared if path == SHELL else variables(cls)
-        if path in backends:
-            read = {name: value for name, value in read.items() if shared.get(name) != value}
+        read = own[path]
+        for shell_path, shell in SHELLS.items():
+            users = [own[p] for p, c in classes.items() if p != shell_path and issubclass(c, shell)]
+            shared = {
+                name: value
+                for name, value in variables(shell).items()
+                if all(use.get(name) == value for use in users)
+            }
+            if path == shell_path:
+                read = {name: value for name, value in read.items() if name in shared}
+            elif issubclass(cls, shell):
+                read = {name: value for name, value in read.items() if shared.get(name) != value}
         result[path] = read
     return result
 

@@ -17,7 +17,7 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from aistack_edge.observability.access_log import Entry, line_of
+from aistack_edge.observability.access_log import AccessRecord, line_of
 from aistack_edge.observability.capture import REDACTED, Capture, Captured
 from aistack_testing.edge import envelope
 
@@ -185,7 +185,7 @@ def access_lines(directory: Path, wait_for: int = 1) -> list[dict]:
 def test_an_access_log_line_is_the_json_of_its_entry():
     """The line is formatted field by field, not by a JSON encoder: it must still be the
     JSON of each value, whatever the strings hold."""
-    entry = Entry(
+    entry = AccessRecord(
         'id "1"\\\n\x01', "POST", "/v1/audio/spéech", 503, 12, 345, None, 0.0,
         "tts", "", "busy", 1.5, None,
     )  # fmt: skip

@@ -12,6 +12,7 @@ from aiohttp.typedefs import Handler
 from aistack_contract.errors import AistackError, ErrorKind
 from aistack_edge.errors import RetryLater
 from aistack_edge.observability import exchange
+from aistack_service.http import route_error_message
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +50,8 @@ def _encoded(kind: ErrorKind, provider: str, message: str) -> bytes:
 
 
 def _from_http_exception(exc: web.HTTPException, request: web.Request) -> AistackError:
-    if exc.status == 404:
-        message = f"no such route: {request.method} {request.path}"
-    elif exc.status == 405:
-        allowed = ", ".join(sorted(getattr(exc, "allowed_methods", ()) or ()))
-        message = f"{request.method} is not allowed on {request.path} (allowed: {allowed})"
-    else:
-        message = exc.text or exc.reason
-    return AistackError(_KIND_OF_HTTP_ERROR.get(exc.status, ErrorKind.MALFORMED), message)
+    kind = _KIND_OF_HTTP_ERROR.get(exc.status, ErrorKind.MALFORMED)
+    return AistackError(kind, route_error_message(exc, request))
 
 
 @web.middleware

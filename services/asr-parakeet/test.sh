@@ -1,26 +1,5 @@
 #!/usr/bin/env bash
-# asr-parakeet's tests in their own virtualenv (.venv-parakeet at the repository root).
-# Usage: services/asr-parakeet/test.sh [pytest arguments]
-set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-venv="$root/.venv-parakeet"
-python="$venv/bin/python"
-cd "$root"
-if [[ ! -f "$venv/.frameworks-installed" ]]; then
-    python3.11 -m venv "$venv"
-    # torch first, so that NeMo does not pull another build of it
-    "$python" -m pip install --quiet torch==2.13.0
-    "$python" -m pip install --quiet "nemo_toolkit[asr]==3.0.0"
-    touch "$venv/.frameworks-installed"
-fi
-# The repository's own packages, editable: reinstalled only when a pyproject.toml or this changes.
-packages=(libs/contract libs/testing libs/asr-service edge services/asr-parakeet)
-stamp="$(cat "${packages[@]/%//pyproject.toml}" "$here/test.sh" | sha256sum | cut -d' ' -f1)"
-if [[ "$(cat "$venv/.packages-installed" 2>/dev/null)" != "$stamp" ]]; then
-    "$python" -m pip install --quiet \
-        -e libs/contract -e "libs/testing[speech]" -e libs/asr-service -e edge -e services/asr-parakeet \
-        openai
-    echo "$stamp" > "$venv/.packages-installed"
-fi
-exec "$python" -m pytest services/asr-parakeet/tests "$@"
+# asr-parakeet's tests in their own virtualenv (.venv-parakeet at the repository root):
+# torch, then NeMo. Usage: services/asr-parakeet/test.sh [pytest arguments]
+exec "$(dirname "$0")/../../scripts/torch-backend-test.sh" asr-parakeet python3.11 \
+    "nemo_toolkit[asr]==3.0.0" "$@"

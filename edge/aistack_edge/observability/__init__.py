@@ -9,7 +9,7 @@ from aistack_edge import peers
 from aistack_edge.config import EdgeSettings
 from aistack_edge.errors import malformed
 from aistack_edge.observability import exchange
-from aistack_edge.observability.access_log import AccessLog, Entry
+from aistack_edge.observability.access_log import AccessLog, AccessRecord
 from aistack_edge.observability.capture import Capture, Captured
 from aistack_edge.observability.metrics import BackendRestarts, BackendStates, EdgeMetrics
 from aistack_edge.observability.recent import Finished, RecentRequests
@@ -152,7 +152,7 @@ class Observability:
         if self.access_log is not None and self.toggles.access_log:
             wait_s = record.slot_wait_s
             self.access_log.write(
-                Entry(
+                AccessRecord(
                     record.request_id,
                     method,
                     path,

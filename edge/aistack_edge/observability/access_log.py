@@ -18,7 +18,7 @@ from aistack_edge.observability.writer import BackgroundWriter
 log = logging.getLogger(__name__)
 
 
-class Entry(NamedTuple):
+class AccessRecord(NamedTuple):
     """One request as the event loop hands it over: raw values, nothing formatted."""
 
     request_id: str
@@ -47,7 +47,7 @@ _LINE = (
 )
 
 
-def line_of(entry: Entry, ts: str) -> str:
+def line_of(entry: AccessRecord, ts: str) -> str:
     """The JSON line of `entry`, `ts` its time as ISO 8601."""
     text = encode_basestring
     client = "null" if entry.client is None else text(entry.client)
@@ -60,7 +60,7 @@ def line_of(entry: Entry, ts: str) -> str:
 
 
 class AccessLog:
-    """The event loop only gathers `Entry`s, and hands them over every BATCH_S to a
+    """The event loop only gathers `AccessRecord`s, and hands them over every BATCH_S to a
     thread of their own, which makes the lines and appends them in one write. Handed
     over (and the thread woken) once per request, the handovers would cost the loop more
     than the lines: each takes the GIL back and forth between the two threads."""
@@ -78,11 +78,13 @@ class AccessLog:
         self._day = ""
         self._second, self._second_text = -1, ""
         self._file: TextIO | None = None
-        self._gathered: list[Entry] = []
+        self._gathered: list[AccessRecord] = []
         self.sweep()  # what aged out while the edge was down
-        self._writer: BackgroundWriter[list[Entry]] = BackgroundWriter("access-log", self._write)
+        self._writer: BackgroundWriter[list[AccessRecord]] = BackgroundWriter(
+            "access-log", self._write
+        )
 
-    def write(self, entry: Entry) -> None:
+    def write(self, entry: AccessRecord) -> None:
         """Queue one line (on the event loop)."""
         if not self._gathered:
             asyncio.get_running_loop().call_later(BATCH_S, self._hand_over)
@@ -99,7 +101,7 @@ class AccessLog:
             self._writer.submit(self._gathered)
             self._gathered = []
 
-    def _write(self, entries: list[Entry]) -> None:
+    def _write(self, entries: list[AccessRecord]) -> None:
         lines: list[str] = []
         for entry in entries:
             ts = self._ts(entry.at)

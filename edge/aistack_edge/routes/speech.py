@@ -101,7 +101,7 @@ async def _relay(
     has none)."""
     app = request.app
     timeout_s = app[SETTINGS].backend_timeout_s
-    async with tts.exchange(app[SESSION], request, entry, body, timeout_s) as upstream:
+    async with tts.relay(app[SESSION], request, entry, body, timeout_s) as upstream:
         response = web.StreamResponse(
             status=upstream.status,
             reason=upstream.reason,

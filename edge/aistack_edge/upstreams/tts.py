@@ -17,7 +17,7 @@ Body = bytes | bytearray | Spool | None
 
 
 @contextlib.asynccontextmanager
-async def exchange(
+async def relay(
     session: aiohttp.ClientSession,
     request: web.Request,
     backend: Entry,

@@ -10,26 +10,19 @@ from aiohttp import web
 
 from aistack_asr.audio import Audio
 from aistack_asr.backend import Backend
-from aistack_asr.http import (
-    PROVIDER,
-    REQUEST_ID,
-    TRACER,
-    echo_request_id,
-    error_body,
-    request_context,
-)
-from aistack_asr.job import Job
-from aistack_asr.metrics import INFERENCE, TRANSCRIBED
-from aistack_asr.service import AsrService
+from aistack_asr.metrics import INFERENCE, REQUESTS, TRANSCRIBED
+from aistack_asr.service import TRACER, AsrService
 from aistack_asr.settings import AsrSettings
-from aistack_asr.upload import read_upload
+from aistack_asr.upload import read_transcribe_body
 from aistack_contract.errors import AistackError, ErrorKind
 from aistack_contract.events import BackendDone, BackendError, BackendInfo, encode_backend_event
-from aistack_contract.jobs import JOBS_PATH, JobCancelled, TrackedJob, wait_of
+from aistack_contract.jobs import JobCancelled, TrackedJob
 from aistack_contract.languages import hint_for
 from aistack_contract.models import ModelList
-from aistack_contract.telemetry import exposition
 from aistack_contract.transcription import TranscribeOptions
+from aistack_service import http
+from aistack_service.http import REQUEST_ID, error_body
+from aistack_service.worker import Worker
 
 log = logging.getLogger("aistack_asr")
 
@@ -59,11 +52,6 @@ async def status(request: web.Request) -> web.Response:
     )
 
 
-async def metrics(request: web.Request) -> web.Response:
-    body, content_type = exposition()
-    return web.Response(body=body, headers={"Content-Type": content_type})
-
-
 async def evict(request: web.Request) -> web.Response:
     evicted = await asyncio.to_thread(request.app[SERVICE].cache.evict_idle)
     if evicted:
@@ -88,7 +76,7 @@ async def _transcribe(
 ) -> web.StreamResponse:
     provider = service.backend.provider
     max_bytes = int(service.settings.max_upload_mb * 2**20)
-    options, file = await read_upload(request, provider, max_bytes)
+    options, file = await read_transcribe_body(request, provider, max_bytes)
     with file:  # closed (and a spooled one removed) once the job has ended
         card = service.card(options.model)
         options.language = hint_for(card, options.language)
@@ -138,15 +126,8 @@ async def _run(
         await job.finished()  # the job stays tracked until its compute has stopped
 
 
-async def stop_job(request: web.Request) -> web.Response:
-    """DELETE /jobs/{id}: cancel a transcription; answer once it stopped (or `?wait=` s)."""
-    jobs = request.app[SERVICE].jobs
-    state = await jobs.stop(request.match_info["job_id"], wait_of(request.query.get("wait")))
-    return web.json_response(state.model_dump())
-
-
 async def _stream(
-    response: web.StreamResponse, first: BackendInfo, job: Job, audio: Audio, request_id: str
+    response: web.StreamResponse, first: BackendInfo, job: Worker, audio: Audio, request_id: str
 ) -> int:
     """Write the info event, each segment as it comes, then done (with the true duration
     where the audio was decoded to its end) or error; the segment count."""
@@ -156,13 +137,16 @@ async def _stream(
         while (event := await job.next()) is not None:
             await response.write(encode_backend_event(event))
             segments += 1
+        if job.cancel.is_set():  # stopped by DELETE /jobs: what was sent is not the whole
+            raise AistackError(ErrorKind.NETWORK, "the job was cancelled", audio.provider)
         last: BackendDone | BackendError = BackendDone(
             duration=audio.seconds if audio.complete else None
         )
     except ConnectionError:
         raise
     except Exception as exc:
-        log.exception("%s: transcription failed after %d segments", request_id, segments)
+        if not isinstance(exc, AistackError):
+            log.exception("%s: transcription failed after %d segments", request_id, segments)
         last = BackendError(error=error_body(exc, audio.provider, request_id))
     await response.write(encode_backend_event(last))
     await response.write_eof()
@@ -194,18 +178,18 @@ async def _evict_loop(service: AsrService, keep_alive: float) -> None:
 
 
 def create_app(backend: Backend, settings: AsrSettings) -> web.Application:
-    app = web.Application(
-        middlewares=[request_context], client_max_size=int(settings.max_upload_mb * 2**20)
+    service = AsrService(backend, settings)
+    app = http.create_app(
+        backend.provider,
+        REQUESTS,
+        service.jobs,
+        client_max_size=int(settings.max_upload_mb * 2**20),
     )
-    app[SERVICE] = AsrService(backend, settings)
-    app[PROVIDER] = backend.provider
-    app.on_response_prepare.append(echo_request_id)
+    app[SERVICE] = service
     app.cleanup_ctx.append(_evict_idle_models)
     app.router.add_get("/health", health)
     app.router.add_get("/info", info)
     app.router.add_get("/status", status)
     app.router.add_post("/transcribe", transcribe)
     app.router.add_post("/evict", evict)
-    app.router.add_delete(JOBS_PATH, stop_job)
-    app.router.add_get("/metrics", metrics)
     return app

@@ -2,9 +2,9 @@
 
 from prometheus_client import Counter, Histogram
 
-REQUESTS = Counter(
-    "aistack_asr_backend_requests", "Requests by route and status", ["route", "status"]
-)
+from aistack_service.http import requests_counter
+
+REQUESTS = requests_counter("aistack_asr_backend")
 TRANSCRIBED = Counter(
     "aistack_asr_backend_audio_seconds", "Seconds of audio transcribed to the end", ["model"]
 )

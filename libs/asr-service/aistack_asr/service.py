@@ -11,13 +11,14 @@ from opentelemetry import trace
 from aistack_asr.audio import Audio
 from aistack_asr.backend import Backend, TranscribeEvent
 from aistack_asr.cache import ModelCache
-from aistack_asr.job import Job
 from aistack_asr.metrics import MODEL_LOAD
 from aistack_asr.settings import AsrSettings
 from aistack_contract.errors import AistackError, ErrorKind
 from aistack_contract.jobs import Jobs
 from aistack_contract.models import ModelCard
 from aistack_contract.transcription import TranscribeOptions
+from aistack_service.memory import out_of_memory
+from aistack_service.worker import Worker
 
 TRACER = trace.get_tracer("aistack_asr")
 _FINISHED_KEPT = 1000
@@ -28,10 +29,10 @@ class AsrService:
         self.backend = backend
         self.settings = settings
         self.cache = ModelCache(self._load, backend.unload)
-        self._jobs: set[Job] = set()
+        self._jobs: set[Worker] = set()
         self.jobs = Jobs()
         """The jobs by request id, from the request's arrival until its compute ended."""
-        self.finished: deque[Job] = deque(maxlen=_FINISHED_KEPT)
+        self.finished: deque[Worker] = deque(maxlen=_FINISHED_KEPT)
         """The latest ended jobs: when each computed (the slot's overlap checks read it)."""
 
     def cards(self) -> list[ModelCard]:
@@ -50,7 +51,7 @@ class AsrService:
             ErrorKind.MALFORMED, f"unknown model {model_id!r}", self.backend.provider
         )
 
-    def start(self, options: TranscribeOptions, audio: Audio, request_id: str) -> Job:
+    def start(self, options: TranscribeOptions, audio: Audio, request_id: str) -> Worker:
         """Transcribe on a worker thread: load (or reuse) the model, then stream events."""
 
         def work(cancel: threading.Event) -> Generator[TranscribeEvent, None, None]:
@@ -61,7 +62,7 @@ class AsrService:
                 yield from self.backend.transcribe(model, audio, options, cancel)
 
         self._jobs = {job for job in self._jobs if job.alive}
-        job = Job(work, name=request_id)
+        job = Worker(work, name=request_id)
         job.when_ended(self.finished.append)
         self._jobs.add(job)
         job.start()
@@ -70,7 +71,14 @@ class AsrService:
     def _load(self, model_id: str) -> Any:
         started = time.monotonic()
         with TRACER.start_as_current_span("load", attributes={"model": model_id}):
-            model = self.backend.load(model_id)
+            try:
+                model = self.backend.load(model_id)
+            except AistackError:
+                raise
+            except Exception as exc:
+                kind = ErrorKind.OVERFLOW if out_of_memory(exc) else ErrorKind.UNKNOWN
+                message = f"loading {model_id} failed: {type(exc).__name__}: {exc}"
+                raise AistackError(kind, message, self.backend.provider) from exc
         MODEL_LOAD.labels(model_id).observe(time.monotonic() - started)
         return model
 

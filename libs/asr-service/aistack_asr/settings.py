@@ -1,20 +1,13 @@
 """Settings every ASR backend shares; each service subclasses them."""
 
-from pathlib import Path
 from typing import Literal
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from aistack_service.settings import ServiceSettings
 
 
-class AsrSettings(BaseSettings):
-    """Environment variables with the `AISTACK_` prefix.
-
-    A service overrides `host` and `port` with its own defaults and its own
-    variable names (e.g. `AISTACK_ASR_WHISPER_PORT`), so that services started
-    from one shell don't share them.
-    """
-
-    model_config = SettingsConfigDict(env_prefix="AISTACK_", extra="ignore", populate_by_name=True)
+class AsrSettings(ServiceSettings):
+    """A service overrides `host` and `port` with its own defaults and its own variable
+    names (e.g. `AISTACK_ASR_WHISPER_PORT`)."""
 
     host: str = "127.0.0.1"
     port: int = 0
@@ -25,6 +18,3 @@ class AsrSettings(BaseSettings):
     max_upload_mb: float = 2048.0
     """Larger request bodies are refused (the edge enforces its own, usually lower, limit)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    log_level: str = "INFO"
-    trace_file: Path | None = None
-    """Append each finished span to this file as a JSON line (tests, debugging)."""

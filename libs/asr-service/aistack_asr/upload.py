@@ -19,7 +19,7 @@ _UNREADABLE = (ValueError, AssertionError, HttpProcessingError)
 SPOOL_ABOVE = 1 << 20
 
 
-async def read_upload(
+async def read_transcribe_body(
     request: web.Request, provider: str, max_bytes: int
 ) -> tuple[TranscribeOptions, IO[bytes]]:
     """The options and the file (the caller closes it: a spooled file is then removed).

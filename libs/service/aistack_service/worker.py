@@ -1,4 +1,5 @@
-"""One transcription on its own worker thread, its events handed to the event loop."""
+"""Blocking work on a thread of its own, its items handed to the event loop one by one:
+how every backend runs its engine (model loads and inference) off the event loop."""
 
 import asyncio
 import contextlib
@@ -13,7 +14,7 @@ _END = object()
 Work = Callable[[threading.Event], Generator[Any, None, None]]
 
 
-class Job:
+class Worker:
     """Runs `work(cancel)` on a thread; `next()` awaits its items one at a time.
 
     Setting `cancel` (or calling `stop`) makes the thread close the generator
@@ -27,12 +28,12 @@ class Job:
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._ended: asyncio.Future[None] = self._loop.create_future()
         self.started_at: float | None = None
-        """When the thread began (wall clock), and when it ended: the job's compute."""
+        """When the thread began (wall clock), and when it ended: the work's compute."""
         self.ended_at: float | None = None
         # The work runs in a copy of the caller's context: its spans join the request's trace.
         run = contextvars.copy_context().run
         self._thread = threading.Thread(
-            target=run, args=(self._run, work), name=f"job-{name}", daemon=True
+            target=run, args=(self._run, work), name=f"worker-{name}", daemon=True
         )
 
     def start(self) -> None:
@@ -49,8 +50,8 @@ class Job:
         """Wait until the thread has ended: its model load and inference included."""
         await asyncio.shield(self._ended)
 
-    def when_ended(self, callback: Callable[["Job"], None]) -> None:
-        """Call `callback(job)` on the event loop once the thread has ended, whatever
+    def when_ended(self, callback: Callable[["Worker"], None]) -> None:
+        """Call `callback(worker)` on the event loop once the thread has ended, whatever
         becomes of the request that started it."""
         self._ended.add_done_callback(lambda _: callback(self))
 

@@ -1,7 +1,7 @@
 """What a client sees of a backend's unexpected failure: the request id, not the exception."""
 
-from aistack_asr.http import error_body
 from aistack_contract.errors import AistackError, ErrorKind
+from aistack_service.http import error_body
 
 
 def test_an_unexpected_error_names_the_request_not_the_exception():

@@ -1,4 +1,4 @@
-"""Job: a generator on a worker thread, its items awaited on the event loop."""
+"""Worker: a generator on a worker thread, its items awaited on the event loop."""
 
 import asyncio
 import threading
@@ -7,14 +7,14 @@ from collections.abc import Generator
 
 import pytest
 
-from aistack_asr.job import Job
+from aistack_service.worker import Worker
 
 
 async def test_items_arrive_in_order_then_none() -> None:
-    job = Job(lambda cancel: (n for n in range(5)), name="count")
-    job.start()
+    worker = Worker(lambda cancel: (n for n in range(5)), name="count")
+    worker.start()
     got = []
-    while (item := await job.next()) is not None:
+    while (item := await worker.next()) is not None:
         got.append(item)
     assert got == [0, 1, 2, 3, 4]
 
@@ -24,11 +24,11 @@ async def test_an_error_of_the_work_is_raised_by_next() -> None:
         yield 1
         raise ValueError("broken")
 
-    job = Job(work, name="broken")
-    job.start()
-    assert await job.next() == 1
+    worker = Worker(work, name="broken")
+    worker.start()
+    assert await worker.next() == 1
     with pytest.raises(ValueError, match="broken"):
-        await job.next()
+        await worker.next()
 
 
 async def test_stop_ends_the_thread_and_runs_the_work_cleanup() -> None:
@@ -44,9 +44,9 @@ async def test_stop_ends_the_thread_and_runs_the_work_cleanup() -> None:
         finally:
             cleaned.set()
 
-    job = Job(endless, name="endless")
-    job.start()
-    assert await job.next() == 1
-    job.stop()
-    assert await asyncio.to_thread(job.join, 1.0)
+    worker = Worker(endless, name="endless")
+    worker.start()
+    assert await worker.next() == 1
+    worker.stop()
+    assert await asyncio.to_thread(worker.join, 1.0)
     assert cleaned.is_set()

@@ -5,6 +5,7 @@ import json
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -20,6 +21,26 @@ def form(model: str | None, audio: bytes | None, **options: Any) -> aiohttp.Form
     if audio is not None:
         data.add_field("file", audio, filename="upload", content_type="application/octet-stream")
     return data
+
+
+@dataclass(frozen=True)
+class ModelClient:
+    """What a test sends one model of a backend."""
+
+    model: str
+
+    def form(self, audio: bytes | None, **options: Any) -> aiohttp.FormData:
+        """POST /transcribe's body; `model=None` leaves the options part out, `audio=None`
+        the file."""
+        return form(options.pop("model", self.model), audio, **options)
+
+    async def events(self, url: str, audio: bytes, **options: Any) -> list[BackendEvent]:
+        """POST /transcribe to the backend at `url`: the events of its 200 stream."""
+        return await events(url, self.form(audio, **options))
+
+    async def loaded(self, url: str) -> bool:
+        """Whether the backend at `url` has the model in memory."""
+        return await loaded(url, self.model)
 
 
 async def timed_events(url: str, body: aiohttp.FormData) -> list[tuple[float, BackendEvent]]:

@@ -1,5 +1,6 @@
 """Real audio files in the formats users upload, made from a test's WAV with PyAV."""
 
+import io
 import wave
 from pathlib import Path
 
@@ -54,3 +55,14 @@ def pcm(src: Path, rate: int) -> bytes:
         return b"".join(
             bytes(out.planes[0])[: out.samples * 2] for f in frames for out in resampler.resample(f)
         )
+
+
+def silence(seconds: float, rate: int = 16_000) -> bytes:
+    """A 16-bit mono WAV file of `seconds` of silence, as bytes."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(bytes(2 * round(seconds * rate)))
+    return out.getvalue()

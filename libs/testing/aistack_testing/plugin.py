@@ -39,6 +39,12 @@ def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return speak(SENTENCE, tmp_path_factory.mktemp("speech") / "sentence.wav")
 
 
+@pytest.fixture(scope="session")
+def speech(speech_wav: Path) -> bytes:
+    """`speech_wav`'s bytes: what a test uploads."""
+    return speech_wav.read_bytes()
+
+
 class Services:
     """Starts `python -m <module> --port <free port>` processes; stops them all at the end."""
 

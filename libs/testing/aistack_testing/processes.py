@@ -85,3 +85,15 @@ def start_service(
         service.kill()
         raise RuntimeError(f"{args} did not start:\n{service.output()}") from None
     return service
+
+
+def start_module(module: str, log: Path, env: dict[str, str] | None = None) -> Service:
+    """`python -m module --port P` on a free port, started as `start_service` starts it."""
+    port = free_port()
+    return start_service(["-m", module, "--port", str(port)], port, log, env)
+
+
+def start_edge(asr_backends: str, log: Path, env: dict[str, str] | None = None) -> Service:
+    """The edge in front of `asr_backends` (comma-separated URLs), its GPU slot in-process."""
+    own = {"AISTACK_ASR_BACKENDS": asr_backends, "AISTACK_REDIS_URL": ""}
+    return start_module("aistack_edge", log, {**own, **(env or {})})

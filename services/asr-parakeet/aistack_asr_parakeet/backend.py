@@ -10,7 +10,7 @@ from aistack_asr.backend import Backend, TranscribeEvent
 from aistack_asr.stoppable import Stopped
 from aistack_asr_parakeet import models
 from aistack_asr_parakeet.chunks import Chunk, cut_points, read_chunks, stitch
-from aistack_asr_parakeet.engine import ParakeetModel, is_out_of_memory
+from aistack_asr_parakeet.engine import ParakeetModel
 from aistack_asr_parakeet.segments import build_segments
 from aistack_asr_parakeet.settings import ParakeetSettings
 from aistack_contract.errors import AistackError, ErrorKind
@@ -38,12 +38,7 @@ class ParakeetBackend(Backend):
         path = self._model_file()
         if path is None:
             raise AistackError(ErrorKind.UNKNOWN, f"the file of {model_id} is gone", self.provider)
-        try:
-            return ParakeetModel.load(path, self.settings)
-        except Exception as exc:
-            kind = ErrorKind.OVERFLOW if is_out_of_memory(exc) else ErrorKind.UNKNOWN
-            message = f"loading {model_id} from {path.name} failed: {type(exc).__name__}: {exc}"
-            raise AistackError(kind, message, self.provider) from exc
+        return ParakeetModel.load(path, self.settings)
 
     def unload(self, model: ParakeetModel) -> None:
         model.unload()
@@ -77,10 +72,6 @@ class ParakeetBackend(Backend):
             except Stopped:
                 log.info("cancelled in %s", where)
                 return
-            except Exception as exc:
-                if is_out_of_memory(exc):
-                    raise AistackError(ErrorKind.OVERFLOW, "out of memory", self.provider) from exc
-                raise
             chunks.append(chunk)
             end = chunk.end / SAMPLE_RATE
             pieces.append([_shifted(w, chunk.start / SAMPLE_RATE, end) for w in words])

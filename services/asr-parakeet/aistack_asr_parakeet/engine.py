@@ -31,14 +31,6 @@ def device(settings: ParakeetSettings) -> torch.device:
     return torch.device(settings.device)
 
 
-def is_out_of_memory(exc: BaseException) -> bool:
-    message = str(exc).lower()
-    return isinstance(exc, torch.OutOfMemoryError) or (
-        isinstance(exc, RuntimeError)
-        and ("out of memory" in message or "can't allocate memory" in message)
-    )
-
-
 @functools.cache
 def _asr_model_class() -> Any:
     """NeMo's `ASRModel`, imported on first use (it takes seconds)."""

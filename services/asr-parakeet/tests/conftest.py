@@ -6,8 +6,10 @@ from pathlib import Path
 import pytest
 
 from aistack_asr_parakeet import tiny_model
+from aistack_asr_parakeet.models import MODEL_ID
+from aistack_testing.asr_contract import Engine, edge  # noqa: F401 - edge: a fixture
 from aistack_testing.audio import repeat_wav
-from aistack_testing.processes import Service, free_port, start_service
+from aistack_testing.processes import Service, start_module
 
 # Tiny windows, so that half a minute of speech takes several of them.
 LONG_FORM = {
@@ -21,8 +23,7 @@ LONG_FORM = {
 
 
 def _start(log: Path, env: dict[str, str]) -> Service:
-    port = free_port()
-    return start_service(["-m", "aistack_asr_parakeet", "--port", str(port)], port, log, env)
+    return start_module("aistack_asr_parakeet", log, env)
 
 
 @pytest.fixture(scope="session")
@@ -74,26 +75,25 @@ def parakeet(
 
 
 @pytest.fixture(scope="session")
-def edge(parakeet: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """The edge in front of asr-parakeet alone (the GPU slot in-process)."""
-    port = free_port()
-    service = start_service(
-        ["-m", "aistack_edge", "--port", str(port)],
-        port,
-        tmp_path_factory.mktemp("edge") / "edge.log",
-        {"AISTACK_ASR_BACKENDS": parakeet.url, "AISTACK_REDIS_URL": ""},
-    )
-    yield service
-    service.stop()
-
-
-@pytest.fixture(scope="session")
-def speech(speech_wav: Path) -> bytes:
-    """About 5 s of Piper saying SENTENCE: one window."""
-    return speech_wav.read_bytes()
-
-
-@pytest.fixture(scope="session")
 def long_speech(speech_wav: Path, tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """About 30 s of speech: several windows."""
     return repeat_wav(speech_wav, tmp_path_factory.mktemp("long") / "long.wav", 28).read_bytes()
+
+
+@pytest.fixture(scope="session")
+def asr_engine(
+    parakeet: Service, speech: bytes, speech_wav: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Engine:
+    """asr-parakeet for the shared contract suite (aistack_testing.asr_contract): its
+    keep-alive and cap are the `parakeet` service's."""
+    minute = repeat_wav(speech_wav, tmp_path_factory.mktemp("contract") / "long.wav", 100)
+    return Engine(
+        service=parakeet,
+        strict=parakeet,
+        model=MODEL_ID,
+        provider="Parakeet",
+        speech=speech,
+        long_speech=minute.read_bytes(),
+        keep_alive=2.0,
+        cap_s=120.0,
+    )

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from aistack_asr_parakeet.models import MODEL_ID
-from aistack_testing.processes import Service, free_port, start_service
+from aistack_testing.processes import Service, free_port, start_edge, start_service
 
 ROOT = Path(__file__).resolve().parents[3]
 MAIN_PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -50,14 +50,8 @@ def whisper_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 def routing_edge(
     parakeet: Service, whisper_base: Service, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Service]:
-    port = free_port()
     backends = f"{whisper_base.url},{parakeet.url}"
-    service = start_service(
-        ["-m", "aistack_edge", "--port", str(port)],
-        port,
-        tmp_path_factory.mktemp("edge") / "edge.log",
-        {"AISTACK_ASR_BACKENDS": backends, "AISTACK_REDIS_URL": ""},
-    )
+    service = start_edge(backends, tmp_path_factory.mktemp("edge") / "edge.log")
     yield service
     service.stop()
 

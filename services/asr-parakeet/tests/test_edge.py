@@ -14,7 +14,7 @@ import pytest
 
 from aistack_asr_parakeet.models import MODEL_ID
 from aistack_testing.audio import repeat_wav
-from aistack_testing.processes import Service, free_port, start_service
+from aistack_testing.processes import Service, start_edge
 
 
 @pytest.fixture(scope="module")
@@ -131,17 +131,7 @@ def one_window_edge(
     logs = tmp_path_factory.mktemp("one-window")
     env = {"AISTACK_PARAKEET_MODEL_PATH": str(tiny_nemo), "AISTACK_PARAKEET_CPU_THREADS": "1"}
     backend = start_parakeet(logs / "parakeet.log", env)
-    port = free_port()
-    edge = start_service(
-        ["-m", "aistack_edge", "--port", str(port)],
-        port,
-        logs / "edge.log",
-        {
-            "AISTACK_ASR_BACKENDS": backend.url,
-            "AISTACK_REDIS_URL": "",
-            "AISTACK_STOP_GRACE_S": "30",
-        },
-    )
+    edge = start_edge(backend.url, logs / "edge.log", {"AISTACK_STOP_GRACE_S": "30"})
     yield backend, edge
     edge.stop()
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from aistack_asr.service import AsrService
+from aistack_asr.settings import AsrSettings
 from aistack_asr.stoppable import Stopped
 from aistack_asr_parakeet.backend import ParakeetBackend
 from aistack_asr_parakeet.engine import ParakeetModel
@@ -55,11 +57,12 @@ def test_a_broken_model_file_fails_to_load_as_unknown(tmp_path: Path) -> None:
     broken.write_bytes(os.urandom(4096))
     backend = ParakeetBackend(ParakeetSettings(parakeet_model_path=broken))
     assert [card.id for card in backend.cards()] == [MODEL_ID]  # present, so listed
-    with pytest.raises(AistackError) as caught:
-        backend.load(MODEL_ID)
+    service = AsrService(backend, AsrSettings())  # loading as the service does
+    with pytest.raises(AistackError) as caught, service.cache.use(MODEL_ID):
+        pass
     assert caught.value.body.kind == ErrorKind.UNKNOWN
     assert caught.value.body.provider == "Parakeet"
-    assert "broken.nemo" in caught.value.body.message
+    assert caught.value.body.message.startswith(f"loading {MODEL_ID} failed: ")
 
 
 def test_the_model_file_is_found_in_a_directory_or_hub_cache(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ Piper's speech. The words are meaningless; everything around them is real."""
 import asyncio
 import itertools
 import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,27 +23,16 @@ from aistack_contract.events import (
 )
 from aistack_contract.transcription import Word
 from aistack_testing import asr_protocol
-from aistack_testing.asr_protocol import get, post, refused, wait_until
+from aistack_testing.asr_protocol import ModelClient, get, refused, wait_until
 from aistack_testing.audio import repeat_wav, transcode
 from aistack_testing.processes import Service
 
-
-def form(audio: bytes | None, **options: Any) -> aiohttp.FormData:
-    """POST /transcribe's body for MODEL_ID; `model=None` leaves the options part out."""
-    return asr_protocol.form(options.pop("model", MODEL_ID), audio, **options)
+PARAKEET = ModelClient(MODEL_ID)
 
 
 async def transcribe(url: str, audio: bytes, **options: Any) -> list[tuple[float, BackendEvent]]:
     """POST /transcribe: each event with the time it arrived."""
-    return await asr_protocol.timed_events(url, form(audio, **options))
-
-
-async def events_of(url: str, audio: bytes, **options: Any) -> list[BackendEvent]:
-    return await asr_protocol.events(url, form(audio, **options))
-
-
-async def loaded(url: str) -> bool:
-    return await asr_protocol.loaded(url, MODEL_ID)
+    return await asr_protocol.timed_events(url, PARAKEET.form(audio, **options))
 
 
 def segments_of(events: list[BackendEvent]) -> list[BackendSegment]:
@@ -93,7 +81,7 @@ async def test_info_lists_parakeet_without_streaming_or_translate(parakeet: Serv
 
 
 async def test_short_speech_is_one_window(parakeet: Service, speech: bytes) -> None:
-    events = await events_of(parakeet.url, speech)
+    events = await PARAKEET.events(parakeet.url, speech)
     words = check_shapes(events)
     info = events[0]
     assert info.language == "auto"  # no hint: Parakeet does not say what it detected
@@ -144,7 +132,7 @@ async def test_long_speech_is_windowed_stitched_and_sent_at_the_end(
 async def test_options(
     parakeet: Service, speech: bytes, options: dict, language: str, with_words: bool
 ) -> None:
-    info, *middle, done = await events_of(parakeet.url, speech, **options)
+    info, *middle, done = await PARAKEET.events(parakeet.url, speech, **options)
     assert info.language == language
     assert middle and isinstance(done, BackendDone)
     assert all(bool(e.segment.words) == with_words for e in middle)
@@ -155,42 +143,9 @@ async def test_other_upload_formats(
     parakeet: Service, speech_wav: Path, tmp_path: Path, suffix: str
 ) -> None:
     encoded = await asyncio.to_thread(transcode, speech_wav, tmp_path / f"speech{suffix}")
-    events = await events_of(parakeet.url, await asyncio.to_thread(encoded.read_bytes))
+    events = await PARAKEET.events(parakeet.url, await asyncio.to_thread(encoded.read_bytes))
     assert 4.0 < events[0].duration < 6.0
     check_shapes(events)
-
-
-@pytest.mark.parametrize(
-    ("audio", "options", "status", "kind"),
-    [
-        pytest.param("speech", {"translate": True}, 400, "malformed", id="translate"),
-        pytest.param("speech", {"model": "parakeet-9b"}, 400, "malformed", id="unknown-model"),
-        pytest.param("speech", {"model": None}, 400, "malformed", id="no-options"),
-        pytest.param("speech", {"temperature": "hot"}, 400, "malformed", id="bad-options"),
-        pytest.param(None, {}, 400, "malformed", id="no-file"),
-        pytest.param(b"", {}, 400, "malformed", id="empty"),
-        pytest.param(b"\x00\x01garbage" * 500, {}, 400, "malformed", id="garbage"),
-        pytest.param("too-long", {}, 413, "overflow", id="over-the-cap"),
-    ],
-)
-async def test_errors_answer_with_the_envelope(
-    parakeet: Service,
-    speech_wav: Path,
-    tmp_path: Path,
-    audio: bytes | str | None,
-    options: dict,
-    status: int,
-    kind: str,
-) -> None:
-    if audio == "speech":
-        audio = speech_wav.read_bytes()
-    elif audio == "too-long":  # the service's cap is 120 s
-        audio = repeat_wav(speech_wav, tmp_path / "long.wav", 125).read_bytes()
-    got_status, body = await refused(parakeet.url, form(audio, **options))
-    assert got_status == status
-    assert body["error"]["kind"] == kind
-    assert body["error"]["provider"] == "Parakeet"
-    assert body["error"]["message"]
 
 
 async def test_hanging_up_stops_at_the_next_window(
@@ -199,7 +154,7 @@ async def test_hanging_up_stops_at_the_next_window(
     audio = repeat_wav(speech_wav, tmp_path / "minute.wav", 100).read_bytes()  # 16 windows
     async with (
         aiohttp.ClientSession() as session,
-        session.post(f"{parakeet.url}/transcribe", data=form(audio)) as response,
+        session.post(f"{parakeet.url}/transcribe", data=PARAKEET.form(audio)) as response,
     ):
         assert response.status == 200
         assert isinstance(decode_backend_event(await response.content.readline()), BackendInfo)
@@ -217,33 +172,7 @@ async def test_hanging_up_stops_at_the_next_window(
     assert stopped, parakeet.output()[-2000:]
     window, at, of = stopped[-1]
     assert int(window) >= 1 and float(at) < float(of) - 10  # windows were left undone
-    check_shapes(await events_of(parakeet.url, speech))  # and the service goes on
-
-
-async def test_evict_drops_the_idle_model(parakeet: Service, speech: bytes) -> None:
-    check_shapes(await events_of(parakeet.url, speech))
-    assert await loaded(parakeet.url)
-    assert await post(f"{parakeet.url}/evict") == {"evicted": [MODEL_ID]}
-    assert await post(f"{parakeet.url}/evict") == {"evicted": []}
-    assert not await loaded(parakeet.url)
-    check_shapes(await events_of(parakeet.url, speech))  # loads again
-
-
-async def test_idle_model_is_unloaded_after_the_keep_alive(
-    parakeet: Service, speech: bytes, keep_alive: float
-) -> None:
-    check_shapes(await events_of(parakeet.url, speech))
-    # The model is released just before the answer ends: its idle time starts a little
-    # before this, never after.
-    answered = time.monotonic()
-    assert await loaded(parakeet.url)
-
-    async def unloaded() -> bool:
-        return not await loaded(parakeet.url)
-
-    await wait_until(unloaded, keep_alive + 10)
-    idle = time.monotonic() - answered
-    assert idle >= keep_alive - 0.2, f"unloaded after {idle:.2f} s idle"
+    check_shapes(await PARAKEET.events(parakeet.url, speech))  # and the service goes on
 
 
 async def test_without_a_model_file_no_model_is_served(
@@ -253,7 +182,7 @@ async def test_without_a_model_file_no_model_is_served(
         tmp_path / "service.log", {"AISTACK_PARAKEET_MODEL_PATH": str(tmp_path / "absent")}
     )
     assert (await get(f"{service.url}/info"))["data"] == []
-    status, body = await refused(service.url, form(speech))
+    status, body = await refused(service.url, PARAKEET.form(speech))
     assert status == 400
     assert body["error"] == {
         "kind": "malformed",

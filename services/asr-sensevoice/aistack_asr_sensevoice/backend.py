@@ -12,7 +12,6 @@ from aistack_asr.stoppable import Stopped
 from aistack_asr_sensevoice import engine, postprocess
 from aistack_asr_sensevoice.engine import SenseVoicePair
 from aistack_asr_sensevoice.settings import SenseVoiceSettings
-from aistack_contract.errors import AistackError, ErrorKind
 from aistack_contract.events import BackendInfo, BackendSegment
 from aistack_contract.models import ModelCard
 from aistack_contract.transcription import Segment, TranscribeOptions
@@ -49,11 +48,7 @@ class SenseVoiceBackend(Backend):
         return [CARD] if present else []
 
     def load(self, model_id: str) -> SenseVoicePair:
-        try:
-            return engine.load(self.settings)
-        except Exception as exc:
-            kind = ErrorKind.OVERFLOW if _out_of_memory(exc) else ErrorKind.UNKNOWN
-            raise AistackError(kind, f"loading {model_id} failed: {exc}", self.provider) from exc
+        return engine.load(self.settings)
 
     def unload(self, model: SenseVoicePair) -> None:
         engine.unload(model)
@@ -111,16 +106,7 @@ class SenseVoiceBackend(Backend):
         timestamps: bool,
         cancel: threading.Event,
     ) -> postprocess.Chunk:
-        try:
-            raw = engine.recognize(
-                model, samples, language, self.settings.sensevoice_use_itn, timestamps, cancel
-            )
-        except RuntimeError as exc:
-            if _out_of_memory(exc):
-                raise AistackError(ErrorKind.OVERFLOW, str(exc), self.provider) from exc
-            raise
+        raw = engine.recognize(
+            model, samples, language, self.settings.sensevoice_use_itn, timestamps, cancel
+        )
         return postprocess.parse(raw, start, end)
-
-
-def _out_of_memory(exc: BaseException) -> bool:
-    return isinstance(exc, MemoryError) or "out of memory" in str(exc).lower()

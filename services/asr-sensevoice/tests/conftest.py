@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from aistack_asr_sensevoice.tiny import build_pair
-from aistack_testing.processes import Service, free_port, start_service
+from aistack_testing.asr_contract import Engine, edge  # noqa: F401 - edge: a fixture
+from aistack_testing.processes import Service, start_module
 from aistack_testing.speech import speak
 
 SENTENCES = (
@@ -83,8 +84,7 @@ def long_speech(tmp_path_factory: pytest.TempPathFactory) -> Speech:
 
 
 def _start(log: Path, env: dict[str, str]) -> Service:
-    port = free_port()
-    return start_service(["-m", "aistack_asr_sensevoice", "--port", str(port)], port, log, env)
+    return start_module("aistack_asr_sensevoice", log, env)
 
 
 @pytest.fixture(scope="session")
@@ -97,22 +97,30 @@ def keep_alive() -> float:
 def sensevoice(
     tiny_models: TinyModels, keep_alive: float, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Service]:
-    """asr-sensevoice on the tiny models; idle models leave after `keep_alive`."""
-    env = {**tiny_models.env(), "AISTACK_MODEL_KEEP_ALIVE_SEC": str(keep_alive)}
+    """asr-sensevoice on the tiny models; idle models leave after `keep_alive`, audio
+    over 10 minutes is refused."""
+    env = {
+        **tiny_models.env(),
+        "AISTACK_MODEL_KEEP_ALIVE_SEC": str(keep_alive),
+        "AISTACK_MAX_AUDIO_SEC": "600",
+    }
     service = _start(tmp_path_factory.mktemp("sensevoice") / "service.log", env)
     yield service
     service.stop()
 
 
 @pytest.fixture(scope="session")
-def edge(sensevoice: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """The edge with asr-sensevoice as its only ASR backend (its in-process GPU slot)."""
-    port = free_port()
-    service = start_service(
-        ["-m", "aistack_edge", "--port", str(port)],
-        port,
-        tmp_path_factory.mktemp("edge") / "edge.log",
-        {"AISTACK_ASR_BACKENDS": sensevoice.url},
+def asr_engine(
+    sensevoice: Service, speech: Speech, long_speech: Speech, keep_alive: float
+) -> Engine:
+    """asr-sensevoice for the shared contract suite (aistack_testing.asr_contract)."""
+    return Engine(
+        service=sensevoice,
+        strict=sensevoice,
+        model="iic/SenseVoiceSmall",
+        provider="SenseVoice",
+        speech=speech.data,
+        long_speech=long_speech.data,
+        keep_alive=keep_alive,
+        cap_s=600.0,
     )
-    yield service
-    service.stop()

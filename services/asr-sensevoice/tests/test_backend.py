@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from aistack_asr.cache import ModelCache
+from aistack_asr.service import AsrService
+from aistack_asr.settings import AsrSettings
 from aistack_asr_sensevoice.backend import CARD, MODEL_ID, SenseVoiceBackend
 from aistack_asr_sensevoice.settings import SenseVoiceSettings
 from aistack_contract.errors import AistackError, ErrorKind
@@ -24,6 +26,12 @@ def backend_on(model_dir: Path | None, vad_dir: Path | None) -> SenseVoiceBacken
     return SenseVoiceBackend(
         SenseVoiceSettings(sensevoice_model_dir=model_dir, sensevoice_vad_dir=vad_dir)
     )
+
+
+def load(backend: SenseVoiceBackend) -> None:
+    """Load the model as the service does: a failure becomes the envelope's error."""
+    with AsrService(backend, AsrSettings()).cache.use(MODEL_ID):
+        pass
 
 
 def test_the_pair_is_loaded_and_evicted_together(tiny_models: TinyModels) -> None:
@@ -48,7 +56,7 @@ def test_both_directories_are_needed_for_the_card(tiny_models: TinyModels, tmp_p
 def test_a_missing_directory_is_never_taken_for_a_hub_name(tiny_models: TinyModels) -> None:
     backend = backend_on(Path("iic/SenseVoiceSmall"), tiny_models.vad_dir)
     with pytest.raises(AistackError) as caught:
-        backend.load(MODEL_ID)
+        load(backend)
     assert caught.value.body.kind == ErrorKind.UNKNOWN
     assert "AISTACK_SENSEVOICE_MODEL_DIR" in caught.value.body.message
 
@@ -59,7 +67,7 @@ def test_broken_weights_fail_the_load_with_the_envelope(
     broken = shutil.copytree(tiny_models.model_dir, tmp_path / "broken")
     (broken / "model.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(AistackError) as caught:
-        backend_on(broken, tiny_models.vad_dir).load(MODEL_ID)
+        load(backend_on(broken, tiny_models.vad_dir))
     assert caught.value.body.provider == "SenseVoice"
     assert caught.value.status == 500
 

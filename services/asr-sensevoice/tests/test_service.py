@@ -5,10 +5,8 @@ from __future__ import annotations
 import io
 import itertools
 import re
-import time
-import wave
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 import numpy as np
@@ -19,33 +17,20 @@ from aistack_asr_sensevoice import engine
 from aistack_asr_sensevoice.settings import SenseVoiceSettings
 from aistack_contract.events import (
     BackendDone,
-    BackendEvent,
     BackendInfo,
     BackendSegment,
     decode_backend_event,
 )
-from aistack_testing import asr_protocol
-from aistack_testing.asr_protocol import get, post, refused, wait_until
-from aistack_testing.processes import Service, free_port, start_service
+from aistack_testing.asr_protocol import ModelClient, get, refused, wait_until
+from aistack_testing.audio import silence
+from aistack_testing.processes import Service, start_module
 
 if TYPE_CHECKING:
     from conftest import Speech, TinyModels
 
 MODEL = "iic/SenseVoiceSmall"
+SENSEVOICE = ModelClient(MODEL)
 FIRST_LOAD_S = 120  # the first request imports FunASR and torch: tens of seconds on two cores
-
-
-def form(audio: bytes | None, **options: Any) -> aiohttp.FormData:
-    """POST /transcribe's body for MODEL; `model=None` leaves the options part out."""
-    return asr_protocol.form(options.pop("model", MODEL), audio, **options)
-
-
-async def transcribe(url: str, audio: bytes, **options: Any) -> list[BackendEvent]:
-    return await asr_protocol.events(url, form(audio, **options))
-
-
-async def loaded(url: str) -> bool:
-    return await asr_protocol.loaded(url, MODEL)
 
 
 def segments_of(events: list) -> list:
@@ -102,7 +87,7 @@ async def test_info_shows_the_card(sensevoice: Service) -> None:
 async def test_one_segment_per_vad_chunk(
     sensevoice: Service, speech: Speech, tiny_models: TinyModels
 ) -> None:
-    events = await transcribe(sensevoice.url, speech.data, language="auto")
+    events = await SENSEVOICE.events(sensevoice.url, speech.data, language="auto")
     info, *middle, done = events
     assert isinstance(info, BackendInfo)
     assert info.duration == pytest.approx(speech.duration, abs=0.01)
@@ -123,7 +108,7 @@ async def test_one_segment_per_vad_chunk(
 async def test_segments_and_words_are_clean_and_in_order(
     sensevoice: Service, speech: Speech
 ) -> None:
-    segments = segments_of(await transcribe(sensevoice.url, speech.data, language="en"))
+    segments = segments_of(await SENSEVOICE.events(sensevoice.url, speech.data, language="en"))
     assert segments
     previous_end = 0.0
     for segment in segments:
@@ -141,50 +126,27 @@ async def test_segments_and_words_are_clean_and_in_order(
 
 async def test_requested_language_is_reported(sensevoice: Service, speech: Speech) -> None:
     for language, reported in (("ko", "ko"), ("YUE", "yue"), ("zh-TW", "zh")):
-        info = (await transcribe(sensevoice.url, speech.data, language=language))[0]
+        info = (await SENSEVOICE.events(sensevoice.url, speech.data, language=language))[0]
         assert info.language == reported
     # A hint SenseVoice does not know is dropped, not refused: it detects the language.
-    info = (await transcribe(sensevoice.url, speech.data, language="fr-FR"))[0]
+    info = (await SENSEVOICE.events(sensevoice.url, speech.data, language="fr-FR"))[0]
     assert info.language != "fr"
 
 
 async def test_without_word_timestamps_there_are_no_words(
     sensevoice: Service, speech: Speech
 ) -> None:
-    segments = segments_of(await transcribe(sensevoice.url, speech.data, word_timestamps=False))
+    segments = segments_of(
+        await SENSEVOICE.events(sensevoice.url, speech.data, word_timestamps=False)
+    )
     assert segments
     assert all(segment.words is None for segment in segments)
 
 
 async def test_silence_gives_info_and_done_only(sensevoice: Service) -> None:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(16_000)
-        wav.writeframes(bytes(2 * 16_000 * 3))
-    events = await transcribe(sensevoice.url, out.getvalue(), language="zh")
+    events = await SENSEVOICE.events(sensevoice.url, silence(3.0), language="zh")
     assert [type(e) for e in events] == [BackendInfo, BackendDone]
     assert (events[0].language, events[0].duration) == ("zh", 3.0)
-
-
-@pytest.mark.parametrize(
-    ("options", "audio", "message"),
-    [
-        ({"translate": True}, b"x", "does not support translate"),
-        ({"model": "whisper-1"}, b"x", "unknown model"),
-        ({}, b"", "empty"),
-        ({}, b"not audio at all" * 100, "could not be decoded"),
-    ],
-)
-async def test_malformed_requests_get_the_envelope(
-    sensevoice: Service, options: dict, audio: bytes, message: str
-) -> None:
-    status, body = await refused(sensevoice.url, form(audio, **options))
-    assert status == 400
-    assert body["error"]["kind"] == "malformed"
-    assert body["error"]["provider"] == "SenseVoice"
-    assert message in body["error"]["message"]
 
 
 async def test_hanging_up_cancels_between_chunks(sensevoice: Service, long_speech: Speech) -> None:
@@ -192,7 +154,7 @@ async def test_hanging_up_cancels_between_chunks(sensevoice: Service, long_speec
     async with (
         aiohttp.ClientSession(timeout=timeout) as session,
         session.post(
-            f"{sensevoice.url}/transcribe", data=form(long_speech.data, language="en")
+            f"{sensevoice.url}/transcribe", data=SENSEVOICE.form(long_speech.data, language="en")
         ) as response,
     ):
         assert response.status == 200
@@ -212,42 +174,15 @@ async def test_hanging_up_cancels_between_chunks(sensevoice: Service, long_speec
     assert int(cancelled[-1]) < len(long_speech.spoken) / 2
 
 
-async def test_evict_drops_the_model(sensevoice: Service, speech: Speech) -> None:
-    await transcribe(sensevoice.url, speech.data)
-    assert await loaded(sensevoice.url)
-    assert (await post(f"{sensevoice.url}/evict"))["evicted"] == [MODEL]
-    assert not await loaded(sensevoice.url)
-    assert (await get(f"{sensevoice.url}/status"))["loaded"] == []
-
-
-async def test_idle_model_leaves_after_keep_alive(
-    sensevoice: Service, speech: Speech, keep_alive: float
-) -> None:
-    await transcribe(sensevoice.url, speech.data)
-    # The model is released just before the answer ends: its idle time starts a little
-    # before this, never after.
-    answered = time.monotonic()
-    assert await loaded(sensevoice.url)
-
-    async def unloaded() -> bool:
-        return not await loaded(sensevoice.url)
-
-    await wait_until(unloaded, within=keep_alive + 10)
-    idle = time.monotonic() - answered
-    assert idle >= keep_alive - 0.2, f"unloaded after {idle:.2f} s idle"
-
-
 async def test_without_models_nothing_is_served(tmp_path: Path) -> None:
-    port = free_port()
     env = {
         "AISTACK_SENSEVOICE_MODEL_DIR": str(tmp_path / "missing"),
         "AISTACK_SENSEVOICE_VAD_DIR": str(tmp_path / "missing-too"),
     }
-    args = ["-m", "aistack_asr_sensevoice", "--port", str(port)]
-    service = start_service(args, port, tmp_path / "service.log", env)
+    service = start_module("aistack_asr_sensevoice", tmp_path / "service.log", env)
     try:
         assert (await get(f"{service.url}/info"))["data"] == []
-        status, body = await refused(service.url, form(b"RIFF"))
+        status, body = await refused(service.url, SENSEVOICE.form(b"RIFF"))
         assert status == 400
         assert body["error"]["provider"] == "SenseVoice"
         assert "unknown model" in body["error"]["message"]

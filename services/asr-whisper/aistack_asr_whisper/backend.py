@@ -16,7 +16,6 @@ from aistack_asr.backend import Backend, TranscribeEvent
 from aistack_asr_whisper import engine, models
 from aistack_asr_whisper.settings import WhisperSettings
 from aistack_asr_whisper.windows import Windows
-from aistack_contract.errors import AistackError, ErrorKind
 from aistack_contract.events import BackendInfo, BackendSegment
 from aistack_contract.models import ModelCard
 from aistack_contract.transcription import Segment, TranscribeOptions, Word
@@ -49,11 +48,7 @@ class WhisperBackend(Backend):
 
     def load(self, model_id: str) -> WhisperModel:
         path = models.discover(self.settings.whisper_model_dir)[model_id]
-        try:
-            return WhisperModel(str(path), **engine.model_options(self.settings))
-        except RuntimeError as exc:
-            kind = ErrorKind.OVERFLOW if "out of memory" in str(exc).lower() else ErrorKind.UNKNOWN
-            raise AistackError(kind, f"loading {model_id} failed: {exc}", self.provider) from exc
+        return WhisperModel(str(path), **engine.model_options(self.settings))
 
     def unload(self, model: WhisperModel) -> None:
         model.model.unload_model()

@@ -1,20 +1,19 @@
 """Real asr-whisper processes and real speech for the service's tests."""
 
-import io
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from aistack_testing import audio
+from aistack_testing.asr_contract import Engine
 from aistack_testing.audio import repeat_wav
-from aistack_testing.processes import Service, free_port, start_service
+from aistack_testing.processes import Service, start_module
 from aistack_testing.speech import PASSAGE, speak
 
 
 def _start(log: Path, env: dict[str, str]) -> Service:
-    port = free_port()
-    return start_service(["-m", "aistack_asr_whisper", "--port", str(port)], port, log, env)
+    return start_module("aistack_asr_whisper", log, env)
 
 
 @pytest.fixture(scope="session")
@@ -45,12 +44,6 @@ def whisper_strict(
 
 
 @pytest.fixture(scope="session")
-def speech(speech_wav: Path) -> bytes:
-    """About 5 s of Piper saying SENTENCE, as a WAV file's bytes."""
-    return speech_wav.read_bytes()
-
-
-@pytest.fixture(scope="session")
 def passage_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Piper saying PASSAGE once, about 45 s."""
     return speak(PASSAGE, tmp_path_factory.mktemp("passage") / "passage.wav")
@@ -65,10 +58,25 @@ def long_speech(passage_wav: Path) -> bytes:
 @pytest.fixture(scope="session")
 def silence() -> bytes:
     """One second of silence: the VAD leaves nothing, so it only loads the model."""
-    out = io.BytesIO()
-    with wave.open(out, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(16_000)
-        wav.writeframes(bytes(32_000))
-    return out.getvalue()
+    return audio.silence(1.0)
+
+
+@pytest.fixture(scope="session")
+def asr_engine(
+    whisper: Service,
+    whisper_strict: Service,
+    speech: bytes,
+    long_speech: bytes,
+    strict_keep_alive: float,
+) -> Engine:
+    """asr-whisper for the shared contract suite (aistack_testing.asr_contract)."""
+    return Engine(
+        service=whisper,
+        strict=whisper_strict,
+        model="whisper-tiny.en",
+        provider="Faster-Whisper",
+        speech=speech,
+        long_speech=long_speech,
+        keep_alive=strict_keep_alive,
+        cap_s=60.0,
+    )

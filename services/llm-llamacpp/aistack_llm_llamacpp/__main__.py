@@ -1,31 +1,19 @@
 """`python -m aistack_llm_llamacpp [--host H] [--port P]`: run the embedded CPU LLM."""
 
-import argparse
-import logging
-
 import uvicorn
 
-from aistack_contract.telemetry import setup_tracing
 from aistack_llm_llamacpp.app import create_app
 from aistack_llm_llamacpp.settings import LlamaCppSettings
+from aistack_service import cli
 
 
 def main() -> None:
     settings = LlamaCppSettings()
-    parser = argparse.ArgumentParser(prog="aistack_llm_llamacpp", description=__doc__)
-    parser.add_argument("--host", default=settings.llamacpp_host)
-    parser.add_argument("--port", type=int, default=settings.llamacpp_port)
-    args = parser.parse_args()
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    setup_tracing("aistack-llm-llamacpp", settings.trace_file)
+    host, port = cli.address("llm-llamacpp", settings.llamacpp_host, settings.llamacpp_port)
+    cli.start_logging("llm-llamacpp", settings)
+    # llama.cpp's server is a FastAPI app: uvicorn serves it, not aiohttp.
     uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
-        access_log=False,
-        timeout_graceful_shutdown=2,
+        create_app(settings), host=host, port=port, access_log=False, timeout_graceful_shutdown=2
     )
 
 

@@ -3,12 +3,11 @@
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from aistack_service.settings import ServiceSettings
 
 
-class LlamaCppSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="AISTACK_")
-
+class LlamaCppSettings(ServiceSettings):
     llamacpp_host: str = "127.0.0.1"
     llamacpp_port: int = 11530
     llamacpp_model: Path | None = None
@@ -18,5 +17,3 @@ class LlamaCppSettings(BaseSettings):
     llamacpp_threads: int = Field(2, ge=1)
     llamacpp_ctx: int = Field(2048, ge=256)
     """Context size in tokens: prompt and completion together."""
-    trace_file: Path | None = None
-    """Append each finished span to this file as a JSON line (tests, debugging)."""

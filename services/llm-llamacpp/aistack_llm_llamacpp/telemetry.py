@@ -18,11 +18,10 @@ from starlette.types import Message, Receive, Scope, Send
 
 from aistack_contract.telemetry import exposition
 from aistack_llm_llamacpp.asgi import HttpMiddleware
+from aistack_service.http import requests_counter
 
 GENERATING = ("/v1/chat/completions", "/v1/completions")
-REQUESTS = Counter(
-    "aistack_llm_llamacpp_requests", "Requests by route and status", ["route", "status"]
-)
+REQUESTS = requests_counter("aistack_llm_llamacpp")
 TOKENS = Counter(
     "aistack_llm_llamacpp_tokens", "Tokens read (prompt) and generated (completion)", ["kind"]
 )

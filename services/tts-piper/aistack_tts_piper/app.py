@@ -1,24 +1,24 @@
 """The HTTP service: OpenAI's speech, voice and model routes, and health."""
 
 import asyncio
-import contextlib
 import logging
 import time
-import uuid
 from importlib.metadata import version
 
 from aiohttp import web
 
 from aistack_contract.errors import AistackError, ErrorKind
-from aistack_contract.jobs import JOBS_PATH, JobCancelled, Jobs, TrackedJob, wait_of
+from aistack_contract.jobs import JobCancelled, Jobs, TrackedJob
 from aistack_contract.models import ModelCard, ModelList
+from aistack_service import http
+from aistack_service.http import REQUEST_ID, StreamBroken
+from aistack_service.worker import Worker
 from aistack_tts_piper import PROVIDER
 from aistack_tts_piper.encoders import FORMATS
-from aistack_tts_piper.errors import StreamBroken, envelope_errors
 from aistack_tts_piper.request import read_speech_request
 from aistack_tts_piper.settings import PiperSettings
-from aistack_tts_piper.synthesis import in_thread, speak
-from aistack_tts_piper.telemetry import CHARACTERS, SYNTHESIS, metrics, traced
+from aistack_tts_piper.synthesis import speak
+from aistack_tts_piper.telemetry import CHARACTERS, REQUESTS, SYNTHESIS
 from aistack_tts_piper.voices import VoiceCatalog, bundled_voice, voices_in
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,6 @@ VERSION = version("aistack-tts-piper")
 
 settings_key = web.AppKey("settings", PiperSettings)
 catalog_key = web.AppKey("catalog", VoiceCatalog)
-jobs_key = web.AppKey("jobs", Jobs)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -65,8 +64,7 @@ async def voices(request: web.Request) -> web.Response:
 
 
 async def speech(request: web.Request) -> web.StreamResponse:
-    job_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
-    with request.app[jobs_key].track(job_id) as job:
+    with request.app[http.JOBS].track(request[REQUEST_ID]) as job:
         try:
             return await _speech(request, job)
         except JobCancelled:
@@ -86,36 +84,35 @@ async def _speech(request: web.Request, job: TrackedJob) -> web.StreamResponse:
     voice = await asyncio.to_thread(catalog.load, voice_file)
     job.check()
     fmt = FORMATS[body.format]
-    async with contextlib.aclosing(
-        in_thread(speak(voice, body.input, fmt, body.speed or 1.0), job)
-    ) as audio:
+    worker = Worker(lambda _: speak(voice, body.input, fmt, body.speed or 1.0), job.id)
+    job.on_cancel(worker.stop)
+    worker.start()
+    try:
         # The first sentence is made before the headers leave, so an early failure still
         # gets its envelope.
-        first = await anext(audio)
+        first = await worker.next()
+        job.check()
         response = web.StreamResponse(headers={"Content-Type": fmt.content_type})
         response.enable_chunked_encoding()
         await response.prepare(request)
         try:
             await response.write(first)
-            async for data in audio:
+            while (data := await worker.next()) is not None:
                 await response.write(data)
+            job.check()
         except (asyncio.CancelledError, ConnectionResetError):
             log.info("client went away; synthesis stopped")
             raise
-        except Exception as exc:
+        except Exception as exc:  # a cut answer must not look whole: drop the connection
             log.exception("synthesis failed mid-stream; dropping the connection")
             raise StreamBroken(str(exc)) from exc
+    finally:
+        worker.stop()  # a no-op once the synthesis has ended
+        await worker.finished()  # the job stays tracked until its compute has stopped
     await response.write_eof()
     SYNTHESIS.observe(time.monotonic() - started)
     CHARACTERS.labels(voice_file.id).inc(len(body.input))
     return response
-
-
-async def stop_job(request: web.Request) -> web.Response:
-    """DELETE /jobs/{id}: cancel a synthesis; answer once it stopped (or `?wait=` s)."""
-    jobs = request.app[jobs_key]
-    state = await jobs.stop(request.match_info["job_id"], wait_of(request.query.get("wait")))
-    return web.json_response(state.model_dump())
 
 
 async def _preload_default_voice(app: web.Application) -> None:
@@ -131,15 +128,12 @@ def build_catalog(settings: PiperSettings) -> VoiceCatalog:
 
 
 def create_app(settings: PiperSettings) -> web.Application:
-    app = web.Application(middlewares=[traced, envelope_errors])
+    app = http.create_app(PROVIDER, REQUESTS, Jobs())
     app[settings_key] = settings
     app[catalog_key] = build_catalog(settings)
-    app[jobs_key] = Jobs()
     app.on_startup.append(_preload_default_voice)
     app.router.add_get("/health", health)
     app.router.add_get("/v1/models", models)
     app.router.add_get("/v1/audio/voices", voices)
     app.router.add_post("/v1/audio/speech", speech)
-    app.router.add_delete(JOBS_PATH, stop_job)
-    app.router.add_get("/metrics", metrics)
     return app

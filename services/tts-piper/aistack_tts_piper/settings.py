@@ -4,12 +4,12 @@ from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode
+
+from aistack_service.settings import ServiceSettings
 
 
-class PiperSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="AISTACK_")
-
+class PiperSettings(ServiceSettings):
     piper_host: str = "127.0.0.1"
     piper_port: int = 11520
     piper_voices_dir: Path | None = None
@@ -21,8 +21,6 @@ class PiperSettings(BaseSettings):
     piper_model_aliases: Annotated[list[str], NoDecode] = ["tts-1", "tts-1-hd"]
     """Model ids served besides `piper`, comma-separated (empty: none)."""
     tts_max_input_chars: int = Field(4096, ge=1)
-    trace_file: Path | None = None
-    """Append each finished span to this file as a JSON line (tests, debugging)."""
 
     @field_validator("piper_model_aliases", mode="before")
     @classmethod

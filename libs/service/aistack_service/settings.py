@@ -1,0 +1,17 @@
+"""What every backend reads from its environment, whatever its engine."""
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Environment variables with the `AISTACK_` prefix. A service adds its own, host and
+    port among them under names of its own (`AISTACK_ASR_WHISPER_PORT`,
+    `AISTACK_PIPER_PORT`), so that services started from one shell don't share them."""
+
+    model_config = SettingsConfigDict(env_prefix="AISTACK_", extra="ignore", populate_by_name=True)
+
+    log_level: str = "INFO"
+    trace_file: Path | None = None
+    """Append each finished span to this file as a JSON line (tests, debugging)."""
