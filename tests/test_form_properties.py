@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from aistack_contract.errors import AistackError, ErrorKind
 from aistack_edge.asr.form import MAX_PARTS, TranscriptionForm, Upload, _validate, read_upload
-from aistack_edge.spool import SPOOL_ABOVE, Spool
+from aistack_service.spool import SPOOL_ABOVE, Spool
 from aistack_testing.edge import open_fds
 
 FLAGS = ["true", "1", "yes", "on", "false", "0", "no", "off", ""]

@@ -17,7 +17,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
 from aistack_edge.errors import malformed, overflow
-from aistack_edge.spool import Spool
+from aistack_service.spool import Spool
 
 # What aiohttp decodes before the handler sees the body.
 DECODED = frozenset({"gzip", "deflate", "br", "zstd"})

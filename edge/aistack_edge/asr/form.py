@@ -16,7 +16,7 @@ from aistack_contract.models import ModelCard
 from aistack_contract.transcription import TranscribeOptions
 from aistack_edge.bodies import check_encoding, close_with, stop_reading
 from aistack_edge.errors import invalid, malformed, overflow
-from aistack_edge.spool import Spool
+from aistack_service.spool import Spool
 
 ResponseFormat = Literal["json", "text", "verbose_json", "srt", "vtt"]
 _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}

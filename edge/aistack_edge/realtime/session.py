@@ -39,10 +39,10 @@ from aistack_edge.realtime.events import (
     new_id,
 )
 from aistack_edge.realtime.vad import ServerVad, Turn
-from aistack_edge.spool import Spool
 from aistack_edge.state import CATALOG, OBSERVABILITY, SESSION, SETTINGS
 from aistack_edge.upstreams import asr
 from aistack_edge.workload import gpu_workload
+from aistack_service.spool import Spool
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from aistack_contract.transcription import TranscribeOptions
 from aistack_edge.catalog import Entry
 from aistack_edge.middleware import REQUEST_ID
 from aistack_edge.observability.tracing import backend_call
-from aistack_edge.spool import Spool
 from aistack_edge.upstreams.http import answer_head, unreachable, upstream_error
+from aistack_service.spool import Spool
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from yarl import URL
 from aistack_edge.catalog import Entry
 from aistack_edge.middleware import REQUEST_ID
 from aistack_edge.observability.tracing import backend_call
-from aistack_edge.spool import Spool
 from aistack_edge.upstreams.http import answer_head, end_to_end, unreachable, upstream_error
+from aistack_service.spool import Spool
 
 Body = bytes | bytearray | Spool | None
 

@@ -30,10 +30,6 @@ SERVICE = web.AppKey("service", AsrService)
 NDJSON = "application/x-ndjson"
 
 
-async def health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
-
-
 async def info(request: web.Request) -> web.Response:
     cards = request.app[SERVICE].cards()
     return web.json_response(ModelList(data=cards).model_dump(mode="json", exclude_none=True))
@@ -77,13 +73,13 @@ async def _transcribe(
     provider = service.backend.provider
     max_bytes = int(service.settings.max_upload_mb * 2**20)
     options, file = await read_transcribe_body(request, provider, max_bytes)
-    with file:  # closed (and a spooled one removed) once the job has ended
+    with contextlib.closing(file):  # a spooled file is removed once the job has ended
         card = service.card(options.model)
         options.language = hint_for(card, options.language)
         service.backend.validate(card, options)
-        with TRACER.start_as_current_span("open", attributes={"bytes": file.tell()}):
+        with TRACER.start_as_current_span("open", attributes={"bytes": file.size}):
             audio = await asyncio.to_thread(
-                Audio.open, file, provider, service.settings.max_audio_sec
+                Audio.open, file.reader(), provider, service.settings.max_audio_sec
             )
         return await _run(request, service, tracked, options, audio)
 
@@ -187,7 +183,6 @@ def create_app(backend: Backend, settings: AsrSettings) -> web.Application:
     )
     app[SERVICE] = service
     app.cleanup_ctx.append(_evict_idle_models)
-    app.router.add_get("/health", health)
     app.router.add_get("/info", info)
     app.router.add_get("/status", status)
     app.router.add_post("/transcribe", transcribe)

@@ -3,22 +3,27 @@
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from aistack_asr.audio import Audio
+from aistack_asr.settings import AsrSettings
 from aistack_contract.errors import AistackError, ErrorKind
 from aistack_contract.events import BackendInfo, BackendSegment
 from aistack_contract.models import ModelCard
 from aistack_contract.transcription import TranscribeOptions
 
 TranscribeEvent = BackendInfo | BackendSegment
+S = TypeVar("S", bound=AsrSettings)
 
 
-class Backend(ABC):
-    """One inference engine serving one or more models.
+class Backend(ABC, Generic[S]):
+    """One inference engine serving one or more models, with its settings.
 
     `load`, `transcribe` and `unload` run on worker threads, never on the event loop.
     """
+
+    def __init__(self, settings: S) -> None:
+        self.settings = settings
 
     provider: ClassVar[str]
     """The envelope's provider name, e.g. "Faster-Whisper"."""
@@ -36,7 +41,7 @@ class Backend(ABC):
     def load(self, model_id: str) -> Any:
         """Load one of `cards()`'s models into memory and return it."""
 
-    def unload(self, model: Any) -> None:  # noqa: B027 - dropping the reference is often enough
+    def unload(self, model: Any) -> None:
         """Free what `load` took beyond the Python object itself (GPU memory, ...)."""
 
     @abstractmethod

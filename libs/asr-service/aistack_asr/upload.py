@@ -2,26 +2,21 @@
 file spooled to a temporary file once it is not small (its audio is decoded from there
 a piece at a time)."""
 
-import tempfile
-from typing import IO
-
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import ValidationError
 
 from aistack_contract.errors import AistackError, ErrorKind
 from aistack_contract.transcription import TranscribeOptions
+from aistack_service.spool import Spool
 
 # What aiohttp raises for a body that is not well-formed multipart.
 _UNREADABLE = (ValueError, AssertionError, HttpProcessingError)
 
-# Kept in memory up to this; a longer recording goes to the temporary directory.
-SPOOL_ABOVE = 1 << 20
-
 
 async def read_transcribe_body(
     request: web.Request, provider: str, max_bytes: int
-) -> tuple[TranscribeOptions, IO[bytes]]:
+) -> tuple[TranscribeOptions, Spool]:
     """The options and the file (the caller closes it: a spooled file is then removed).
     A file over `max_bytes` is refused with overflow while it is read."""
 
@@ -47,23 +42,23 @@ async def read_transcribe_body(
 
 async def _read_parts(
     request: web.Request, provider: str, max_bytes: int
-) -> tuple[TranscribeOptions | None, IO[bytes] | None]:
+) -> tuple[TranscribeOptions | None, Spool | None]:
     options: TranscribeOptions | None = None
-    file: IO[bytes] | None = None
+    file: Spool | None = None
     try:
         async for part in await request.multipart():
             if part.name == "options":
                 options = TranscribeOptions.model_validate_json(await part.read())
             elif part.name == "file" and file is None:
-                file = tempfile.SpooledTemporaryFile(SPOOL_ABOVE)  # noqa: SIM115 - the caller's
+                file = Spool(provider)
                 while chunk := await part.read_chunk():
-                    if file.tell() + len(chunk) > max_bytes:
+                    if file.size + len(chunk) > max_bytes:
                         raise AistackError(
                             ErrorKind.OVERFLOW,
                             f"the upload is larger than the limit of {max_bytes} bytes",
                             provider,
                         )
-                    file.write(chunk)
+                    await file.write(chunk)
             else:
                 await part.release()
     except BaseException:

@@ -60,14 +60,26 @@ def envelope_response(body: ErrorBody, status: int | None = None) -> web.Respons
     return web.json_response(envelope, status=status or body.status)
 
 
-def create_app(provider: str, requests: Counter, jobs: Jobs, **options: object) -> web.Application:
+def create_app(
+    provider: str,
+    requests: Counter,
+    jobs: Jobs,
+    health: dict[str, str] | None = None,
+    **options: object,
+) -> web.Application:
     """An aiohttp app with the request context around every route, `X-Request-ID` on
-    every answer, `GET /metrics` and `DELETE /jobs/{id}` on `jobs`; `options` go to
-    `web.Application`."""
+    every answer, `GET /health` (`{"status": "ok"}` and `health`), `GET /metrics` and
+    `DELETE /jobs/{id}` on `jobs`; `options` go to `web.Application`."""
     app = web.Application(middlewares=[request_context(requests)], **options)  # type: ignore[arg-type]
     app[PROVIDER] = provider
     app[JOBS] = jobs
     app.on_response_prepare.append(_echo_request_id)
+    healthy = {"status": "ok", **(health or {})}
+
+    async def answer_health(request: web.Request) -> web.Response:
+        return web.json_response(healthy)
+
+    app.router.add_get("/health", answer_health)
     app.router.add_get("/metrics", metrics)
     app.router.add_delete(JOBS_PATH, stop_job)
     return app

@@ -24,12 +24,9 @@ UNKNOWN_LANGUAGE = "auto"
 """The language reported without a hint: Parakeet detects it but does not say which."""
 
 
-class ParakeetBackend(Backend):
+class ParakeetBackend(Backend[ParakeetSettings]):
     provider = "Parakeet"
     family = "parakeet"
-
-    def __init__(self, settings: ParakeetSettings) -> None:
-        self.settings = settings
 
     def cards(self) -> list[ModelCard]:
         return [models.card()] if self._model_file() else []

@@ -33,12 +33,9 @@ CARD = ModelCard(
 )
 
 
-class SenseVoiceBackend(Backend):
+class SenseVoiceBackend(Backend[SenseVoiceSettings]):
     provider = "SenseVoice"
     family = "sensevoice"
-
-    def __init__(self, settings: SenseVoiceSettings) -> None:
-        self.settings = settings
 
     def cards(self) -> list[ModelCard]:
         """The card while both model directories are there: SenseVoice needs its VAD."""

@@ -34,13 +34,10 @@ _RAN_INTO_THE_END_S = 0.1
 _PAUSES = VadOptions(min_silence_duration_ms=300, speech_pad_ms=100)
 
 
-class WhisperBackend(Backend):
+class WhisperBackend(Backend[WhisperSettings]):
     provider = "Faster-Whisper"
     family = "whisper"
     detects_language = True
-
-    def __init__(self, settings: WhisperSettings) -> None:
-        self.settings = settings
 
     def cards(self) -> list[ModelCard]:
         found = models.discover(self.settings.whisper_model_dir)

@@ -30,10 +30,6 @@ settings_key = web.AppKey("settings", PiperSettings)
 catalog_key = web.AppKey("catalog", VoiceCatalog)
 
 
-async def health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", "version": VERSION})
-
-
 def model_ids(settings: PiperSettings) -> list[str]:
     return [MODEL_ID, *(alias for alias in settings.piper_model_aliases if alias != MODEL_ID)]
 
@@ -128,11 +124,10 @@ def build_catalog(settings: PiperSettings) -> VoiceCatalog:
 
 
 def create_app(settings: PiperSettings) -> web.Application:
-    app = http.create_app(PROVIDER, REQUESTS, Jobs())
+    app = http.create_app(PROVIDER, REQUESTS, Jobs(), health={"version": VERSION})
     app[settings_key] = settings
     app[catalog_key] = build_catalog(settings)
     app.on_startup.append(_preload_default_voice)
-    app.router.add_get("/health", health)
     app.router.add_get("/v1/models", models)
     app.router.add_get("/v1/audio/voices", voices)
     app.router.add_post("/v1/audio/speech", speech)

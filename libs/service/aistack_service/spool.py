@@ -1,26 +1,30 @@
-"""An upload held in memory while it is small, in a temporary file once it is not.
+"""An upload held in memory while it is small, in a temporary file once it is not: the
+edge's and every backend's, so that a long recording costs a window of memory at each
+end of a hop, not its size.
 
-A 100 MB upload held in memory (and copied once more to send it on) costs the edge
-twice its size per request; a spooled one costs a window. The temporary file has no
-name from the start (the system's temporary directory, `TMPDIR`), so it is gone when
-closed, whatever the path: an answer, an error, a hang-up, a crash.
+The temporary file has no name from the start (the system's temporary directory,
+`TMPDIR`), so it is gone when closed, whatever the path: an answer, an error, a hang-up,
+a crash. It is written off the event loop.
 """
 
 import asyncio
+import io
 import tempfile
 from typing import BinaryIO
 
-from aistack_edge.errors import unavailable
+from aistack_contract.errors import AISTACK, AistackError, ErrorKind
 
-# Kept in memory up to this: most requests are short clips, sent on without a file.
+# Kept in memory up to this: most requests are short clips, handled without a file.
 SPOOL_ABOVE = 1 << 20
 
 
 class Spool:
-    """Bytes written in turn; read back whole, from memory or from the file."""
+    """Bytes written in turn; read back whole, from memory or from the file. A full
+    temporary directory is 503 `network` from `provider`: retry later."""
 
-    def __init__(self, threshold: int = SPOOL_ABOVE) -> None:
+    def __init__(self, provider: str = AISTACK, threshold: int = SPOOL_ABOVE) -> None:
         self.size = 0
+        self._provider = provider
         self._threshold = threshold
         self._memory: bytearray | None = bytearray()
         self._file: BinaryIO | None = None
@@ -36,15 +40,20 @@ class Spool:
                 self._file = await asyncio.to_thread(tempfile.TemporaryFile)
             await asyncio.to_thread(self._file.write, pending)
         except OSError as exc:  # the temporary directory is full, say
-            raise unavailable(
-                f"the edge has no room to hold the upload now ({exc.strerror or exc}); retry later"
-            ) from exc
+            message = f"no room to hold the upload now ({exc.strerror or exc}); retry later"
+            raise AistackError(ErrorKind.NETWORK, message, self._provider) from exc
 
     def body(self) -> bytes | BinaryIO:
-        """What to send: the bytes, or the file from its start (aiohttp reads a file
+        """What to send on: the bytes, or the file from its start (aiohttp reads a file
         payload a window at a time, off the event loop)."""
         if self._file is None:
             return bytes(self._memory or b"")
+        return self.reader()
+
+    def reader(self) -> BinaryIO:
+        """A file to read what was written from, at its start."""
+        if self._file is None:
+            return io.BytesIO(self._memory or b"")
         self._file.flush()
         self._file.seek(0)
         return self._file
