@@ -10,6 +10,9 @@ from aistack_contract.errors import AistackError, ErrorKind
 from aistack_contract.transcription import TranscribeOptions
 from aistack_service.spool import Spool
 
+# The file part is read this much at a time (aiohttp's default is 8 KiB): a two-hour
+# recording is hundreds of megabytes.
+_CHUNK = 1 << 16
 # What aiohttp raises for a body that is not well-formed multipart.
 _UNREADABLE = (ValueError, AssertionError, HttpProcessingError)
 
@@ -51,7 +54,7 @@ async def _read_parts(
                 options = TranscribeOptions.model_validate_json(await part.read())
             elif part.name == "file" and file is None:
                 file = Spool(provider)
-                while chunk := await part.read_chunk():
+                while chunk := await part.read_chunk(_CHUNK):
                     if file.size + len(chunk) > max_bytes:
                         raise AistackError(
                             ErrorKind.OVERFLOW,

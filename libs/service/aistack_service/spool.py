@@ -26,15 +26,22 @@ class Spool:
         self.size = 0
         self._provider = provider
         self._threshold = threshold
-        self._memory: bytearray | None = bytearray()
+        self._held = bytearray()
+        """What is not in the file yet: all of it while it is small."""
         self._file: BinaryIO | None = None
 
     async def write(self, chunk: bytes) -> None:
         self.size += len(chunk)
-        if self._memory is not None and len(self._memory) + len(chunk) <= self._threshold:
-            self._memory += chunk
+        self._held += chunk
+        if self._file is None and self.size <= self._threshold:
             return
-        pending, self._memory = (self._memory or b"") + chunk, None
+        # Off to the file a threshold's worth at a time: one thread hop per megabyte,
+        # not per chunk of a few kilobytes.
+        if len(self._held) >= self._threshold:
+            await self._spill()
+
+    async def _spill(self) -> None:
+        pending, self._held = bytes(self._held), bytearray()
         try:
             if self._file is None:
                 self._file = await asyncio.to_thread(tempfile.TemporaryFile)
@@ -47,13 +54,16 @@ class Spool:
         """What to send on: the bytes, or the file from its start (aiohttp reads a file
         payload a window at a time, off the event loop)."""
         if self._file is None:
-            return bytes(self._memory or b"")
+            return bytes(self._held)
         return self.reader()
 
     def reader(self) -> BinaryIO:
         """A file to read what was written from, at its start."""
         if self._file is None:
-            return io.BytesIO(self._memory or b"")
+            return io.BytesIO(self._held)
+        if self._held:  # less than a threshold's worth: written here, at once
+            self._file.write(self._held)
+            self._held = bytearray()
         self._file.flush()
         self._file.seek(0)
         return self._file
@@ -64,6 +74,6 @@ class Spool:
 
     def close(self) -> None:
         """Drop what is held: the file, removed with its last descriptor."""
-        self._memory = None
+        self._held = bytearray()
         if self._file is not None:
             self._file.close()
