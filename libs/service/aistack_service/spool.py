@@ -1,5 +1,5 @@
 """An upload held in memory while it is small, in a temporary file once it is not: the
-edge's and every backend's, so that a long recording costs a window of memory at each
+edge's and the ASR shell's, so that a long recording costs a window of memory at each
 end of a hop, not its size.
 
 The temporary file has no name from the start (the system's temporary directory,

@@ -1,5 +1,6 @@
 """Blocking work on a thread of its own, its items handed to the event loop one by one:
-how every backend runs its engine (model loads and inference) off the event loop."""
+how the ASR shell runs a transcription (the model's load included) and tts-piper a
+synthesis, off the event loop."""
 
 import asyncio
 import contextlib

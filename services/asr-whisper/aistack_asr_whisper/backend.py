@@ -87,10 +87,10 @@ class WhisperBackend(Backend[WhisperSettings]):
                 # Each segment is sent once the next one came: a window's last one may be
                 # given back (below).
                 held: WhisperSegment | None = None
+                seconds = samples.size / audio.sample_rate
                 for segment in itertools.chain(segments, [None]):
                     if cancel.is_set():
                         return
-                    seconds = samples.size / audio.sample_rate
                     if segment is None and held and not last and _ran_into_the_end(held, seconds):
                         cut.back(first + round(held.start * audio.sample_rate))
                         break

@@ -5,7 +5,8 @@ faster-whisper's `transcribe` takes the whole recording as one array and compute
 features of all of it before its first segment: memory and the time to the first words
 grow with the length. Fed a window at a time, it does the same work in bounded memory.
 A window ends in the longest pause of its second half, so that no word is cut in two
-and the next window begins in silence, as Whisper expects a recording to.
+and the next window begins in silence, as Whisper expects a recording to; where the
+consumer gives a window's end back (`Windows.back`), the next one begins where it says.
 """
 
 from collections.abc import Callable, Iterable, Iterator

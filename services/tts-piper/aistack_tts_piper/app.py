@@ -99,7 +99,10 @@ async def _speech(request: web.Request, job: TrackedJob) -> web.StreamResponse:
         except (asyncio.CancelledError, ConnectionResetError):
             log.info("client went away; synthesis stopped")
             raise
-        except Exception as exc:  # a cut answer must not look whole: drop the connection
+        except JobCancelled as exc:  # a cut answer must not look whole: drop the connection
+            log.info("job %s cancelled mid-stream; dropping the connection", job.id)
+            raise StreamBroken("the job was cancelled") from exc
+        except Exception as exc:
             log.exception("synthesis failed mid-stream; dropping the connection")
             raise StreamBroken(str(exc)) from exc
     finally:
