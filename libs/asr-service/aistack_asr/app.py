@@ -105,9 +105,11 @@ async def _run(
         response = web.StreamResponse(headers={"Content-Type": NDJSON})
         await response.prepare(request)
         try:
-            segments = await _stream(response, first, job, audio, request_id)
+            segments, whole = await _stream(response, first, job, audio, request_id)
         except ConnectionError:
             log.info("%s: the caller hung up, transcription cancelled", request_id)
+            return response
+        if not whole:  # ended with an error line: nothing was transcribed to the end
             return response
         elapsed = time.monotonic() - started
         INFERENCE.labels(options.model).observe(elapsed)
@@ -124,9 +126,10 @@ async def _run(
 
 async def _stream(
     response: web.StreamResponse, first: BackendInfo, job: Worker, audio: Audio, request_id: str
-) -> int:
+) -> tuple[int, bool]:
     """Write the info event, each segment as it comes, then done (with the true duration
-    where the audio was decoded to its end) or error; the segment count."""
+    where the audio was decoded to its end) or error; the segment count, and whether it
+    ended with done."""
     await response.write(encode_backend_event(first))
     segments = 0
     try:
@@ -146,7 +149,7 @@ async def _stream(
         last = BackendError(error=error_body(exc, audio.provider, request_id))
     await response.write(encode_backend_event(last))
     await response.write_eof()
-    return segments
+    return segments, isinstance(last, BackendDone)
 
 
 async def _evict_idle_models(app: web.Application) -> AsyncIterator[None]:
