@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from aistack_asr.service import AsrService
 from aistack_asr.settings import AsrSettings
@@ -17,6 +18,7 @@ from aistack_asr_parakeet.engine import ParakeetModel
 from aistack_asr_parakeet.models import MODEL_ID, find_model
 from aistack_asr_parakeet.settings import ParakeetSettings
 from aistack_contract.errors import AistackError, ErrorKind
+from aistack_service.memory import out_of_memory
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +95,9 @@ def test_a_cancelled_window_stops_between_two_steps(model: ParakeetModel) -> Non
     stopped_s = time.perf_counter() - began
     assert stopped_s < whole_s / 10 + min(0.5, whole_s / 4), (stopped_s, whole_s)
     assert model.transcribe(noise(1.0))  # no hook left behind: the model works as before
+
+
+def test_torch_running_out_of_memory_is_known_to_the_shell() -> None:
+    """The shell knows torch's error by its name (it does not import torch): the real one."""
+    assert out_of_memory(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"))
+    assert not out_of_memory(RuntimeError("shape mismatch"))
