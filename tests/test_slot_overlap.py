@@ -67,6 +67,10 @@ async def client(edge_url: str, audio: bytes, hang_up: bool, outcomes: dict[str,
                         if streamed and line.startswith(b"data:"):
                             outcomes["hung up"] = outcomes.get("hung up", 0) + 1
                             break
+                # A pause after a turn too, as after a refusal: a client that asked again
+                # at once took the slot back before the other edge's client had retried
+                # (one run computed 74 jobs on one edge and 1 on the other).
+                await asyncio.sleep(0.2)
             except (aiohttp.ClientError, TimeoutError):
                 outcomes["broken"] = outcomes.get("broken", 0) + 1
 
