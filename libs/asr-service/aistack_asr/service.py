@@ -29,7 +29,7 @@ class AsrService:
         self.backend = backend
         self.settings = settings
         self.cache = ModelCache(self._load, backend.unload)
-        self._jobs: set[Worker] = set()
+        self._workers: set[Worker] = set()
         self.jobs = Jobs()
         """The jobs by request id, from the request's arrival until its compute ended."""
         self.finished: deque[Worker] = deque(maxlen=_FINISHED_KEPT)
@@ -61,12 +61,12 @@ class AsrService:
             ):
                 yield from self.backend.transcribe(model, audio, options, cancel)
 
-        self._jobs = {job for job in self._jobs if job.alive}
-        job = Worker(work, name=request_id)
-        job.when_ended(self.finished.append)
-        self._jobs.add(job)
-        job.start()
-        return job
+        self._workers = {worker for worker in self._workers if worker.alive}
+        worker = Worker(work, name=request_id)
+        worker.when_ended(self.finished.append)
+        self._workers.add(worker)
+        worker.start()
+        return worker
 
     def _load(self, model_id: str) -> Any:
         started = time.monotonic()
@@ -86,16 +86,16 @@ class AsrService:
         """Each job's compute interval (wall clock): the finished ones, then the running."""
         return [
             {"id": job.name, "started": job.started_at, "ended": job.ended_at}
-            for job in [*self.finished, *(job for job in self._jobs if job.alive)]
+            for job in [*self.finished, *(job for job in self._workers if job.alive)]
         ]
 
     def running_jobs(self) -> int:
         """Worker threads still running, cancelled ones included until they end."""
-        return sum(job.alive for job in self._jobs)
+        return sum(job.alive for job in self._workers)
 
     def stop_all(self, timeout: float = 2.0) -> None:
         """Cancel every job and wait (blocking) a little for their threads to end."""
-        for job in self._jobs:
+        for job in self._workers:
             job.stop()
-        for job in self._jobs:
+        for job in self._workers:
             job.join(timeout)

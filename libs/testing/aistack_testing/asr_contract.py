@@ -30,7 +30,6 @@ from aistack_contract.events import (
     BackendSegment,
     decode_backend_event,
 )
-from aistack_testing import asr_protocol
 from aistack_testing.asr_protocol import ModelClient, get, post, refused, wait_until
 from aistack_testing.audio import silence, transcode
 from aistack_testing.processes import Service, start_edge
@@ -132,8 +131,7 @@ async def test_info_lists_the_model(asr_engine: Engine) -> None:
 async def test_a_transcription_is_info_segments_done(asr_engine: Engine) -> None:
     """One info event, the segments numbered from 0 in time order, one done event that
     says how long the audio was."""
-    body = asr_engine.form(asr_engine.speech)
-    info, *segments, done = await asr_protocol.events(asr_engine.service.url, body)
+    info, *segments, done = await asr_engine.events(asr_engine.service.url, asr_engine.speech)
     assert isinstance(info, BackendInfo) and isinstance(done, BackendDone)
     assert info.language and 1.0 < info.duration < 30.0
     assert done.duration == pytest.approx(info.duration, abs=0.05)
@@ -219,7 +217,7 @@ async def test_the_request_id_is_passed_through(asr_engine: Engine) -> None:
 
 async def test_evict_drops_the_idle_model(asr_engine: Engine) -> None:
     url = asr_engine.service.url
-    await asr_protocol.events(url, asr_engine.form(asr_engine.speech))
+    await asr_engine.events(url, asr_engine.speech)
     assert await asr_engine.loaded(asr_engine.service.url)
     assert await post(f"{url}/evict") == {"evicted": [asr_engine.model]}
     assert await post(f"{url}/evict") == {"evicted": []}
@@ -229,7 +227,7 @@ async def test_evict_drops_the_idle_model(asr_engine: Engine) -> None:
 
 async def test_an_idle_model_is_unloaded_after_the_keep_alive(asr_engine: Engine) -> None:
     strict = asr_engine.strict
-    await asr_protocol.events(strict.url, asr_engine.form(asr_engine.speech))
+    await asr_engine.events(strict.url, asr_engine.speech)
     # The model is released just before the answer ends: its idle time starts a little
     # before this, never after.
     answered = time.monotonic()
