@@ -11,11 +11,13 @@ import itertools
 import time
 from collections.abc import AsyncIterator
 
+import aiohttp
 import httpx
 import pytest
 import redis.asyncio
 from aiohttp import web
 
+from aistack_contract.jobs import FENCE_HEADER
 from aistack_edge.slot.stores import STORE_KEPT, STORE_SETTLING
 from aistack_testing.asr_protocol import events, form, idle, job_log, loaded, wait_until
 from aistack_testing.doubles import serving
@@ -90,6 +92,28 @@ async def test_hang_up_keeps_the_slot_until_the_backend_stopped(
     jobs = job_log(whisper.url)
     assert len(jobs) >= 20
     assert overlaps_within(jobs) == 0.0
+
+
+async def test_every_job_carries_the_lease_fence(edge, whisper, speech_wav):
+    """The edge sends its lease's fencing token with the job: after a transcription
+    through the edge, the backend refuses a job under an older lease (503 `network`)
+    and takes one under none (a direct caller)."""
+    wav = speech_wav.read_bytes()
+    status, _, body = await transcribe(edge.url, wav)
+    assert status == 200, body
+    stale = {FENCE_HEADER: "1"}  # the first token a Redis counter alone would give
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            whisper.url + "/transcribe", data=form("whisper-tiny.en", wav), headers=stale
+        ) as refused:
+            assert refused.status == 503
+            assert (
+                "fencing token 1 is older" in envelope(await refused.read(), "network")["message"]
+            )
+        async with session.post(
+            whisper.url + "/transcribe", data=form("whisper-tiny.en", wav)
+        ) as direct:
+            assert direct.status == 200
 
 
 async def test_a_lost_lease_stops_the_work(edge, whisper, long_wav, redis_url):

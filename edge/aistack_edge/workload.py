@@ -31,6 +31,7 @@ from aistack_edge.catalog import Entry
 from aistack_edge.hotswap import make_room
 from aistack_edge.observability import exchange
 from aistack_edge.slot import Lease
+from aistack_edge.slot.fencing import fenced
 from aistack_edge.state import CATALOG, OBSERVABILITY, SESSION, SETTINGS, SLOT
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,7 @@ async def gpu_workload(
     holder = f"{capability} {entry.card.id} (request {request_id})"
     async with contextlib.AsyncExitStack() as held:
         lease = await held.enter_async_context(app[SLOT].hold(holder, wait_s))
+        held.enter_context(fenced(lease.fence))
         work = Workload(entry, request_id, lease, held.aclose, last_step, record)
         try:
             with work.guard():

@@ -69,6 +69,8 @@ class Lease:
     token: str
     holder: str
     acquired_at: float = field(default_factory=time.monotonic)
+    fence: int = 0
+    """The fencing token of this acquisition: greater than any before it."""
     lost: bool = False
     _when_lost: list[Callable[[], None]] = field(default_factory=list)
 
@@ -207,11 +209,11 @@ class Slot:
         answer lost) may have set the key all the same: that token is released."""
         token, asked_at = _token(holder), time.monotonic()
         try:
-            taken = await self.store.try_set(token, self._ttl_ms)
+            fence = await self.store.try_set(token, self._ttl_ms)
         except BaseException:
             self._release_orphan(token)
             raise
-        return Lease(token, holder, acquired_at=asked_at) if taken else None
+        return Lease(token, holder, acquired_at=asked_at, fence=fence) if fence else None
 
     def _release_orphan(self, token: str) -> None:
         task = asyncio.create_task(self._release(Lease(token, "an acquisition cut short")))

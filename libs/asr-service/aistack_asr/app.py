@@ -16,7 +16,7 @@ from aistack_asr.settings import AsrSettings
 from aistack_asr.upload import read_transcribe_body
 from aistack_contract.errors import AistackError, ErrorKind
 from aistack_contract.events import BackendDone, BackendError, BackendInfo, encode_backend_event
-from aistack_contract.jobs import JobCancelled, TrackedJob
+from aistack_contract.jobs import FENCE_HEADER, JobCancelled, TrackedJob, fence_of
 from aistack_contract.languages import hint_for
 from aistack_contract.models import ModelList
 from aistack_contract.transcription import TranscribeOptions
@@ -59,7 +59,8 @@ async def transcribe(request: web.Request) -> web.StreamResponse:
     service = request.app[SERVICE]
     # Tracked from its arrival: a stop that comes while the upload is read or decoded
     # keeps the work from starting, and one that comes later waits for it to end.
-    with service.jobs.track(request[REQUEST_ID]) as tracked:
+    fence = fence_of(request.headers.get(FENCE_HEADER))
+    with service.jobs.track(request[REQUEST_ID], fence) as tracked:
         try:
             return await _transcribe(request, service, tracked)
         except JobCancelled:
@@ -97,7 +98,6 @@ async def _run(
     tracked.check()
     started = time.monotonic()
     job = service.start(options, audio, request_id)
-    tracked.on_cancel(job.stop)
     try:
         first = await job.next()  # errors until here answer with the envelope and its status
         if not isinstance(first, BackendInfo):

@@ -30,7 +30,7 @@ class AsrService:
         self.settings = settings
         self.cache = ModelCache(self._load, backend.unload)
         self._workers: set[Worker] = set()
-        self.jobs = Jobs()
+        self.jobs = Jobs(backend.provider)
         """The jobs by request id, from the request's arrival until its compute ended."""
         self.finished: deque[Worker] = deque(maxlen=_FINISHED_KEPT)
         """The latest ended jobs: when each computed (the slot's overlap checks read it)."""
