@@ -35,19 +35,6 @@ async def info(request: web.Request) -> web.Response:
     return web.json_response(ModelList(data=cards).model_dump(mode="json", exclude_none=True))
 
 
-async def status(request: web.Request) -> web.Response:
-    """Debugging aid: worker threads running, models loaded and in use."""
-    service = request.app[SERVICE]
-    return web.json_response(
-        {
-            "jobs": service.running_jobs(),
-            "job_log": service.job_log(),
-            "loaded": sorted(service.cache.loaded()),
-            "in_use": service.cache.in_use(),
-        }
-    )
-
-
 async def evict(request: web.Request) -> web.Response:
     evicted = await asyncio.to_thread(request.app[SERVICE].cache.evict_idle)
     if evicted:
@@ -182,12 +169,12 @@ def create_app(backend: Backend, settings: AsrSettings) -> web.Application:
         backend.provider,
         REQUESTS,
         service.jobs,
+        status=service.status,
         client_max_size=int(settings.max_upload_mb * 2**20),
     )
     app[SERVICE] = service
     app.cleanup_ctx.append(_evict_idle_models)
     app.router.add_get("/info", info)
-    app.router.add_get("/status", status)
     app.router.add_post("/transcribe", transcribe)
     app.router.add_post("/evict", evict)
     return app

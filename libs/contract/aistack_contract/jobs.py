@@ -151,10 +151,18 @@ class Jobs:
 
     def __init__(self, provider: str = AISTACK) -> None:
         self._provider = provider
+        self._stuck_after_s: float | None = None
+        self._on_stuck: Callable[[str, float], None] | None = None
+        self._watches: dict[str, asyncio.Task[None]] = {}
         self._running: dict[str, TrackedJob] = {}
         self._cancelled_early: dict[str, float] = {}
         self.fence = 0
         """The newest fencing token accepted (0: none yet)."""
+
+    def when_stuck(self, after_s: float, on_stuck: Callable[[str, float], None]) -> None:
+        """Call `on_stuck(job_id, after_s)` when a cancelled job has not ended `after_s`
+        after its cancel (the service shell exits then)."""
+        self._stuck_after_s, self._on_stuck = after_s, on_stuck
 
     @contextlib.contextmanager
     def track(self, job_id: str, fence: int | None = None) -> Iterator[TrackedJob]:
@@ -204,10 +212,28 @@ class Jobs:
             self._remember_cancelled(job_id)
             return JobState(job=job_id, running=False)
         job.cancel()
+        self._watch(job)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(wait_s):
                 await job.ended.wait()
         return JobState(job=job_id, running=not job.ended.is_set())
+
+    def _watch(self, job: TrackedJob) -> None:
+        """Give a cancelled job `stuck_after_s` to end, then call `on_stuck`."""
+        if self._stuck_after_s is None or job.id in self._watches or job.ended.is_set():
+            return
+
+        async def watch() -> None:
+            try:
+                async with asyncio.timeout(self._stuck_after_s):
+                    await job.ended.wait()
+            except TimeoutError:
+                assert self._on_stuck is not None and self._stuck_after_s is not None
+                self._on_stuck(job.id, self._stuck_after_s)
+            finally:
+                del self._watches[job.id]
+
+        self._watches[job.id] = asyncio.create_task(watch())
 
     def _remember_cancelled(self, job_id: str) -> None:
         now = time.monotonic()

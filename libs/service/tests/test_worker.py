@@ -93,3 +93,44 @@ async def test_a_job_is_tracked_until_its_worker_thread_ends() -> None:
         window_done.set()
     assert not (await jobs.stop("job-1", 10)).running
     assert jobs.running() == []
+
+
+async def test_a_cancelled_job_that_does_not_stop_is_reported_stuck() -> None:
+    """`when_stuck`: a job still running its grace after the cancel is reported (the
+    service shell exits then); one that stops within it is not."""
+    jobs, stuck = Jobs(), []
+    jobs.when_stuck(0.3, lambda job_id, after_s: stuck.append((job_id, after_s)))
+    window_done = threading.Event()
+
+    def one_long_window(cancel: threading.Event) -> Generator[int, None, None]:
+        yield 1
+        window_done.wait(30)
+
+    def steps(cancel: threading.Event) -> Generator[int, None, None]:
+        while True:
+            time.sleep(0.01)
+            yield 1
+
+    async def handler(job_id: str, work) -> None:
+        with jobs.track(job_id):
+            worker = Worker(work, name=job_id)
+            worker.start()
+            while await worker.next() is not None:
+                pass
+
+    stubborn = asyncio.create_task(handler("stubborn", one_long_window))
+    quick = asyncio.create_task(handler("quick", steps))
+    await asyncio.sleep(0)  # both handlers run to their first wait: tracked
+    assert sorted(jobs.running()) == ["quick", "stubborn"]
+    try:
+        assert (await jobs.stop("quick", 5)).running is False
+        cancelled = time.monotonic()
+        assert (await jobs.stop("stubborn", 0)).running is True
+        while not stuck:
+            assert time.monotonic() - cancelled < 10
+            await asyncio.sleep(0.01)
+        assert stuck == [("stubborn", 0.3)]
+        assert time.monotonic() - cancelled >= 0.3
+    finally:
+        window_done.set()
+    await asyncio.gather(stubborn, quick, return_exceptions=True)

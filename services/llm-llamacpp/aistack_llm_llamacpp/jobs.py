@@ -33,6 +33,12 @@ class Cancelled(RuntimeError):
     """The completion's job was cancelled: raised inside the model's evaluation loop."""
 
 
+@router.get("/status")
+async def status() -> dict:
+    """The completions running (the fence waits for none), and the newest fence accepted."""
+    return {"jobs": len(JOBS.running()), "fence": JOBS.fence}
+
+
 @router.delete(JOBS_PATH)
 async def stop_job(job_id: str, request: Request) -> dict:
     """Cancel a completion; answer once it stopped (or after `?wait=` seconds)."""

@@ -12,6 +12,7 @@ from aistack_contract.jobs import FENCE_HEADER, JobCancelled, Jobs, TrackedJob, 
 from aistack_contract.models import ModelCard, ModelList
 from aistack_service import http
 from aistack_service.http import REQUEST_ID, StreamBroken
+from aistack_service.stuck import exit_when_stuck
 from aistack_service.worker import Worker
 from aistack_tts_piper import PROVIDER
 from aistack_tts_piper.encoders import FORMATS
@@ -127,7 +128,8 @@ def build_catalog(settings: PiperSettings) -> VoiceCatalog:
 
 
 def create_app(settings: PiperSettings) -> web.Application:
-    app = http.create_app(PROVIDER, REQUESTS, Jobs(PROVIDER), health={"version": VERSION})
+    jobs = exit_when_stuck(Jobs(PROVIDER), settings)
+    app = http.create_app(PROVIDER, REQUESTS, jobs, health={"version": VERSION})
     app[settings_key] = settings
     app[catalog_key] = build_catalog(settings)
     app.on_startup.append(_preload_default_voice)
