@@ -8,6 +8,8 @@ wall-clock interval during which each job's worker computed."""
 import asyncio
 import contextlib
 import itertools
+import os
+import signal
 import time
 from collections.abc import AsyncIterator
 
@@ -158,6 +160,51 @@ async def test_a_workload_starts_only_on_an_idle_gpu(services, whisper, long_wav
     assert status == 200, body
     await wait_until(lambda: idle(whisper.url), 60)
     assert overlaps_within(job_log(whisper.url) + job_log(other.url)) == 0.0
+
+
+@pytest.mark.parametrize("fault", ["key deleted", "holder paused past the TTL"])
+async def test_a_lost_lease_never_gives_two_computing_backends(
+    fault, services, whisper, redis_server, long_wav, speech_wav
+):
+    """Redis loses the key of a lease whose work runs (a `DEL`, a failover, eviction:
+    its marker kept, so no settling), or its edge is paused (`SIGSTOP`) past the TTL:
+    the key is free and a second edge takes it, but its workload finds the first
+    edge's backend at work (idle before start) and answers 503 busy. The two backends,
+    as on one GPU, never compute at once."""
+    other = services.start("aistack_asr_whisper", timeout=120)
+    key = f"aistack:test-fence:{fault.split()[0]}"
+
+    def edge_of(own, theirs):
+        env = edge_env(own, redis_server, slot_key=key, stop_grace_s="60", idle_wait_s="0.5")
+        return services.start("aistack_edge", env=env | {"AISTACK_IDLE_CHECK_BACKENDS": theirs.url})
+
+    holder, newcomer = edge_of(whisper, other), edge_of(other, whisper)
+    await wait_until(lambda: idle(whisper.url), 120)  # an earlier test's job may still stop
+    running = asyncio.create_task(transcribe(holder.url, long_wav.read_bytes()))
+    client = redis.asyncio.Redis.from_url(redis_server.url)
+    try:
+        await wait_until(lambda: at_work(whisper.url), 60)
+        if fault == "key deleted":
+            await client.delete(key)
+        else:
+            os.kill(holder.proc.pid, signal.SIGSTOP)
+            await wait_until(lambda: _gone(client, key), 30)  # the TTL ran out
+        status, _, body = await transcribe(newcomer.url, speech_wav.read_bytes())
+        assert status == 503, body
+        assert "GPU is busy" in envelope(body, "network")["message"]
+    finally:
+        if fault != "key deleted":
+            os.kill(holder.proc.pid, signal.SIGCONT)
+        await client.aclose()
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+    await wait_until(lambda: idle(whisper.url), 120)
+    assert overlaps_within(job_log(whisper.url) + job_log(other.url)) == 0.0
+
+
+async def _gone(client: redis.asyncio.Redis, key: str) -> bool:
+    return not await client.exists(key)
 
 
 async def test_a_lost_lease_stops_the_work(edge, whisper, long_wav, redis_url):
