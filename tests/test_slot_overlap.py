@@ -155,11 +155,17 @@ def long_clip(speech_wav, tmp_path):
 
 async def test_two_edges_never_compute_at_once(services, chaotic_redis, speech_wav, long_clip):
     clip = speech_wav.read_bytes()  # 5 s of speech: one step of Whisper, well under 1.3 s
+    # No supervisor restarts a backend here: one that exits on a job stuck past
+    # AISTACK_STOP_EXIT_S (a window on a saturated CPU can be) would end the run, and
+    # test_workload.py covers that path. The second loads its model for every job: a
+    # load is compute the fence must see too.
+    never_exit = {"AISTACK_STOP_EXIT_S": "0"}
     backends = [
-        services.start("aistack_asr_whisper", timeout=120),
-        # loads its model for every job: a load is compute the fence must see too
+        services.start("aistack_asr_whisper", env=never_exit, timeout=120),
         services.start(
-            "aistack_asr_whisper", env={"AISTACK_MODEL_KEEP_ALIVE_SEC": "0"}, timeout=120
+            "aistack_asr_whisper",
+            env=never_exit | {"AISTACK_MODEL_KEEP_ALIVE_SEC": "0"},
+            timeout=120,
         ),
     ]
     edges = [
@@ -193,6 +199,8 @@ async def test_two_edges_never_compute_at_once(services, chaotic_redis, speech_w
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    for backend in backends:
+        assert backend.proc.poll() is None, backend.output()[-3000:]
     for backend in backends:  # the last cancelled jobs end
         await wait_until(lambda url=backend.url: idle(url), 60)
     logs = [job_log(backend.url) for backend in backends]

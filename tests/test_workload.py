@@ -427,6 +427,95 @@ class Stubborn:
         return web.json_response({"job": job, "running": not self.stops.is_set()})
 
 
+class Vllm:
+    """vLLM's OpenAI-compatible server as far as the fence sees it: `GET /v1/models`; a
+    speech request that computes in steps; `GET /metrics` with the scheduler's gauges
+    `vllm:num_requests_running` and `vllm:num_requests_waiting`, labelled by
+    `model_name` (vllm-project/vllm: vllm/v1/metrics/loggers.py, PrometheusStatLogger;
+    docs/design/v1/metrics.md); and no `/jobs` route (404, as any route its FastAPI app
+    lacks). A request whose client went away is aborted at the end of the engine step
+    under way (`step_done` stands for it): until then it counts as running."""
+
+    MODEL = "qwen3-tts-12hz-0.6b-customvoice"
+
+    def __init__(self) -> None:
+        self.running = 0
+        self.step_done = asyncio.Event()
+        self.hung_up = asyncio.Event()
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/v1/models", self.models)
+        app.router.add_get("/metrics", self.metrics)
+        app.router.add_post("/v1/audio/speech", self.speech)
+        return app
+
+    async def models(self, request: web.Request) -> web.Response:
+        card = {"id": self.MODEL, "object": "model", "owned_by": "vllm"}
+        return web.json_response({"object": "list", "data": [card]})
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        label = f'{{engine="0",model_name="{self.MODEL}"}}'
+        text = (
+            "# HELP vllm:num_requests_running Number of requests in model execution batches.\n"
+            "# TYPE vllm:num_requests_running gauge\n"
+            f"vllm:num_requests_running{label} {float(self.running)}\n"
+            "# HELP vllm:num_requests_waiting Number of requests waiting to be processed.\n"
+            "# TYPE vllm:num_requests_waiting gauge\n"
+            f"vllm:num_requests_waiting{label} 0.0\n"
+        )
+        return web.Response(text=text, content_type="text/plain")
+
+    async def speech(self, request: web.Request) -> web.StreamResponse:
+        await request.read()
+        self.running += 1
+        try:
+            response = web.StreamResponse(headers={"Content-Type": "audio/wav"})
+            await response.prepare(request)
+            while not self.step_done.is_set():
+                try:
+                    await response.write(b"\0" * 4096)
+                except ConnectionError:
+                    self.hung_up.set()
+                    await self.step_done.wait()  # aborted at the end of the step
+                    raise
+                await asyncio.sleep(0.05)
+            await response.write_eof()
+            return response
+        finally:
+            self.running -= 1
+
+
+async def test_a_backend_without_jobs_is_stopped_by_what_it_reports(services):
+    """vLLM has no `DELETE /jobs`: its 404 is not taken for "stopped". After a hang-up
+    the slot stays held until its metrics say it runs nothing."""
+    vllm = Vllm()
+    speech = {"model": Vllm.MODEL, "input": "A step at a time.", "voice": "vivian"}
+    async with serving(vllm.app()) as url, httpx.AsyncClient(timeout=30) as client:
+        edge = services.start(
+            "aistack_edge", env={"AISTACK_TTS_BACKENDS": url, "AISTACK_STOP_GRACE_S": "60"}
+        )
+        async with client.stream("POST", edge.url + "/v1/audio/speech", json=speech) as r:
+            assert r.status_code == 200
+            async for _ in r.aiter_bytes():
+                break  # the client hangs up at the first bytes
+
+        async def hung_up() -> bool:
+            return vllm.hung_up.is_set()
+
+        await wait_until(hung_up, 30)
+        refused = await client.post(edge.url + "/v1/audio/speech", json=speech)
+        assert refused.status_code == 503, refused.text
+        assert "busy" in envelope(refused.content, "network")["message"]
+        vllm.step_done.set()
+        await wait_until(lambda: _free(client, edge.url), 30)
+
+
+async def _free(client: httpx.AsyncClient, edge_url: str) -> bool:
+    status = (await client.get(edge_url + "/admin/api/status")).json()
+    return status["slot"]["holder"] is None
+
+
 async def stuck_edge(services, stubborn: Stubborn, url: str, wav: bytes, **env: str):
     """An edge (grace 1 s) whose client hung up on `stubborn`, which does not stop: the
     edge holds the slot past the grace, for the job (its admin status says so)."""

@@ -35,6 +35,8 @@ from aistack_edge.errors import RetryLater
 log = logging.getLogger(__name__)
 
 _POLL_S = 0.05
+# The edge's session leaves bodies compressed (it relays them): ask for plain ones.
+_PLAIN = {"Accept-Encoding": "identity"}
 _VLLM_GAUGES = ("vllm:num_requests_running", "vllm:num_requests_waiting")
 
 Kind = Literal["status", "vllm", "none"]
@@ -118,7 +120,7 @@ class IdleCheck:
         try:
             async with (
                 asyncio.timeout(self._timeout_s),
-                self._session.get(self.ollama_url + "/api/ps") as r,
+                self._session.get(self.ollama_url + "/api/ps", headers=_PLAIN) as r,
             ):
                 r.raise_for_status()
                 return [model["name"] for model in (await r.json())["models"]]
@@ -139,10 +141,10 @@ class IdleCheck:
 
     async def _kind_of(self, url: str) -> Kind:
         """How the backend at `url` reports its jobs: learnt once, on the first reading."""
-        async with self._session.get(url + "/status") as r:
+        async with self._session.get(url + "/status", headers=_PLAIN) as r:
             if r.status == 200 and isinstance((await r.json()).get("jobs"), int):
                 return self._learnt(url, "status")
-        async with self._session.get(url + "/metrics") as r:
+        async with self._session.get(url + "/metrics", headers=_PLAIN) as r:
             if r.status == 200 and _VLLM_GAUGES[0] in await r.text():
                 return self._learnt(url, "vllm")
         log.warning("%s reports no running jobs (no /status, no vLLM metrics)", url)
@@ -153,12 +155,12 @@ class IdleCheck:
         return kind
 
     async def _status_jobs(self, url: str) -> int:
-        async with self._session.get(url + "/status") as r:
+        async with self._session.get(url + "/status", headers=_PLAIN) as r:
             r.raise_for_status()
             return int((await r.json())["jobs"])
 
     async def _vllm_running(self, url: str) -> int:
-        async with self._session.get(url + "/metrics") as r:
+        async with self._session.get(url + "/metrics", headers=_PLAIN) as r:
             r.raise_for_status()
             return vllm_requests(await r.text())
 
