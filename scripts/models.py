@@ -137,6 +137,7 @@ class Outcome:
     fetched: int = 0  # bytes moved this run
     error: str = ""
     missing: list[str] = field(default_factory=list)
+    note: str = ""
 
     @property
     def status(self) -> str:
@@ -373,6 +374,16 @@ def human(size: int) -> str:
     return f"{size / 1e9:.2f} GB" if size >= 1e9 else f"{size / 1e6:.1f} MB"
 
 
+def on_disk(weights: Weights, root: Path, why: str) -> Outcome:
+    """What is on disk, for when the hub can't be asked."""
+    outcome = check(weights, root)
+    if outcome.missing:
+        outcome.error = f"the hub can't be reached ({why}) and nothing is here"
+    else:
+        outcome.note = f"not checked against the hub ({why})"
+    return outcome
+
+
 def summary(outcomes: list[Outcome], root: Path) -> str:
     rows = [("backend", "weights", "status", "size", "where")]
     for o in outcomes:
@@ -384,8 +395,8 @@ def summary(outcomes: list[Outcome], root: Path) -> str:
         for row in rows
     ]
     for o in outcomes:
-        if o.error:
-            lines.append(f"{o.weights.repo_id}: {o.error}")
+        if o.error or o.note:
+            lines.append(f"{o.weights.repo_id}: {o.error or o.note}")
     return "\n".join(lines)
 
 
@@ -406,16 +417,25 @@ def run(
     report: Progress | None = None,
 ) -> list[Outcome]:
     outcomes = []
+    hub_away = ""  # once the hub can't be reached, the rest is only checked on disk
     for weights in wanted:
         try:
             if only_check:
                 outcome = check(weights, root)
             elif source is not None:
                 outcome = copy(weights, root, source)
+            elif hub_away:
+                outcome = on_disk(weights, root, hub_away)
             else:
                 outcome = fetch(weights, root, revision, report)
-        except Exception as exc:  # one repository's failure must not hide the others'
+        except RuntimeError as exc:  # what the hub lists and serves disagree: a failure
+            outcome = Outcome(weights, error=str(exc))
+        except OSError as exc:  # the hub's own answer (a 404, a 401: HfHubHTTPError), a
+            # download cut short (the next run resumes it), our disk: a failure
             outcome = Outcome(weights, error=f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # httpx2's transport errors: the hub away (a box offline)
+            hub_away = type(exc).__name__
+            outcome = on_disk(weights, root, hub_away)
         outcomes.append(outcome)
         if report is not None:
             report({"status": outcome.status, "repo": weights.repo_id, "total": outcome.size})

@@ -20,7 +20,7 @@ import pytest
 
 from aistack_asr_whisper.parts import join_whisper_base
 from aistack_testing.fake_hub import FakeHub
-from aistack_testing.processes import start_edge, start_module
+from aistack_testing.processes import free_port, start_edge, start_module
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "services/asr-parakeet"), str(ROOT / "services/asr-sensevoice")]
@@ -132,7 +132,7 @@ def make_models(hub: FakeHub, root: Path, *args: str) -> subprocess.CompletedPro
 
 def statuses(summary: str) -> list[str]:
     """The status column of the summary's rows."""
-    return re.findall(r"^\S+\s+\S+\s+(\w+)\s", summary, re.M)[1:]
+    return re.findall(r"^\S+\s+\S+\s+(fetched|present|missing|failed)\s", summary, re.M)
 
 
 def image_env(dockerfile: str, name: str) -> str:
@@ -219,6 +219,18 @@ def test_the_gpu_profile_set_lands_where_each_backend_loads_it(hub, tmp_path):
     assert check.returncode != 0  # make's own status for a recipe that failed
     assert re.search(r"Systran/faster-whisper-small\s+missing", check.stdout)
     assert re.search(rf"{WHISPER}\s+present", check.stdout)
+
+    # With the hub away (a box offline), what is on disk counts, and the summary says so.
+    offline = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/models.py"), "--root", str(root), "--whisper", "base"],
+        env={**env_for(hub, tmp_path), "HF_ENDPOINT": f"http://127.0.0.1:{free_port()}"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert offline.returncode == 0, offline.stdout + offline.stderr
+    assert statuses(offline.stdout) == ["present"] * 5
+    assert f"{WHISPER}: not checked against the hub" in offline.stdout
 
     # Copied to another folder (an offline box), the same set is there.
     other = tmp_path / "copy"
