@@ -23,6 +23,7 @@ file's hash against the listing (sha256 for LFS files, the git blob id for the o
 from __future__ import annotations
 
 import argparse
+import fcntl
 import fnmatch
 import hashlib
 import os
@@ -52,7 +53,6 @@ class Weights:
     place: str  # "cache": a hub cache at `folder`; "folder": the files themselves at `folder`
     folder: str = ""
     allow: tuple[str, ...] = ("*",)
-    vram_gb: float = 0.0  # on the GPU while loaded (docs/deploy.md's table)
 
     def wanted(self, path: str) -> bool:
         return any(fnmatch.fnmatch(path, pattern) for pattern in self.allow)
@@ -73,9 +73,7 @@ def whisper_repo(size: str) -> str:
 def catalogue(whisper_sizes: Iterable[str]) -> list[Weights]:
     """What the compose `gpu` profile's backends load, each from where its loader looks."""
     whisper = [
-        Weights(
-            "asr-whisper", "whisper", whisper_repo(size), "cache", allow=WHISPER_FILES, vram_gb=4.5
-        )
+        Weights("asr-whisper", "whisper", whisper_repo(size), "cache", allow=WHISPER_FILES)
         for size in whisper_sizes
     ]
     return [
@@ -87,7 +85,6 @@ def catalogue(whisper_sizes: Iterable[str]) -> list[Weights]:
             "nvidia/parakeet-tdt-0.6b-v3",
             "cache",
             allow=("*.nemo",),
-            vram_gb=3.0,
         ),
         # services/asr-sensevoice: ModelScope's folder names, which the image's settings name;
         # FunASR publishes the same files on the Hugging Face hub
@@ -99,7 +96,6 @@ def catalogue(whisper_sizes: Iterable[str]) -> list[Weights]:
             "folder",
             "iic/SenseVoiceSmall",
             ("config.yaml", "model.pt", "am.mvn", "*.bpe.model", "configuration.json"),
-            vram_gb=1.5,
         ),
         Weights(
             "asr-sensevoice",
@@ -167,18 +163,16 @@ def listing(weights: Weights, revision: str) -> list[HubFile]:
     return files
 
 
-def local_path(weights: Weights, root: Path, hub_file: HubFile, commit: str | None) -> Path | None:
+def local_path(weights: Weights, root: Path, hub_file: HubFile, revision: str) -> Path | None:
     """Where the file is once fetched (None: a cache whose snapshot is not known yet)."""
     base = weights.target(root)
     if weights.place == "folder":
         return base / hub_file.path
     repo = base / ("models--" + weights.repo_id.replace("/", "--"))
-    if commit is None:
-        ref = repo / "refs" / "main"
-        if not ref.is_file():
-            return None
-        commit = ref.read_text().strip()
-    return repo / "snapshots" / commit / hub_file.path
+    ref = repo / "refs" / revision
+    if not ref.is_file():
+        return None
+    return repo / "snapshots" / ref.read_text().strip() / hub_file.path
 
 
 def verify(path: Path, hub_file: HubFile) -> str:
@@ -307,7 +301,7 @@ def fetch(weights: Weights, root: Path, revision: str, report: Progress | None) 
     """Every file the backend needs from the hub; what is there and whole is left alone."""
     outcome = Outcome(weights)
     for hub_file in listing(weights, revision):
-        there = local_path(weights, root, hub_file, None)
+        there = local_path(weights, root, hub_file, revision)
         if not (there is not None and there.is_file() and there.stat().st_size == hub_file.size):
             outcome.fetched += fetch_file(weights, root, hub_file, revision, report)
             if report is not None:
@@ -465,6 +459,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"unknown backend(s): {', '.join(sorted(unknown))}", file=sys.stderr)
             return 2
         wanted = [w for w in wanted if w.backend in names]
+    args.root.mkdir(parents=True, exist_ok=True)
+    # One run at a time on a folder (`make models` beside compose's `up`): the second waits.
+    lock = (args.root / ".models.lock").open("w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
     outcomes = run(
         args.root, wanted, source=args.source, only_check=args.check, revision=args.revision
     )
