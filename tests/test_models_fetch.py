@@ -62,6 +62,37 @@ def nemo(path: Path) -> Path:
     return path
 
 
+SMALL_REPOS: dict[str, dict[str, str | tuple[int, str]]] = {
+    "FunAudioLLM/SenseVoiceSmall": {
+        "config.yaml": "model: SenseVoiceSmall\n",
+        "model.pt": (1 << 20, "sensevoice"),
+        "am.mvn": "<Nnet>\n</Nnet>\n",
+        "chn_jpn_yue_eng_ko_spectok.bpe.model": (4096, "bpe"),
+        "configuration.json": '{"framework": "pytorch"}',
+        "README.md": "# model card\n",
+    },
+    "funasr/fsmn-vad": {
+        "config.yaml": "model: FsmnVADStreaming\n",
+        "model.pt": (64 << 10, "vad"),
+        "am.mvn": "<Nnet>\n</Nnet>\n",
+        "configuration.json": '{"framework": "pytorch"}',
+    },
+    "Qwen/Qwen3-TTS-12Hz-0.6B-CustomVoice": {
+        "config.json": '{"model_type": "qwen3_tts"}',
+        "model.safetensors": (2 << 20, "qwen3"),
+        "tokenizer_config.json": "{}",
+        "speech_tokenizer/config.json": "{}",
+        "speech_tokenizer/model.safetensors": (1 << 20, "speech tokenizer"),
+    },
+}
+"""Each repository's files as its loader reads them: text as it is, binaries as
+(size, seed) of repeatable bytes."""
+
+
+def made(path: Path, content: str | tuple[int, str]) -> Path:
+    return text(path, content) if isinstance(content, str) else seeded(path, *content)
+
+
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
     """The gpu profile's repositories, each with the files its loader reads (and a README
@@ -72,39 +103,9 @@ def hub(tmp_path_factory):
     fake = FakeHub()
     fake.add(WHISPER, {p.name: p for p in base.iterdir()} | {"README.md": readme})
     fake.add("nvidia/parakeet-tdt-0.6b-v3", {NEMO: nemo(src / NEMO), "README.md": readme})
-    sv = src / "sensevoice"
-    fake.add(
-        "FunAudioLLM/SenseVoiceSmall",
-        {
-            "config.yaml": text(sv / "config.yaml", "model: SenseVoiceSmall\n"),
-            "model.pt": seeded(sv / "model.pt", 1 << 20, "sensevoice"),
-            "am.mvn": text(sv / "am.mvn", "<Nnet>\n</Nnet>\n"),
-            "chn_jpn_yue_eng_ko_spectok.bpe.model": seeded(sv / "bpe.model", 4096, "bpe"),
-            "configuration.json": text(sv / "configuration.json", '{"framework": "pytorch"}'),
-            "README.md": readme,
-        },
-    )
-    vad = src / "vad"
-    fake.add(
-        "funasr/fsmn-vad",
-        {
-            "config.yaml": text(vad / "config.yaml", "model: FsmnVADStreaming\n"),
-            "model.pt": seeded(vad / "model.pt", 64 << 10, "vad"),
-            "am.mvn": text(vad / "am.mvn", "<Nnet>\n</Nnet>\n"),
-            "configuration.json": text(vad / "configuration.json", '{"framework": "pytorch"}'),
-        },
-    )
-    qw = src / "qwen3"
-    fake.add(
-        "Qwen/Qwen3-TTS-12Hz-0.6B-CustomVoice",
-        {
-            "config.json": text(qw / "config.json", '{"model_type": "qwen3_tts"}'),
-            "model.safetensors": seeded(qw / "model.safetensors", 2 << 20, "qwen3"),
-            "tokenizer_config.json": text(qw / "tokenizer_config.json", "{}"),
-            "speech_tokenizer/config.json": text(qw / "st/config.json", "{}"),
-            "speech_tokenizer/model.safetensors": seeded(qw / "st/m.safetensors", 1 << 20, "st"),
-        },
-    )
+    for repo, files in SMALL_REPOS.items():
+        folder = src / repo
+        fake.add(repo, {path: made(folder / path, content) for path, content in files.items()})
     with fake.running():
         yield fake
 
