@@ -19,7 +19,8 @@ doctor:
 
 # Every GPU backend's weights (docs/deploy.md): by default into the compose volumes, through the
 # gpu profile's one-shot `models` service; MODELS_DIR=<folder> fetches into a folder of this
-# machine instead (one subfolder per backend). MODELS_ARGS: e.g. --whisper large-v3,small
+# machine instead (one subfolder per backend). MODELS_ARGS: e.g. --only asr-parakeet; the
+# Whisper sizes come from AISTACK_WHISPER_SIZES (large-v3)
 # (scripts/models.py --help). HF_ENDPOINT names a mirror.
 MODELS_DIR ?=
 models:

@@ -439,7 +439,11 @@ def run(
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, required=True, help="one folder per backend")
-    parser.add_argument("--whisper", default=WHISPER_DEFAULT, help="Whisper sizes, comma-separated")
+    parser.add_argument(
+        "--whisper",
+        default=os.environ.get("AISTACK_WHISPER_SIZES") or WHISPER_DEFAULT,
+        help="Whisper sizes, comma-separated (default: AISTACK_WHISPER_SIZES, or large-v3)",
+    )
     parser.add_argument("--only", default="", help="backends, comma-separated (default: all)")
     parser.add_argument("--from", dest="source", type=Path, help="copy from this folder")
     parser.add_argument("--check", action="store_true", help="only say what is there")
