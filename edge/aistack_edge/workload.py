@@ -181,7 +181,7 @@ async def gpu_workload(
                 await app[IDLE].wait_idle(idle_wait_s, settings.retry_after_s)
         try:
             with work.guard():
-                await make_room(app, capability)
+                await make_room(app, capability, entry.upstream)
                 if settings.idle_check and capability != "llm" and settings.swap_policy != "shared":
                     await app[IDLE].wait_ollama_idle(idle_wait_s, settings.retry_after_s)
                 yield work
