@@ -252,7 +252,9 @@ async def _ask_stop(app: web.Application, work: Workload, wait_s: float) -> bool
     """Whether the job at its backend has stopped, asked to stop and waited up to
     `wait_s`. A backend that doesn't speak the jobs protocol (vLLM, Ollama) is asked
     what it runs instead; one that refuses the connection runs nothing (its process is
-    gone); one that fails to answer is asked again."""
+    gone); one that does not answer at all (hung) is taken as stopped, logged: it
+    computes nothing meanwhile, and holding the slot for it would hold the request's
+    answer too."""
     session = app[SESSION]
     url = work.entry.upstream + JOBS_PATH.format(job_id=work.job_id)
     timeout = aiohttp.ClientTimeout(total=wait_s + 5)
@@ -265,8 +267,8 @@ async def _ask_stop(app: web.Application, work: Workload, wait_s: float) -> bool
     except aiohttp.ClientConnectorError:
         return True
     except (aiohttp.ClientError, TimeoutError, ValidationError) as exc:
-        log.info("no job state from %s: %s", url, str(exc) or type(exc).__name__)
-        return False
+        log.warning("no job state from %s: %s", url, str(exc) or type(exc).__name__)
+        return True
     return await _idle_without_jobs(app, work.entry, wait_s)
 
 

@@ -17,9 +17,11 @@ within its wait budget. How each backend says so:
   `PsHandler` lists `s.sched.loadedModels()`). So "no model listed after an unload"
   is Ollama's idle, read after making room, and on the stop path.
 
-A backend that refuses the connection runs nothing (its process is gone); one that does
-not answer in time might, and counts as busy. One that reports in none of these ways is
-logged once and counted idle: nothing can be read from it.
+A backend that refuses the connection runs nothing (its process is gone). One that does
+not answer in time (hung, or a saturated machine) is logged and not counted: a process
+that cannot answer cannot take new work either, and the fencing tokens still hold. One
+that reports in none of these ways is logged once and counted idle: nothing can be read
+from it.
 """
 
 import asyncio
@@ -58,11 +60,11 @@ class GpuBusy(RetryLater):
 class Reading:
     url: str
     running: int | None
-    """Jobs running; None when the backend did not answer in time (it may be computing)."""
+    """Jobs running; None when the backend did not answer in time."""
 
     @property
     def busy(self) -> bool:
-        return self.running != 0
+        return bool(self.running)
 
 
 class IdleCheck:
@@ -110,7 +112,7 @@ class IdleCheck:
         except aiohttp.ClientConnectorError:
             return Reading(url, 0)  # nothing listens there: no process, no job
         except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError) as exc:
-            log.info("no job count from %s: %s", url, str(exc) or type(exc).__name__)
+            log.warning("no job count from %s: %s", url, str(exc) or type(exc).__name__)
             return Reading(url, None)
 
     async def ollama_models(self) -> list[str] | None:
