@@ -768,3 +768,44 @@ async def test_server_vad_commits_a_turn_at_the_buffers_limit(small_buffer_edge,
     assert started[1].audio_start_ms >= stopped[0].audio_end_ms - 300  # its own padding
     heard = " ".join(c.transcript for c in of(got, f"{TRANSCRIPTION}.completed"))
     assert words_in_order(SENTENCE, heard) >= 0.6, heard
+
+
+async def test_utterances_share_the_slots_line_bounded_by_slot_wait_max(
+    module_services, whisper, redis_server, second_pcm
+):
+    """AISTACK_SLOT_WAIT_MAX bounds realtime utterances too: with the slot held elsewhere
+    and a line of one, the first session's utterance waits in it; the second's is refused
+    as busy (`network`) while the first still waits; the first is transcribed once the
+    slot is free."""
+    edge = module_services.start(
+        "aistack_edge",
+        env=asr_edge_env(whisper, redis_server, slot_wait_max="1", realtime_slot_wait_s="300"),
+    )
+    await until_free(redis_server.url)
+    store = redis.asyncio.Redis.from_url(redis_server.url)
+
+    async def waiting() -> bool:
+        status = await asyncio.to_thread(httpx.get, edge.url + "/admin/api/status", timeout=10)
+        return status.json()["slot"]["waiting"] == 1
+
+    try:
+        await store.set(SLOT_KEY, f"elsewhere.{int(time.time() * 1000)} another edge", px=300_000)
+        async with session(edge.url, **MANUAL) as first, session(edge.url, **MANUAL) as second:
+            await say(first, second_pcm, paced=False)
+            await first.send({"type": "input_audio_buffer.commit"})
+            await wait_until(waiting, 60)
+            await say(second, second_pcm, paced=False)
+            await second.send({"type": "input_audio_buffer.commit"})
+            (refused,) = of(
+                await until(second, f"{TRANSCRIPTION}.failed", within=60), f"{TRANSCRIPTION}.failed"
+            )
+            assert await waiting()  # the first still waits: the refusal did not wait
+            await store.delete(SLOT_KEY)
+            (done,) = of(
+                await until(first, f"{TRANSCRIPTION}.completed"), f"{TRANSCRIPTION}.completed"
+            )
+    finally:
+        await store.delete(SLOT_KEY)
+        await store.aclose()
+    assert refused.error.kind == "network" and "busy" in refused.error.message
+    assert words_in_order(SECOND, done.transcript) >= 0.6, done.transcript
