@@ -84,13 +84,18 @@ def browser(playwright) -> Iterator:
 @pytest.fixture(scope="module")
 def microphone(playwright, speech_wav) -> Iterator:
     """A browser whose microphone plays the speech WAV (Chromium's fake capture device)."""
+    yield from _hearing(playwright, speech_wav)
+
+
+def _hearing(playwright, wav: Path) -> Iterator:
+    """A browser whose microphone plays `wav`, in a loop."""
     chromium = playwright.chromium.launch(
         executable_path=CHROMIUM,
         args=[
             *LAUNCH_ARGS,
             "--use-fake-ui-for-media-stream",
             "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={speech_wav}",
+            f"--use-file-for-fake-audio-capture={wav}",
         ],
     )
     yield chromium
@@ -198,18 +203,7 @@ def spoken_then_silent(speech_wav, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def live_microphone(playwright, spoken_then_silent) -> Iterator:
-    chromium = playwright.chromium.launch(
-        executable_path=CHROMIUM,
-        args=[
-            *LAUNCH_ARGS,
-            "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={spoken_then_silent}",
-            "--autoplay-policy=no-user-gesture-required",
-        ],
-    )
-    yield chromium
-    chromium.close()
+    yield from _hearing(playwright, spoken_then_silent)
 
 
 def test_live_tab_shows_the_words_as_they_are_spoken(live_microphone, open_edge, request):
