@@ -222,6 +222,12 @@ def test_live_tab_shows_the_words_as_they_are_spoken(live_microphone, open_edge,
         assert words_in_order(SENTENCE, heard) >= 0.6, heard
         assert page.inner_text("#live-state") == "stopped"
         assert not page.errors, page.errors
+    # The utterance in work when the session closed is stopped before the slot is freed:
+    # wait for that, so that the next test finds the slot free.
+    deadline = time.monotonic() + 60
+    while _json(open_edge.url + "/admin/api/status")["slot"]["holder"] is not None:
+        assert time.monotonic() < deadline, "the slot stayed held after the session closed"
+        time.sleep(0.1)
 
 
 def test_playground_speaks(page, open_edge):
