@@ -87,15 +87,15 @@ def microphone(playwright, speech_wav) -> Iterator:
     yield from _hearing(playwright, speech_wav)
 
 
-def _hearing(playwright, wav: Path) -> Iterator:
-    """A browser whose microphone plays `wav`, in a loop."""
+def _hearing(playwright, wav: Path, loop: bool = True) -> Iterator:
+    """A browser whose microphone plays `wav`, in a loop or once (then silence)."""
     chromium = playwright.chromium.launch(
         executable_path=CHROMIUM,
         args=[
             *LAUNCH_ARGS,
             "--use-fake-ui-for-media-stream",
             "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={wav}",
+            f"--use-file-for-fake-audio-capture={wav}{'' if loop else '%noloop'}",
         ],
     )
     yield chromium
@@ -189,8 +189,8 @@ def test_playground_transcribes_a_recording(recording_page, open_edge):
 
 @pytest.fixture(scope="module")
 def spoken_then_silent(speech_wav, tmp_path_factory) -> Path:
-    """The speech WAV between half a second and two seconds of silence: the fake
-    microphone plays it in a loop, and each pass is one turn for the server VAD."""
+    """The speech WAV between half a second and two seconds of silence: one turn for
+    the server VAD."""
     with wave.open(str(speech_wav)) as source:
         params, frames = source.getparams(), source.readframes(source.getnframes())
     quiet = b"\x00" * params.sampwidth * params.nchannels
@@ -203,7 +203,8 @@ def spoken_then_silent(speech_wav, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def live_microphone(playwright, spoken_then_silent) -> Iterator:
-    yield from _hearing(playwright, spoken_then_silent)
+    # Once: no second turn is left in work when the test stops the session.
+    yield from _hearing(playwright, spoken_then_silent, loop=False)
 
 
 def test_live_tab_shows_the_words_as_they_are_spoken(live_microphone, open_edge, request):
