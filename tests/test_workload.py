@@ -124,6 +124,7 @@ async def test_every_job_carries_the_lease_fence(edge, whisper, speech_wav):
             whisper.url + "/transcribe", data=form("whisper-tiny.en", wav)
         ) as direct:
             assert direct.status == 200
+            await direct.read()  # to its end: a hang-up would leave the job computing
 
 
 async def test_a_workload_starts_only_on_an_idle_gpu(services, whisper, long_wav, speech_wav):
