@@ -8,13 +8,15 @@ tiny.en on the same clips: English (Piper's voice and espeak-ng's), German and S
 Each model runs in-process with the arguments asr-whisper uses (aistack_asr_whisper.engine),
 built on a worker thread as the service builds it. "heard" is the share of the words
 spoken that come back in order (aistack_testing.speech.words_in_order); "language" is what
-Whisper detected (tiny.en always answers English).
+Whisper detected (tiny.en always answers English); "seconds" the wall clock and "cpu_s"
+the CPU time of a transcription (median of the runs).
 """
 
 import argparse
 import concurrent.futures
 import importlib.resources
 import json
+import resource
 import statistics
 import subprocess
 import tempfile
@@ -60,13 +62,21 @@ def parts_mib() -> float:
     return total / 2**20
 
 
-def transcribed(model: WhisperModel, audio, model_id: str) -> tuple[str, str, float]:
-    """The text, the language and the seconds of one transcription with no hint."""
+def cpu_s() -> float:
+    """CPU seconds this process has used: on a busy machine a steadier measure of the
+    work than the wall clock (only the one worker thread computes)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def transcribed(model: WhisperModel, audio, model_id: str) -> tuple[str, str, float, float]:
+    """The text, the language, the wall and the CPU seconds of one transcription with no
+    hint."""
     asked = engine.transcribe_options(TranscribeOptions(model=model_id), WhisperSettings())
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), cpu_s()
     segments, info = model.transcribe(audio, **asked)
     text = " ".join(s.text for s in segments)
-    return text.strip(), info.language, time.perf_counter() - began
+    return text.strip(), info.language, time.perf_counter() - began, cpu_s() - cpu
 
 
 def main() -> None:
@@ -96,11 +106,12 @@ def main() -> None:
                     worker.submit(transcribed, model, audio, model_id).result()
                     for _ in range(args.runs)
                 ]
-                text, language, _ = runs[0]
+                text, language, _, _ = runs[0]
                 report[f"{model_id} {name}"] = {
                     "language": language,
                     "heard": round(words_in_order(CLIPS[name][2], text), 2),
                     "seconds": round(statistics.median(r[2] for r in runs), 2),
+                    "cpu_s": round(statistics.median(r[3] for r in runs), 2),
                     "audio_s": round(audio.size / 16000, 1),
                     "text": text,
                 }
