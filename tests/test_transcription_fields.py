@@ -117,6 +117,7 @@ def test_chunking_strategy_as_json_text(asr_edge, speech_wav):
         [("chunking_strategy[type]", "server_vad"), ("chunking_strategy[threshold]", "2")],
         [("chunking_strategy", "{not json")],
         [("include[]", "segments")],
+        [("chunking_strategy", "auto"), ("chunking_strategy[type]", "server_vad")],
     ],
 )
 def test_what_openai_refuses_is_malformed(asr_edge, speech_wav, data):

@@ -186,7 +186,10 @@ async def _read_parts(
                 fields.setdefault(name.removesuffix("[]"), []).append(value)  # type: ignore[union-attr]
             elif (key := _object_key(name)) is not None:
                 field, sub = key
-                fields.setdefault(field, {})[sub] = value  # type: ignore[index]
+                keys = fields.setdefault(field, {})
+                if not isinstance(keys, dict):
+                    raise malformed(f"{field} is sent both whole and by its keys")
+                keys[sub] = value
             else:
                 fields[name] = value
         count()
