@@ -212,7 +212,7 @@ def _object(name: str, value: object) -> object:
     if isinstance(value, str) and value.lstrip().startswith("{"):
         try:
             return json.loads(value)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             raise malformed(f"{name} is not valid JSON: {exc}") from exc
     return value
 
