@@ -200,7 +200,13 @@ class Session:
         pcm = to_pcm16(self.config.input.format.type, audio)
         seconds = len(pcm) / 2 / self.config.rate
         limit = self._settings.realtime_max_buffer_s
-        if self._buffer.duration_s + seconds > limit:
+        passes = self._buffer.duration_s + seconds > limit
+        if passes and self._vad is not None and self._vad.turns.speaking:
+            # Server VAD commits a turn at the limit: appends seldom land on it exactly,
+            # so the turn ends where the buffer stands, before the append that passes it.
+            await self._at_limit()
+            passes = self._buffer.duration_s + seconds > limit
+        if passes:
             raise overflow(
                 f"the input audio buffer would pass {limit:g} s (AISTACK_REALTIME_MAX_BUFFER_S): "
                 "commit or clear it"
@@ -218,8 +224,13 @@ class Session:
             # Listening: keep only the audio a turn's prefix may need.
             self._buffer.drop_before(self._buffer.end_ms - padding.prefix_padding_ms)
         elif self._buffer.duration_s >= limit:
-            vad.turns.reset()
-            await self._turn(Turn("stopped", self._buffer.end_ms))
+            await self._at_limit()
+
+    async def _at_limit(self) -> None:
+        """The turn being spoken fills the buffer: it ends (and is committed) here."""
+        assert self._vad is not None
+        self._vad.turns.reset()
+        await self._turn(Turn("stopped", self._buffer.end_ms))
 
     async def _turn(self, turn: Turn) -> None:
         vad = self.config.input.turn_detection
