@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 import aiohttp
 from aiohttp import web
 
-from aistack_testing.processes import free_port
+from aistack_testing.doubles import Served
 
 DEFAULT_KEEP_ALIVE_S = 300.0  # Ollama's OLLAMA_KEEP_ALIVE default, five minutes
 FOREVER = math.inf  # a negative keep_alive: time.Duration(math.MaxInt64), about 292 years
@@ -82,7 +82,7 @@ def _openai_error(status: int, message: str) -> web.Response:
     return web.json_response({"error": error}, status=status)
 
 
-class FakeOllama:
+class FakeOllama(Served):
     """Ollama's routes that the gateway (and its idle check) reaches: `/api/tags`, `/api/ps`,
     `/api/version`, `/api/generate`, `/api/chat` and `/v1/chat/completions`.
 
@@ -105,8 +105,6 @@ class FakeOllama:
         self.unloads: list[dict] = []
         self.bodies: list[bytes] = []
         self.loads = 0  # cold loads
-        self.url = ""
-        self._runner: web.AppRunner | None = None
         self._teardowns: set[asyncio.Task] = set()
         self._session: dict[str, float] = {}  # each runner's keep_alive
         self._users: dict[str, int] = {}  # each runner's requests in flight
@@ -126,26 +124,10 @@ class FakeOllama:
         self.add_routes(app)
         return app
 
-    async def start(self) -> "FakeOllama":
-        self._runner = web.AppRunner(self.app())
-        await self._runner.setup()
-        port = free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", port).start()
-        self.url = f"http://127.0.0.1:{port}"
-        return self
-
     async def stop(self) -> None:
         for task in list(self._teardowns):
             task.cancel()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> "FakeOllama":
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+        await super().stop()
 
     # --- the scheduler -------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ import wave
 
 from aiohttp import web
 
-from aistack_testing.processes import free_port
+from aistack_testing.doubles import Served
 
 RATE = 24_000  # Qwen3-TTS' 12 Hz tokenizer decodes to 24 kHz
 LANGUAGES = {"Auto", "Chinese", "English", "Japanese", "Korean", "German", "French"}
@@ -52,7 +52,7 @@ def tone_wav(seconds: float, rate: int = RATE) -> bytes:
     return out.getvalue()
 
 
-class FakeVllmOmni:
+class FakeVllmOmni(Served):
     """vLLM-Omni serving `model` (a Qwen3-TTS CustomVoice or Base checkpoint). `requests`
     holds (method, path with query, headers, body) of every request it got; `running` is
     the speech requests in flight (what `/metrics` reports); `synthesis_s` how long each
@@ -64,8 +64,6 @@ class FakeVllmOmni:
         self.synthesis_s = synthesis_s
         self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
         self.running = 0
-        self.url = ""
-        self._runner: web.AppRunner | None = None
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=0, middlewares=[self._fastapi_errors])
@@ -75,25 +73,6 @@ class FakeVllmOmni:
         app.router.add_get("/version", self.version)
         app.router.add_get("/metrics", self.metrics)
         return app
-
-    async def start(self) -> "FakeVllmOmni":
-        self._runner = web.AppRunner(self.app())
-        await self._runner.setup()
-        port = free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", port).start()
-        self.url = f"http://127.0.0.1:{port}"
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> "FakeVllmOmni":
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     @web.middleware
     async def _fastapi_errors(self, request: web.Request, handler) -> web.StreamResponse:
