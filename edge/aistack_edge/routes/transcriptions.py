@@ -17,7 +17,7 @@ from aistack_contract.events import (
     TextDelta,
 )
 from aistack_contract.models import ModelCard
-from aistack_contract.transcription import Segment, TranscribeOptions
+from aistack_contract.transcription import Logprob, Segment, TranscribeOptions
 from aistack_edge.asr.form import TranscriptionForm, Upload, read_upload
 from aistack_edge.asr.render import render
 from aistack_edge.asr.routing import choose_model, detector_for
@@ -25,6 +25,7 @@ from aistack_edge.asr.transcript import (
     delta_of,
     done_of,
     info_of,
+    logprobs_of,
     result_of,
     segments_of,
     shape,
@@ -76,7 +77,14 @@ async def _transcribe(request: web.Request, translation: bool) -> web.StreamResp
                 return await _stream(request, form, entry.card, info, segments, work)
             collected = shape([s async for s in segments], form.segment_granularity)
             exchange.of(request).audio_s = info.duration
-            return render(result_of(info, collected, form.translate), form.response_format)
+            result = result_of(info, collected, form.translate)
+            logprobs = logprobs_of(result.words or []) if _logprobs(form, entry.card) else None
+            return render(result, form.response_format, logprobs)
+
+
+def _logprobs(form: TranscriptionForm, card: ModelCard) -> bool:
+    """Whether to answer with log-probabilities: asked for, and the model has them."""
+    return form.logprobs and bool(card.supports_logprobs)
 
 
 def _events(
@@ -132,13 +140,17 @@ async def _stream(
         )
 
     text = ""
+    wanted = _logprobs(form, card)
+    logprobs: list[Logprob] | None = [] if wanted else None
     try:
         with work.guard():
             if card.supports_streaming:
                 async for segment in segments:
                     for piece in shape([segment], form.segment_granularity):
-                        delta = delta_of(piece, text)
+                        delta = delta_of(piece, text, wanted)
                         text += delta.delta
+                        if logprobs is not None:
+                            logprobs += delta.logprobs or []
                         await send(delta)
             else:
                 await send(
@@ -157,8 +169,10 @@ async def _stream(
                     end=result.segments[-1].end if result.segments else info.duration,
                     words=result.words,
                 )
-                await send(TextDelta(delta=text, segment=span))
-        await send(done_of(info, text))
+                if logprobs is not None:
+                    logprobs = logprobs_of(result.words or [])
+                await send(TextDelta(delta=text, segment=span, logprobs=logprobs))
+        await send(done_of(info, text, logprobs))
         exchange.of(request).audio_s = info.duration
     except AistackError as error:
         await send(StreamError(error=error.body))
