@@ -101,7 +101,8 @@ def start_backends(supervisor: Supervisor, args: argparse.Namespace) -> dict[str
             continue
         port = backend_port(args, backend)
         url = f"http://127.0.0.1:{port}"
-        argv = [sys.executable, "-m", backend.module, "--port", str(port)]
+        # Loopback whatever the edge's --host: only the edge is reached from outside.
+        argv = [sys.executable, "-m", backend.module, "--host", "127.0.0.1", "--port", str(port)]
         child = supervisor.start(Child(backend.name, argv))
         if wait_ready(supervisor, child, url + "/health"):
             log(f"{backend.name} is up at {url}")
