@@ -341,7 +341,7 @@ class Session:
                     spool,
                     "utterance.wav",
                     options,
-                    item_id,
+                    work.job_id,
                     self._settings.backend_timeout_s,
                 )
                 async with contextlib.aclosing(answer):

@@ -98,7 +98,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                     app[SESSION],
                     entry,
                     body,
-                    request["request_id"],
+                    work.job_id,
                     settings.backend_timeout_s,
                     trace_headers,
                 )

@@ -12,6 +12,7 @@ this edge holds it, such a request is refused before its body is read.
 import asyncio
 import contextlib
 import logging
+import os
 
 from aiohttp import web
 
@@ -101,7 +102,9 @@ async def _relay(
     has none)."""
     app = request.app
     timeout_s = app[SETTINGS].backend_timeout_s
-    async with tts.relay(app[SESSION], request, entry, body, timeout_s) as upstream:
+    # A read (no workload) starts no job: any id of the edge's own names it.
+    job_id = work.job_id if work else os.urandom(12).hex()
+    async with tts.relay(app[SESSION], request, entry, body, timeout_s, job_id) as upstream:
         response = web.StreamResponse(
             status=upstream.status,
             reason=upstream.reason,
