@@ -20,7 +20,7 @@ from aistack_contract.errors import AistackError
 from aistack_edge.bodies import is_json, read_json_body, read_spooled
 from aistack_edge.catalog import Catalog, Entry
 from aistack_edge.config import EdgeSettings
-from aistack_edge.errors import malformed, unavailable
+from aistack_edge.errors import malformed, quoted, unavailable
 from aistack_edge.observability import exchange
 from aistack_edge.observability.usage import audio_seconds
 from aistack_edge.state import CATALOG, SESSION, SETTINGS
@@ -89,10 +89,10 @@ async def _backend(catalog: Catalog, model: str | None) -> Entry:
             return entry
     if silent := await catalog.unanswered("tts"):
         raise unavailable(
-            f"no TTS backend that is up serves {model!r}; not answering: {', '.join(silent)}"
+            f"no TTS backend that is up serves {quoted(model)}; not answering: {', '.join(silent)}"
         )
     served = ", ".join(entry.card.id for entry in entries)
-    raise malformed(f"unknown TTS model {model!r}; models served now: {served}")
+    raise malformed(f"unknown TTS model {quoted(model)}; models served now: {served}")
 
 
 async def _relay(
