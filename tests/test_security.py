@@ -8,6 +8,7 @@ Elsewhere: request ids echoed only when safe (test_edge_http.py), capture folder
 length (test_broken_audio.py)."""
 
 import asyncio
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -20,6 +21,8 @@ from aistack_testing.edge import (
     transcribe,
     until_held,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def listening_on(port: int) -> set[str]:
@@ -121,3 +124,17 @@ async def _status(request) -> int:
     async with request as r:
         await r.read()
         return r.status
+
+
+@pytest.mark.parametrize(
+    "dockerfile",
+    ["edge/Dockerfile", "services/asr-whisper/Dockerfile", "services/tts-piper/Dockerfile"],
+)
+def test_an_image_installs_from_the_lock(dockerfile):
+    """Every `pip install` of the image names its constraints (a version range would pick
+    whatever is newest on the day it is built)."""
+    text = (ROOT / dockerfile).read_text().replace("\\\n", " ")
+    installs = [line for line in text.splitlines() if "pip install" in line]
+    assert installs
+    for line in installs:
+        assert " -c " in line, line
