@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -15,6 +16,7 @@ from aistack_edge.middleware import echo_request_id, envelope_middleware
 from aistack_edge.observability import Observability
 from aistack_edge.observability.middleware import note_answered, observe, tee_for_capture
 from aistack_edge.origins import allow_origin, check_origin
+from aistack_edge.realtime import bounds
 from aistack_edge.routes import (
     admin,
     admin_page,
@@ -85,6 +87,7 @@ def create_app(settings: EdgeSettings | None = None) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_resources)
     app[realtime.OPEN] = set()
+    app[bounds.CLIENTS] = Counter()
     app.on_shutdown.append(realtime.close_sessions)
     app.on_response_prepare.append(echo_request_id)
     app.on_response_prepare.append(allow_origin)

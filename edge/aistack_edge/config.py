@@ -64,8 +64,15 @@ class EdgeSettings(BaseSettings):
     realtime_max_buffer_s: float = Field(300.0, gt=0)
     """The longest input audio buffer: an append past it is an `overflow` error; server
     VAD commits a turn that reaches it."""
-    realtime_max_message_mb: float = Field(16.0, gt=0)
-    """The largest WebSocket message (OpenAI allows appends of 15 MiB of audio)."""
+    realtime_max_message_mb: float = Field(15.0, gt=0)
+    """The largest base64 audio of one append (OpenAI's limit): a WebSocket message may
+    be 64 KiB more, for the rest of its event."""
+    realtime_max_sessions: int = Field(32, ge=1)
+    """Sessions open at once on this edge; one more is refused (`error` event, close
+    1013)."""
+    realtime_max_sessions_per_client: int = Field(4, ge=1)
+    """Sessions open at once from one client address (behind a trusted proxy, the one
+    it forwards); one more is refused the same way."""
 
     metrics: bool = True
     """Count requests for /metrics (a runtime toggle too)."""

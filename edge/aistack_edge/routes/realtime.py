@@ -3,9 +3,10 @@
 
 from aiohttp import WSCloseCode, web
 
-from aistack_edge.errors import malformed
+from aistack_edge.errors import malformed, quoted
+from aistack_edge.realtime import bounds
+from aistack_edge.realtime.events import error_event
 from aistack_edge.realtime.session import Session
-from aistack_edge.state import SETTINGS
 
 routes = web.RouteTableDef()
 
@@ -22,17 +23,27 @@ async def realtime(request: web.Request) -> web.StreamResponse:
     intent = request.query.get("intent")
     if intent != "transcription":
         raise malformed(
-            f"intent {intent!r}: this server runs transcription sessions only; connect to "
+            f"intent {quoted(intent)}: this server runs transcription sessions only; connect to "
             "/v1/realtime?intent=transcription"
         )
-    max_bytes = int(request.app[SETTINGS].realtime_max_message_mb * 2**20)
-    ws = web.WebSocketResponse(heartbeat=_HEARTBEAT_S, max_msg_size=max_bytes)
+    # No permessage-deflate: a compressed message is inflated on the event loop (and
+    # base64 audio, nearly all of what a session sends, hardly compresses).
+    ws = web.WebSocketResponse(
+        heartbeat=_HEARTBEAT_S, max_msg_size=bounds.max_message_bytes(request), compress=False
+    )
     if not ws.can_prepare(request).ok:
         raise malformed("/v1/realtime is a WebSocket: send an Upgrade: websocket request")
+    client = bounds.client_of(request)  # before the peer may be gone
     await ws.prepare(request)
+    if (refused := bounds.refusal(request, client)) is not None:
+        # Said in the protocol's own terms: an `error` event, then 1013 (try again later).
+        await ws.send_json(error_event(refused))
+        await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too many sessions")
+        return ws
     request.app[OPEN].add(ws)
     try:
-        await Session(request, ws).serve()
+        with bounds.counted(request, client):
+            await Session(request, ws).serve()
     finally:
         request.app[OPEN].discard(ws)
     return ws
