@@ -138,3 +138,21 @@ def test_an_image_installs_from_the_lock(dockerfile):
     assert installs
     for line in installs:
         assert " -c " in line, line
+
+
+def test_in_compose_only_the_edge_is_reached_from_outside():
+    """The backends and Redis sit on an internal network with no published port; the
+    edge (and Ollama, for its registry) join the default network too."""
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    assert compose["networks"]["backends"]["internal"] is True
+    for name, service in compose["services"].items():
+        edge = name.startswith("edge")
+        assert ("ports" in service) == edge, name
+        if name == "models":  # a one-off download: reaches no service, only the hub
+            assert "networks" not in service
+            continue
+        networks = set(service["networks"])
+        assert "backends" in networks, name
+        assert networks - {"backends"} == ({"default"} if edge or name == "ollama" else set())
