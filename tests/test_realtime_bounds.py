@@ -19,7 +19,7 @@ import pytest
 from aistack_testing.edge import asr_edge_env, transcribe, until_held
 
 MiB = 2**20
-TTL_MS = 1000
+TTL_MS = 3000
 HOSTILE = 30
 HEALTH_WATCHER = """
 import sys, threading, time, httpx
@@ -181,7 +181,7 @@ async def test_a_hostile_burst_leaves_health_answering_and_the_lease_renewed(
             f"/health within {slowest * 1000:.0f} ms"
         )
         assert not holder.done(), "the transcription ended during the burst"
-        assert leases_lost(edge.url) == lost_before  # renewed throughout (TTL 1 s)
+        assert leases_lost(edge.url) == lost_before  # renewed throughout (TTL 3 s)
         assert slowest < 2.0  # a margin for a loaded machine: see the figure printed
     finally:
         holder.cancel()

@@ -70,7 +70,7 @@ class EdgeSettings(BaseSettings):
     realtime_max_sessions: int = Field(32, ge=1)
     """Sessions open at once on this edge; one more is refused (`error` event, close
     1013)."""
-    realtime_max_sessions_per_client: int = Field(4, ge=1)
+    realtime_max_sessions_per_client: int = Field(8, ge=1)
     """Sessions open at once from one client address (behind a trusted proxy, the one
     it forwards); one more is refused the same way."""
 
