@@ -58,26 +58,34 @@ def test_an_allowed_origin_passes_with_cors(edge, origin):
     assert preflight.headers["Access-Control-Allow-Headers"] == "content-type, authorization"
 
 
+def cross_site(edge, request_line: str, *headers: str) -> bytes:
+    """The edge's answer to the head alone of a request from evil.example's page."""
+    head = [request_line, "Host: localhost", "Origin: https://evil.example", *headers]
+    return answer_to_head(edge.url, ("\r\n".join(head) + "\r\n\r\n").encode())
+
+
 def test_a_cross_site_form_is_refused_before_its_body(edge):
     """A form POST promising 50 MB, no body sent: the 403 comes at once."""
-    head = answer_to_head(
-        edge.url,
-        b"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: localhost\r\n"
-        b"Origin: https://evil.example\r\n"
-        b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 52428800\r\n\r\n",
+    answer = cross_site(
+        edge,
+        "POST /v1/audio/transcriptions HTTP/1.1",
+        "Content-Type: multipart/form-data; boundary=b",
+        "Content-Length: 52428800",
     )
-    assert head.startswith(b"HTTP/1.1 403"), head[:200]
+    assert answer.startswith(b"HTTP/1.1 403"), answer[:200]
 
 
 def test_a_cross_site_websocket_is_refused(edge):
-    head = answer_to_head(
-        edge.url,
-        b"GET /v1/realtime?intent=transcription HTTP/1.1\r\nHost: localhost\r\n"
-        b"Origin: https://evil.example\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    answer = cross_site(
+        edge,
+        "GET /v1/realtime?intent=transcription HTTP/1.1",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Version: 13",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
     )
-    assert head.startswith(b"HTTP/1.1 403"), head[:200]
-    assert b'"kind": "malformed"' in head
+    assert answer.startswith(b"HTTP/1.1 403"), answer[:200]
+    assert b'"kind": "malformed"' in answer
 
 
 def test_a_long_origin_is_quoted_only_in_part(edge):
