@@ -129,7 +129,9 @@ def main() -> None:
         env.setdefault(f"AISTACK_{name}", ",".join(urls))
     argv = [sys.executable, "-m", "aistack_edge", "--host", args.host, "--port", str(args.port)]
     edge = supervisor.start(Child("edge", argv, env=env))
-    if not wait_ready(supervisor, edge, f"http://{args.host}:{args.port}/health", 30):
+    # A wildcard bind is asked on loopback: the edge answers no Host of 0.0.0.0 or ::.
+    local = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(args.host, args.host)
+    if not wait_ready(supervisor, edge, f"http://{local}:{args.port}/health", 30):
         log("the edge did not start; stopping")
         stop()
     log(f"aistack is up: http://{args.host}:{args.port}/v1/models  (Ctrl-C stops it)")
