@@ -86,6 +86,7 @@ def create_app(settings: EdgeSettings | None = None) -> web.Application:
     )
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(realtime.client_secret_store)
     app[realtime.OPEN] = set()
     app[bounds.CLIENTS] = Counter()
     app.on_shutdown.append(realtime.close_sessions)
