@@ -1,6 +1,8 @@
 """Security properties not tested elsewhere: every process of the CPU stack listens on
 loopback unless told otherwise, and hostile names (request ids, upload file names,
-ref_audio paths) make no route write outside its directories.
+ref_audio paths) make no route write outside its directories; a client's request id
+names no backend job (and a busy 503 no other client's request); the images install
+from the lock; in compose only the edge is reached from outside.
 
 Elsewhere: request ids echoed only when safe (test_edge_http.py), capture folder names
 (test_observability.py), ref_audio confinement (test_speech.py), the admin token
