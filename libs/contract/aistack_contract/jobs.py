@@ -44,6 +44,7 @@ def fence_of(value: str | None) -> int | None:
 
 
 _FORGET_CANCELLED_S = 60.0
+_HANDLER_GRACE_S = 5.0
 
 
 class JobState(BaseModel):
@@ -71,6 +72,7 @@ class TrackedJob:
         self._lock = threading.Lock()  # computes begin and end on any thread
         self._computing = 0
         self._handled = False
+        self._handler = asyncio.current_task()
 
     def on_cancel(self, callback: Callable[[], None]) -> None:
         """Call `callback` when the job is cancelled (at once if it already is)."""
@@ -89,6 +91,14 @@ class TrackedJob:
             self.cancelled = True
             for callback in self._on_cancel:
                 callback()
+            self._loop.call_later(_HANDLER_GRACE_S, self._cut_off)
+
+    def _cut_off(self) -> None:
+        """A handler still running this long after its job's cancel is blocked on its
+        caller (writing to a connection nobody reads, its caller paused): nobody wants
+        its answer, and the job must end. Its `finally` still waits for the compute."""
+        if not self._handled and self._handler is not None and not self._handler.done():
+            self._handler.cancel()
 
     def begin_compute(self) -> bool:
         """Count a compute of this job as running (any thread); False, and not counted,
