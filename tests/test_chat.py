@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 
 from aistack_testing.audio import silence
-from aistack_testing.edge import envelope
+from aistack_testing.edge import envelope, never_reading, until_free, until_held
 from aistack_testing.processes import Service, free_port
 
 MODEL = "smollm2"
@@ -537,3 +537,30 @@ async def test_chat_makes_asr_leave_the_gpu(
     async with client_of(edge) as client:
         await client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=2)
     assert await whisper_loaded(asr_whisper) is not evicted
+
+
+# --- a client that stops reading ---------------------------------------------------------
+
+
+async def test_a_client_that_never_reads_does_not_hold_the_slot(services, llm, redis_server):
+    """A long stream (1500 tokens, some 300 kB of events) to a client that reads none of
+    it: the edge reads llama.cpp's events at its pace into its outbox, so the slot is
+    free once the completion has ended. On the old relay, which wrote at the client's
+    pace, the slot stayed held."""
+    key = "aistack:test-chat-never-read"
+    edge = services.start(
+        "aistack_edge",
+        env={
+            "AISTACK_LLM_UPSTREAMS": llm.url,
+            "AISTACK_REDIS_URL": redis_server.url,
+            "AISTACK_SLOT_KEY": key,
+            "AISTACK_CLIENT_WRITE_TIMEOUT_S": "600",
+        },
+    )
+    chat = {"model": MODEL, "messages": STORY, "max_tokens": 1500, "stream": True, **ENDLESS}
+    with never_reading(edge.url, "/v1/chat/completions", json.dumps(chat).encode()):
+        assert MODEL in await until_held(redis_server.url, key)
+        await until_free(redis_server.url, key, limit_s=300)
+    async with client_of(edge) as client:
+        completion = await client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=4)
+    assert completion.usage.completion_tokens > 0

@@ -24,6 +24,7 @@ from aiohttp import web
 
 from aistack_contract.errors import AistackError
 from aistack_edge.tts.ref_audio import RefAudioPolicy
+from aistack_testing.edge import cut_off, never_reading, until_free, until_held
 from aistack_testing.memory import PeakGrowth
 from aistack_testing.plugin import SENTENCE
 from aistack_testing.processes import free_port
@@ -509,3 +510,52 @@ def test_no_backend_at_all(module_services):
     edge = module_services.start("aistack_edge")
     envelope(speak_via(edge.url), 503, "network", "aistack")
     envelope(httpx.get(edge.url + "/v1/audio/voices"), 503, "network", "aistack")
+
+
+# --- a client that stops reading ---------------------------------------------------------
+
+
+def never_read_edge(module_services, piper, redis_server, key: str, write_timeout_s: float):
+    return module_services.start(
+        "aistack_edge",
+        env={
+            "AISTACK_TTS_BACKENDS": piper.url,
+            "AISTACK_REDIS_URL": redis_server.url,
+            "AISTACK_SLOT_KEY": key,
+            "AISTACK_CLIENT_WRITE_TIMEOUT_S": str(write_timeout_s),
+        },
+    )
+
+
+def long_speech() -> bytes:
+    """About 75 s of WAV (some 3 MB): far more than the connection's buffers hold."""
+    body = {"model": "piper", "voice": "alloy", "input": LONG * 3, "response_format": "wav"}
+    return json.dumps(body).encode()
+
+
+def test_a_client_that_never_reads_does_not_hold_the_slot(module_services, piper, redis_server):
+    """The edge reads Piper's answer at Piper's pace into its outbox, whatever the
+    client reads: the slot is free once Piper is done (Piper not stopped). On the old
+    relay, which wrote at the client's pace, the slot stayed held."""
+    key = "aistack:test-speech-never-read"
+    edge = never_read_edge(module_services, piper, redis_server, key, 600)
+    stops = piper.output().count("synthesis stopped")
+    with never_reading(edge.url, "/v1/audio/speech", long_speech()):
+        assert "tts piper" in asyncio.run(until_held(redis_server.url, key))
+        asyncio.run(until_free(redis_server.url, key, limit_s=300))
+        assert piper.output().count("synthesis stopped") == stops  # done, not stopped
+    assert speak_via(edge.url).status_code == 200
+
+
+def test_a_client_that_reads_nothing_for_the_write_timeout_is_cut_off(
+    module_services, piper, redis_server
+):
+    """A client that reads nothing for AISTACK_CLIENT_WRITE_TIMEOUT_S is a hang-up: its
+    connection is cut (the answer never ends) and the slot is free."""
+    key = "aistack:test-speech-write-timeout"
+    edge = never_read_edge(module_services, piper, redis_server, key, 3)
+    with never_reading(edge.url, "/v1/audio/speech", long_speech()) as sock:
+        asyncio.run(until_held(redis_server.url, key))
+        received = cut_off(sock, limit_s=120)
+        asyncio.run(until_free(redis_server.url, key, limit_s=120))
+    assert not received.endswith(b"0\r\n\r\n")  # cut: the chunked answer has no end

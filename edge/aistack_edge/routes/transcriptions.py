@@ -31,6 +31,7 @@ from aistack_edge.asr.transcript import (
 )
 from aistack_edge.catalog import Entry
 from aistack_edge.observability import exchange
+from aistack_edge.relay import Outbox, deliver, outbox
 from aistack_edge.state import CATALOG, SESSION, SETTINGS
 from aistack_edge.upstreams import asr
 from aistack_edge.workload import Workload, continue_unless_busy, gpu_workload, refuse_if_busy
@@ -76,7 +77,8 @@ async def _transcribe(request: web.Request, translation: bool) -> web.StreamResp
                 return await _stream(request, form, entry.card, info, segments, work)
             collected = shape([s async for s in segments], form.segment_granularity)
             exchange.of(request).audio_s = info.duration
-            return render(result_of(info, collected, form.translate), form.response_format)
+            answer = render(result_of(info, collected, form.translate), form.response_format)
+    return await deliver(request, answer)
 
 
 def _events(
@@ -125,11 +127,25 @@ async def _stream(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
     )
     await response.prepare(request)
+    async with outbox(request, response) as box:
+        await _send_events(request, form, card, info, segments, work, box)
+    return response
+
+
+async def _send_events(
+    request: web.Request,
+    form: TranscriptionForm,
+    card: ModelCard,
+    info: BackendInfo,
+    segments: AsyncIterator[Segment],
+    work: Workload,
+    box: Outbox,
+) -> None:
+    """The stream's events, put in `box` as the backend's segments come (at the
+    backend's pace: `box` never waits on the client)."""
 
     async def send(event: BaseModel) -> None:
-        await response.write(
-            b"data: " + event.model_dump_json(exclude_none=True).encode() + b"\n\n"
-        )
+        await box.put(b"data: " + event.model_dump_json(exclude_none=True).encode() + b"\n\n")
 
     text = ""
     try:
@@ -162,5 +178,3 @@ async def _stream(
         exchange.of(request).audio_s = info.duration
     except AistackError as error:
         await send(StreamError(error=error.body))
-    await response.write_eof()
-    return response
