@@ -1,6 +1,7 @@
 """POST /v1/chat/completions: proxied to the LLM upstream that serves the model.
 
-The body passes through unchanged. A streamed answer is relayed event by event as it
+The body passes through unchanged, but for `max_completion_tokens`, also sent as
+`max_tokens` (`llm.with_max_tokens`). A streamed answer is relayed event by event as it
 arrives, read at the upstream's pace (a slow client reads it from the edge's outbox:
 `relay`); the GPU slot is held until its end, and a client that hangs up closes the
 upstream request at once. Ollama's OpenAI-compatible endpoint ignores `keep_alive`: once
@@ -44,6 +45,9 @@ def read_chat(body: bytes) -> dict:
         raise malformed("`model` is required: the id of an LLM model from /v1/models")
     if not isinstance(chat.get("messages"), list) or not chat["messages"]:
         raise malformed("`messages` is required: a non-empty list of chat messages")
+    limit = chat.get("max_completion_tokens")
+    if limit is not None and (type(limit) is not int or limit < 1):
+        raise malformed("`max_completion_tokens` must be a positive integer")
     return chat
 
 
@@ -85,6 +89,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     refuse_if_busy(request)
     body = await read_json_body(request, settings.max_json_bytes)
     chat = read_chat(body)
+    body = llm.with_max_tokens(body, chat)
     entry = await _entry(app, chat["model"])
     last_step = None
     if entry.upstream == settings.ollama_url:
