@@ -26,10 +26,12 @@ def broken(backend: Entry, exc: BaseException) -> AistackError:
 
 
 def with_max_tokens(body: bytes, chat: dict) -> bytes:
-    """`body`, with `max_tokens` set to `max_completion_tokens` when that is given: the
-    newer name, which llama.cpp's server and Ollama's OpenAI endpoint ignore (llama.cpp
-    reads `n_predict` or `max_tokens`); vLLM takes either, the newer first. Any other
-    body passes on unchanged, byte for byte."""
+    """`body`, with `max_tokens` set to `max_completion_tokens` when that is given.
+
+    The newer name is ignored by the embedded LLM (llama-cpp-python's server: its
+    `CreateChatCompletionRequest`, llama_cpp/server/types.py, has only `max_tokens`) and
+    by Ollama's OpenAI endpoint (its `ChatCompletionRequest`, openai/openai.go, likewise);
+    vLLM takes either, the newer first. Any other body passes on byte for byte."""
     limit = chat.get("max_completion_tokens")
     if limit is None or chat.get("max_tokens") == limit:
         return body
