@@ -574,7 +574,7 @@ async def test_chat_makes_asr_leave_the_gpu(
 
 
 async def test_a_client_that_never_reads_does_not_hold_the_slot(services, llm, redis_server):
-    """A long stream (1000 tokens, some 250 kB of events) to a client that reads none of
+    """A long stream (700 tokens, some 170 kB of events) to a client that reads none of
     it: the edge reads llama.cpp's events at its pace into its outbox, so the slot is
     free once the completion has ended. On the old relay, which wrote at the client's
     pace, the slot stayed held."""
@@ -588,10 +588,10 @@ async def test_a_client_that_never_reads_does_not_hold_the_slot(services, llm, r
             "AISTACK_CLIENT_WRITE_TIMEOUT_S": "600",
         },
     )
-    chat = {"model": MODEL, "messages": STORY, "max_tokens": 1000, "stream": True, **ENDLESS}
+    chat = {"model": MODEL, "messages": STORY, "max_tokens": 700, "stream": True, **ENDLESS}
     with never_reading(edge.url, "/v1/chat/completions", json.dumps(chat).encode()):
         assert MODEL in await until_held(redis_server.url, key)
-        # However long the CPU takes for 1000 tokens (minutes on a loaded test machine)
+        # However long the CPU takes for 700 tokens (minutes on a loaded test machine)
         await until_free(redis_server.url, key, limit_s=900)
     async with client_of(edge) as client:
         completion = await client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=4)
