@@ -128,7 +128,8 @@ def start_backends(
             continue
         port = backend_port(args, backend)
         url = f"http://127.0.0.1:{port}"
-        argv = [sys.executable, "-m", backend.module, "--port", str(port)]
+        # Loopback whatever the edge's --host: only the edge is reached from outside.
+        argv = [sys.executable, "-m", backend.module, "--host", "127.0.0.1", "--port", str(port)]
         child = supervisor.start(Child(backend.name, argv, env=envs.get(backend.name)))
         if wait_ready(supervisor, child, url + "/health"):
             log(f"{backend.name} is up at {url}")
@@ -156,7 +157,9 @@ def main() -> None:
         env.setdefault(f"AISTACK_{name}", ",".join(urls))
     argv = [sys.executable, "-m", "aistack_edge", "--host", args.host, "--port", str(args.port)]
     edge = supervisor.start(Child("edge", argv, env=env))
-    if not wait_ready(supervisor, edge, f"http://{args.host}:{args.port}/health", 30):
+    # A wildcard bind is asked on loopback: the edge answers no Host of 0.0.0.0 or ::.
+    local = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(args.host, args.host)
+    if not wait_ready(supervisor, edge, f"http://{local}:{args.port}/health", 30):
         log("the edge did not start; stopping")
         stop()
     log(f"aistack is up: http://{args.host}:{args.port}/v1/models  (Ctrl-C stops it)")

@@ -4,6 +4,7 @@ backends and the edge. A first run hears more than English: German speech with
 SIGKILL is started again, the gateway serves its capability within 10 s, and the edge's
 /metrics counts that one restart; SIGTERM stops everything it started."""
 
+import os
 import re
 import signal
 import subprocess
@@ -184,3 +185,41 @@ def test_sigterm_stops_everything_it_started(launcher):
 
 def _state(pid: int) -> str:
     return Path(f"/proc/{pid}/status").read_text()
+
+
+def listening(port: int) -> set[str]:
+    """The local addresses with a socket listening on TCP `port` (IPv4 and IPv6)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.partition(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
+LOOPBACK = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1, ::1
+
+
+def test_on_the_lan_only_the_edge_listens_beyond_loopback(tmp_path):
+    """AISTACK_HOST=0.0.0.0 (the documented way to serve the LAN) moves the edge only:
+    each backend reads its own variables and listens on loopback."""
+    port, ports = free_port(), {name: free_port() for name in CAPABILITY}
+    args = [sys.executable, ROOT / "scripts" / "up.py", "--port", str(port)]
+    for name, backend_port in ports.items():
+        args += [f"--{name}-port", str(backend_port)]
+    env = {**os.environ, "AISTACK_HOST": "0.0.0.0", "AISTACK_PORT": str(port)}
+    log = tmp_path / "up.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+    launcher = Launcher(proc, log, f"http://127.0.0.1:{port}", {})
+    try:
+        launcher.wait_for("aistack is up", 240)
+        assert listening(port) - LOOPBACK, "the edge listens on loopback only"
+        for name, backend_port in ports.items():
+            assert listening(backend_port), f"{name} is not listening"
+            assert listening(backend_port) <= LOOPBACK, (name, listening(backend_port))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)

@@ -16,7 +16,7 @@ from aistack_contract.languages import hint_for
 from aistack_contract.models import ModelCard
 from aistack_contract.transcription import TranscribeOptions, VadParameters
 from aistack_edge.bodies import check_encoding, close_with, stop_reading
-from aistack_edge.errors import invalid, malformed, overflow
+from aistack_edge.errors import invalid, malformed, overflow, quoted
 from aistack_service.spool import Spool
 
 ResponseFormat = Literal["json", "text", "verbose_json", "srt", "vtt"]
@@ -39,6 +39,9 @@ _OBJECT_FIELDS = ("chunking_strategy",)
 _CHUNK = 1 << 16
 # A form of this route has a dozen fields at most (a list field repeats a few times).
 MAX_PARTS = 64
+MAX_FIELD_BYTES = 64 * 1024
+"""The largest field besides the file (a prompt is a few hundred words): a field is held
+in memory, and a 90 MB `model` must not be."""
 # What aiohttp can undo; a form-data part needs none (RFC 7578 §4.7).
 _TRANSFER_ENCODINGS = frozenset({"binary", "7bit", "8bit", "base64", "quoted-printable"})
 # What aiohttp raises for a body that is not well-formed multipart (bad part headers
@@ -117,7 +120,7 @@ def _flag(name: str, value: str) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise malformed(f"{name} must be true or false, not {value!r}")
+    raise malformed(f"{name} must be true or false, not {quoted(value)}")
 
 
 async def read_upload(request: web.Request, max_bytes: int) -> Upload:
@@ -170,7 +173,9 @@ async def _read_parts(
             name, given = _disposition(part)
             encoding = part.headers.get(hdrs.CONTENT_TRANSFER_ENCODING, "binary").lower()
             if encoding not in _TRANSFER_ENCODINGS:
-                raise malformed(f"part {name!r}: unknown Content-Transfer-Encoding {encoding!r}")
+                raise malformed(
+                    f"part {quoted(name)}: unknown Content-Transfer-Encoding {quoted(encoding)}"
+                )
             if name == "file":
                 filename = given or filename
                 while chunk := await part.read_chunk(_CHUNK):
@@ -181,6 +186,12 @@ async def _read_parts(
             while chunk := await part.read_chunk(_CHUNK):
                 count()
                 raw += chunk
+                if len(raw) > MAX_FIELD_BYTES:
+                    stop_reading(request)
+                    raise overflow(
+                        f"the form field {quoted(name)} is larger than the "
+                        f"{MAX_FIELD_BYTES // 1024} KiB limit of a field besides the file"
+                    )
             value = bytes(part.decode(raw)).decode(errors="replace")
             if name in _LIST_FIELDS:
                 fields.setdefault(name.removesuffix("[]"), []).append(value)  # type: ignore[union-attr]

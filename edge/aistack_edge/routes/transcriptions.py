@@ -65,11 +65,12 @@ async def _transcribe(request: web.Request, translation: bool) -> web.StreamResp
     detector = detector_for(form.model, form.language, entries, form.translate)
     async with gpu_workload(request, "asr", detector or entry) as work:
         if detector is not None:
-            form.language = await _detect(request, detector, upload)
+            form.language = await _detect(request, detector, upload, work.job_id)
             entry = choose_model(form.model, form.language, entries)
             work.switch_to(entry)
             options = form.options_for(entry.card)
-        async with contextlib.aclosing(_events(request, entry, upload, options)) as events:
+        events = _events(request, entry, upload, options, work.job_id)
+        async with contextlib.aclosing(events):
             # Errors found up front (undecodable audio, say) are still HTTP errors.
             info = await info_of(events, entry.provider)
             segments = work.watch(segments_of(events, info, entry.provider))
@@ -88,9 +89,10 @@ def _logprobs(form: TranscriptionForm, card: ModelCard) -> bool:
 
 
 def _events(
-    request: web.Request, entry: Entry, upload: Upload, options: TranscribeOptions
+    request: web.Request, entry: Entry, upload: Upload, options: TranscribeOptions, job_id: str
 ) -> AsyncGenerator[BackendEvent]:
-    """The events of `entry`'s backend for the upload, asked with `options`."""
+    """The events of `entry`'s backend for the upload, asked with `options`, as the
+    backend's job `job_id`."""
     app = request.app
     return asr.transcribe(
         app[SESSION],
@@ -98,16 +100,16 @@ def _events(
         upload.audio,
         upload.filename,
         options,
-        request["request_id"],
+        job_id,
         app[SETTINGS].backend_timeout_s,
     )
 
 
-async def _detect(request: web.Request, detector: Entry, upload: Upload) -> str:
+async def _detect(request: web.Request, detector: Entry, upload: Upload, job_id: str) -> str:
     """The language `detector` hears in the upload's first 30 s (one step of the
     workload: the slot is held from here to the transcription's end)."""
     asked = TranscribeOptions(model=detector.card.id, detect_only=True)
-    async with contextlib.aclosing(_events(request, detector, upload, asked)) as events:
+    async with contextlib.aclosing(_events(request, detector, upload, asked, job_id)) as events:
         info = await info_of(events, detector.provider)
         async for _ in segments_of(events, info, detector.provider):
             pass  # none: the stream's end says the backend's job has ended
