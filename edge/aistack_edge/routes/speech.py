@@ -14,6 +14,7 @@ into OpenAI's speech stream events at the edge, for every model (`tts.sse`).
 import asyncio
 import contextlib
 import logging
+import os
 
 from aiohttp import web
 
@@ -21,7 +22,7 @@ from aistack_contract.errors import AistackError
 from aistack_edge.bodies import is_json, read_json_body, read_spooled
 from aistack_edge.catalog import Catalog, Entry
 from aistack_edge.config import EdgeSettings
-from aistack_edge.errors import malformed, unavailable
+from aistack_edge.errors import malformed, quoted, unavailable
 from aistack_edge.observability import exchange
 from aistack_edge.observability.usage import audio_seconds
 from aistack_edge.relay import outbox
@@ -95,10 +96,10 @@ async def _backend(catalog: Catalog, model: str | None) -> Entry:
             return entry
     if silent := await catalog.unanswered("tts"):
         raise unavailable(
-            f"no TTS backend that is up serves {model!r}; not answering: {', '.join(silent)}"
+            f"no TTS backend that is up serves {quoted(model)}; not answering: {', '.join(silent)}"
         )
     served = ", ".join(entry.card.id for entry in entries)
-    raise malformed(f"unknown TTS model {model!r}; models served now: {served}")
+    raise malformed(f"unknown TTS model {quoted(model)}; models served now: {served}")
 
 
 async def _relay(
@@ -108,7 +109,9 @@ async def _relay(
     GPU workload of a synthesis (a read has none)."""
     app = request.app
     timeout_s = app[SETTINGS].backend_timeout_s
-    async with tts.relay(app[SESSION], request, entry, body, timeout_s) as upstream:
+    # A read (no workload) starts no job: any id of the edge's own names it.
+    job_id = work.job_id if work else os.urandom(12).hex()
+    async with tts.relay(app[SESSION], request, entry, body, timeout_s, job_id) as upstream:
         headers = end_to_end(upstream.headers, drop=("Content-Length",))
         if sse:
             headers.update(

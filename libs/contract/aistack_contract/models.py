@@ -18,6 +18,8 @@ class ModelCard(BaseModel):
     supports_instructions: bool | None = None
     """TTS: whether the model follows a speech request's `instructions` (the field is
     accepted either way)."""
+    supports_logprobs: bool | None = None
+    """ASR: whether `include[]=logprobs` gets log-probabilities (the words' own)."""
     is_routing_alias: bool | None = None
     loaded: bool | None = None
     provider: str | None = None
