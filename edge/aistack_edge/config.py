@@ -54,6 +54,9 @@ class EdgeSettings(BaseSettings):
     stop_grace_s: float = Field(10.0, gt=0)
     """After an early end, how long the slot waits for the backend to stop the job;
     past it, that backend gets no new work until the job has stopped."""
+    client_write_timeout_s: float = Field(30.0, gt=0)
+    """A client that reads nothing of its answer for this long is taken as gone: its
+    connection is closed (the answer is read from the backend meanwhile all the same)."""
 
     # Live transcription sessions (the Realtime API over WebSocket, /v1/realtime).
     realtime_queue: int = Field(4, ge=1)
