@@ -199,12 +199,18 @@ def _from_ollama(model: dict) -> dict:
     return {"id": model["name"], "owned_by": "ollama", "provider": "Ollama"}
 
 
+# vLLM-Omni's speech API passes `instructions` on to the model (Qwen3-TTS follows them):
+# its listing, OpenAI's shape, cannot say so itself.
+_FOLLOWS_INSTRUCTIONS = {"vllm"}
+
+
 def _card(capability: Capability, raw: dict, provider: str | None) -> ModelCard | None:
     """A backend's listing entry as our card; OpenAI-style entries lack capabilities."""
+    known: dict = {"owned_by": "unknown", "provider": provider}
+    if capability == "tts" and raw.get("owned_by") in _FOLLOWS_INSTRUCTIONS:
+        known["supports_instructions"] = True
     try:
-        return ModelCard.model_validate(
-            {"owned_by": "unknown", "provider": provider, **raw, "capabilities": [capability]}
-        )
+        return ModelCard.model_validate({**known, **raw, "capabilities": [capability]})
     except ValidationError:
         log.warning("skipping a malformed %s model card: %r", capability, raw)
         return None

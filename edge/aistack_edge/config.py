@@ -62,6 +62,9 @@ class EdgeSettings(BaseSettings):
     idle_check_backends: UrlList = []
     """More backends on this slot's GPU whose running jobs the idle check reads: those
     that other edges route to and this one does not."""
+    client_write_timeout_s: float = Field(30.0, gt=0)
+    """A client that reads nothing of its answer for this long is taken as gone: its
+    connection is closed (the answer is read from the backend meanwhile all the same)."""
 
     # Live transcription sessions (the Realtime API over WebSocket, /v1/realtime).
     realtime_queue: int = Field(4, ge=1)

@@ -37,7 +37,13 @@ def model_ids(settings: PiperSettings) -> list[str]:
 
 async def models(request: web.Request) -> web.Response:
     cards = [
-        ModelCard(id=model_id, owned_by="rhasspy", capabilities=["tts"], provider=PROVIDER)
+        ModelCard(
+            id=model_id,
+            owned_by="rhasspy",
+            capabilities=["tts"],
+            provider=PROVIDER,
+            supports_instructions=False,  # a Piper voice speaks one way: accepted, unused
+        )
         for model_id in model_ids(request.app[settings_key])
     ]
     listing = ModelList(data=cards).model_dump(mode="json", exclude_none=True)
