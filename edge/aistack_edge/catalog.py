@@ -66,7 +66,6 @@ class Catalog:
         self._fetched_at = float("-inf")
         self._lock = asyncio.Lock()
         self._unanswered: set[str] = set()
-        self._held_back: set[str] = set()
         self._probed = False
         # Per backend URL: the latest process start time seen, and the restarts counted.
         self._started: dict[str, float] = {}
@@ -78,16 +77,7 @@ class Catalog:
                 self._entries = await self._probe_all()
                 self._fetched_at = time.monotonic()
                 self._probed = True
-            if self._held_back:
-                return [e for e in self._entries if e.upstream not in self._held_back]
             return self._entries
-
-    def hold_back(self, upstream: str) -> None:
-        """Give the backend at `upstream` no new work (a cancelled job still runs there)."""
-        self._held_back.add(upstream)
-
-    def take_back(self, upstream: str) -> None:
-        self._held_back.discard(upstream)
 
     def forget(self) -> None:
         """Drop the cached answer (after a backend was found down)."""
