@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-Capability = Literal["asr", "tts", "llm"]
+Capability = Literal["asr", "tts", "llm", "diarize"]
 
 
 class ModelCard(BaseModel):
