@@ -18,9 +18,18 @@ from aistack_edge.bodies import check_encoding, close_with, stop_reading
 from aistack_edge.errors import invalid, malformed, overflow
 from aistack_service.spool import Spool
 
-ResponseFormat = Literal["json", "text", "verbose_json", "srt", "vtt"]
+ResponseFormat = Literal["json", "text", "verbose_json", "srt", "vtt", "diarized_json"]
 _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}
-_LIST_FIELDS = {"timestamp_granularities", "timestamp_granularities[]", "include", "include[]"}
+_LIST_FIELDS = {
+    "timestamp_granularities",
+    "timestamp_granularities[]",
+    "include",
+    "include[]",
+    "known_speaker_names",
+    "known_speaker_names[]",
+    "known_speaker_references",
+    "known_speaker_references[]",
+}
 _CHUNK = 1 << 16
 # A form of this route has a dozen fields at most (a list field repeats a few times).
 MAX_PARTS = 64
@@ -41,6 +50,10 @@ class TranscriptionForm(BaseModel):
     stream: bool = False
     translate: bool = False
     segment_granularity: Literal["sentence", "subtitle"] = "sentence"
+    include: list[str] = []
+    known_speaker_names: list[str] = []
+    known_speaker_references: list[str] = []
+    """Data URLs of short clips, one per known speaker (diarized_json)."""
 
     def options_for(self, card: ModelCard) -> TranscribeOptions:
         """What to ask of the backend serving `card`."""
@@ -168,7 +181,6 @@ def _validate(fields: dict[str, object]) -> TranscriptionForm:
         if name in fields:
             fields[name] = _flag(name, str(fields[name]))
     fields = {k: v for k, v in fields.items() if v != "" or k in ("stream", "translate")}
-    fields.pop("include", None)
     try:
         return TranscriptionForm.model_validate(fields)
     except ValidationError as exc:

@@ -17,6 +17,8 @@ class ModelCard(BaseModel):
     supports_translate: bool | None = None
     is_routing_alias: bool | None = None
     loaded: bool | None = None
+    routes_to: list[str] | None = None
+    """A routing alias's models: what a request for it runs on now."""
     provider: str | None = None
     """Internal: who serves the model, as error envelopes name it (e.g. "Faster-Whisper")."""
     family: str | None = None
