@@ -14,7 +14,9 @@ from aistack_testing.processes import Service, free_port, start_module, start_se
 
 ROOT = Path(__file__).resolve().parents[3]
 MAIN_PYTHON = ROOT / ".venv" / "bin" / "python"
-KEEP_ALIVE_S = 3.0
+KEEP_ALIVE_S = 20.0
+"""Long enough that the tests in a row share one load of the model (a minute, on a busy
+machine)."""
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,10 @@ from aistack_testing.processes import Service
 from .conftest import KEEP_ALIVE_S, Talk
 from .scoring import true_speaker
 
-STOPS_WITHIN_S = 30.0
-"""A cancelled job ends within one window of embeddings (or the clustering) at most."""
+STOPS_WITHIN_S = 60.0
+"""A cancelled job ends within one step of work at most: voice activity over the whole
+recording, a window of embeddings, or the clustering (seconds each; generous for a busy
+two-core machine). Loading the model is not cut short: the tests stop a loaded one."""
 
 
 def _form(wav: bytes, references: list[bytes] = (), model: str = "senko") -> aiohttp.FormData:
@@ -108,14 +110,17 @@ async def _jobs(senko: Service) -> int:
     return (await get(f"{senko.url}/status"))["jobs"]
 
 
+async def _at_work(senko: Service) -> bool:
+    """A job runs on the loaded model (past its load)."""
+    status = await get(f"{senko.url}/status")
+    return status["jobs"] == 1 and status["in_use"] == {"senko": 1}
+
+
 async def test_hanging_up_stops_the_work(senko: Service, long_talk: Talk) -> None:
     session = aiohttp.ClientSession()
     pending = asyncio.ensure_future(session.post(f"{senko.url}/diarize", data=_form(long_talk.wav)))
 
-    async def working() -> bool:
-        return await _jobs(senko) == 1
-
-    await wait_until(working, 60)
+    await wait_until(lambda: _at_work(senko), 300)
     pending.cancel()
     await session.close()
     hung_up = time.monotonic()
@@ -133,10 +138,7 @@ async def test_a_stopped_job_answers_cancelled(senko: Service, long_talk: Talk) 
         _diarize(senko.url, _form(long_talk.wav), **{"X-Request-ID": "stop-me"})
     )
 
-    async def working() -> bool:
-        return await _jobs(senko) == 1
-
-    await wait_until(working, 60)
+    await wait_until(lambda: _at_work(senko), 300)
     async with (
         aiohttp.ClientSession() as session,
         session.delete(f"{senko.url}/jobs/stop-me?wait={STOPS_WITHIN_S}") as stopped,
