@@ -35,8 +35,9 @@ def _talk(seconds: float, seed: int, **options: object) -> Talk:
 
 @pytest.fixture(scope="session")
 def talk() -> Talk:
-    """About 25 s of Piper's joe and espeak-ng's en-us+f3 taking turns."""
-    return _talk(25, seed=3)
+    """About 35 s of Piper's joe and espeak-ng's en-us+f3 taking turns: over a megabyte,
+    so the edge holds the upload in a file (which it sends twice: diarizer, then ASR)."""
+    return _talk(35, seed=3)
 
 
 @pytest.fixture(scope="session")
