@@ -1,6 +1,6 @@
 # The two commands: `make up` (set up and start the gateway on CPU) and `make test`.
 
-.PHONY: up test setup setup-test doctor lock lint format bench
+.PHONY: up test setup setup-test doctor models lock lint format bench
 
 # What the gateway needs, not the test tools.
 setup:
@@ -16,6 +16,19 @@ setup-test:
 PROFILE ?= cpu
 doctor:
 	@$${PYTHON:-python3} scripts/doctor.py --profile $(PROFILE) $(UP_ARGS)
+
+# Every GPU backend's weights (docs/deploy.md): by default into the compose volumes, through the
+# gpu profile's one-shot `models` service; MODELS_DIR=<folder> fetches into a folder of this
+# machine instead (one subfolder per backend). MODELS_ARGS: e.g. --only asr-parakeet; the
+# Whisper sizes come from AISTACK_WHISPER_SIZES (large-v3)
+# (scripts/models.py --help). HF_ENDPOINT names a mirror.
+MODELS_DIR ?=
+models:
+ifeq ($(MODELS_DIR),)
+	docker compose --profile gpu run --rm models $(MODELS_ARGS)
+else
+	$${PYTHON:-.venv/bin/python} scripts/models.py --root $(MODELS_DIR) $(MODELS_ARGS)
+endif
 
 # UP_ARGS: e.g. --port 11600 --asr-whisper-port 11610 (scripts/up.py --help)
 up: setup

@@ -34,6 +34,19 @@ NEEDS = {
 }
 
 
+# CUDA 13 (torch 2.13's build in asr-parakeet and asr-sensevoice, tts-qwen3's image) runs
+# on compute capability 7.5 and newer: Volta (7.0) and older are dropped.
+COMPUTE_MIN = (7, 5)
+# VRAM a GPU backend's model holds while loaded, in GB, with margin (docs/deploy.md's table):
+# faster-whisper in float16 by size; Parakeet's 0.6 B parameters in float32 and a window's
+# activations; SenseVoice Small and its VAD; an Ollama model of the default size (--llm-gb).
+WHISPER_GB = {"tiny": 0.5, "base": 0.6, "small": 1.2, "medium": 2.6, "turbo": 2.5, "distil": 2.5}
+WHISPER_LARGE_GB = 4.5
+PARAKEET_GB = 3.0
+SENSEVOICE_GB = 1.5
+LLM_GB = 6.0  # qwen3:8b at Q4_K_M with its context
+
+
 @dataclass
 class Result:
     ok: bool
@@ -131,17 +144,20 @@ def ports(args: argparse.Namespace) -> list[Result]:
     return results
 
 
-def gpu(need_vram_gb: float, cuda: tuple[int, int]) -> list[Result]:
+def gpu(need_vram_gb: float, cuda: tuple[int, int], llm_gb: float = LLM_GB) -> list[Result]:
     smi = shutil.which("nvidia-smi")
     if smi is None:
         fix = "install the NVIDIA driver (the distribution's package), or use the cpu profile"
         return [Result(False, "no NVIDIA GPU driver (nvidia-smi not found)", fix)]
-    query = [smi, "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader,nounits"]
-    run = subprocess.run(query, capture_output=True, text=True, timeout=30)
+    fields = "name,memory.total,driver_version,compute_cap"
+    run = _smi(smi, fields)
+    if run.returncode != 0:  # a driver older than 510 knows no compute_cap
+        fields = "name,memory.total,driver_version"
+        run = _smi(smi, fields)
     if run.returncode != 0 or not run.stdout.strip():
         detail = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["no GPU listed"]
         return [Result(False, f"nvidia-smi fails: {detail[0]}", "reinstall the driver, reboot")]
-    name, total_mib, driver = (part.strip() for part in run.stdout.splitlines()[0].split(","))
+    name, total_mib, driver, *cap = (part.strip() for part in run.stdout.splitlines()[0].split(","))
     vram_gb = float(total_mib) * 1024 * 1024 / 1e9
     results = [
         Result(
@@ -150,6 +166,8 @@ def gpu(need_vram_gb: float, cuda: tuple[int, int]) -> list[Result]:
             "a smaller card: AISTACK_SWAP_POLICY=exclusive and fewer GPU backends (docs/llm.md)",
         )
     ]
+    if cap:
+        results.append(compute_capability(name, cap[0]))
     header = subprocess.run([smi], capture_output=True, text=True, timeout=30).stdout
     found = re.search(r"CUDA Version:\s*(\d+)\.(\d+)", header)
     if found:
@@ -159,10 +177,71 @@ def gpu(need_vram_gb: float, cuda: tuple[int, int]) -> list[Result]:
             Result(
                 version >= cuda,
                 f"the driver runs CUDA up to {found.group(1)}.{found.group(2)} (needs {want})",
-                f"a driver for CUDA {want} or newer (tts-qwen3's image carries it)",
+                f"a driver for CUDA {want} or newer (torch 2.13's CUDA 13 in asr-parakeet and "
+                "asr-sensevoice, tts-qwen3's image)",
             )
         )
+    results.append(vram_budget(vram_gb, llm_gb))
     return results
+
+
+def _smi(smi: str, fields: str) -> subprocess.CompletedProcess:
+    query = [smi, f"--query-gpu={fields}", "--format=csv,noheader,nounits"]
+    return subprocess.run(query, capture_output=True, text=True, timeout=30)
+
+
+def compute_capability(name: str, found: str) -> Result:
+    version = tuple(int(part) for part in found.split("."))
+    want = ".".join(map(str, COMPUTE_MIN))
+    return Result(
+        version >= COMPUTE_MIN,
+        f"{name} has compute capability {found} (CUDA 13 needs {want} or newer: Turing, "
+        "Ampere, Ada, Hopper, Blackwell)",
+        "a newer card; on this one only the cpu profile runs",
+    )
+
+
+def whisper_gb(size: str) -> float:
+    for prefix, gb in WHISPER_GB.items():
+        if prefix in size:
+            return gb
+    return WHISPER_LARGE_GB
+
+
+def vram_budget(card_gb: float, llm_gb: float) -> Result:
+    """What the gpu profile's models need against the card, under the swap policy compose
+    gives the edge: tts-qwen3 keeps its share for its whole life; under `exclusive` the
+    others take turns (each transcription, chat or speech evicts the other backends' idle
+    models first), under `shared` they are all up at once."""
+    policy = os.environ.get("AISTACK_SWAP_POLICY", "exclusive")
+    share = float(os.environ.get("AISTACK_QWEN3_GPU_MEMORY_UTILIZATION", "0.6"))
+    sizes = os.environ.get("AISTACK_WHISPER_SIZES", "large-v3").split(",")
+    needs = [(f"asr-whisper ({size})", whisper_gb(size)) for size in sizes if size]
+    needs += [
+        ("asr-parakeet", PARAKEET_GB),
+        ("asr-sensevoice", SENSEVOICE_GB),
+        (f"ollama (a {llm_gb:g} GB model)", llm_gb),
+    ]
+    card = f"{card_gb:.0f}" if card_gb >= 20 else f"{card_gb:.1f}"
+    left = card_gb * (1 - share)
+    head = f"VRAM budget ({policy}): tts-qwen3 keeps {share:g} of {card} GB for its life, "
+    if policy == "shared":
+        total = sum(gb for _, gb in needs)
+        what = f"{head}the others, all at once, need {total:.1f} GB of the {left:.1f} GB left"
+        fix = "AISTACK_SWAP_POLICY=exclusive (they then take turns), or a larger card"
+        return Result(total <= left, what, fix)
+    too_big = [(n, gb) for n, gb in needs if gb > left]
+    what = f"{head}the others take turns, one at a time, in the {left:.1f} GB left"
+    if not too_big:
+        return Result(True, what + " (each evicts the others' idle models before it runs)")
+    most = max(gb for _, gb in needs)
+    fit = int((card_gb - most) / card_gb * 10) / 10
+    what += ": " + ", ".join(f"{n} needs {gb:g} GB" for n, gb in too_big)
+    fix = (
+        f"AISTACK_QWEN3_GPU_MEMORY_UTILIZATION={fit:g} makes room for the largest, or a smaller "
+        "Whisper (AISTACK_WHISPER_SIZES=small) or Ollama model (--llm-gb), or a larger card"
+    )
+    return Result(False, what, fix)
 
 
 def docker() -> list[Result]:
@@ -194,7 +273,7 @@ def checks(args: argparse.Namespace, needs: dict) -> list[Result]:
     publish = "publish it elsewhere: AISTACK_PUBLISH=127.0.0.1:<another>"
     return [
         *results,
-        *gpu(needs["vram_gb"], needs["cuda"]),
+        *gpu(needs["vram_gb"], needs["cuda"], args.llm_gb),
         *docker(),
         port(args.port, "the edge", publish),
     ]
@@ -208,6 +287,12 @@ def main() -> int:
     )
     parser.add_argument(
         "--memory-gb", type=float, help="memory to ask for (default: the profile's)"
+    )
+    parser.add_argument(
+        "--llm-gb",
+        type=float,
+        default=LLM_GB,
+        help="VRAM of the largest Ollama model you will pull (gpu profile's budget)",
     )
     add_port_options(parser)  # the ports make up will take (UP_ARGS)
     args = parser.parse_args()

@@ -181,3 +181,13 @@ async def test_failures_are_logged_and_bounded_never_raised(serve, caplog):
     assert took < 1.0  # every call ran at once, each bounded by 0.3 s
     assert healthy.evictions == 1
     assert len([r for r in caplog.records if "did not make room" in r.message]) == 4
+
+
+async def test_an_asr_workload_evicts_the_other_asr_backends(serve):
+    """Under `exclusive`, Whisper, Parakeet and SenseVoice each hold gigabytes: before one
+    transcribes, the others' idle models leave the GPU (the one that serves keeps its own)."""
+    serving, other, third = AsrDouble(), AsrDouble(), AsrDouble()
+    urls = [await serve(serving), await serve(other), await serve(third)]
+    async with edge_app(asr_backends=urls) as app:
+        await make_room(app, "asr", urls[0])
+    assert (serving.evictions, other.evictions, third.evictions) == (0, 1, 1)

@@ -5,7 +5,8 @@ Policy `AISTACK_SWAP_POLICY`: `exclusive` (the default, for 8 GB cards) evicts;
 `shared` (cards that hold everything) evicts nothing. What is evicted:
 
 - ASR: every backend's `POST /evict`, which drops only idle models (a model with a
-  transcription in flight stays);
+  transcription in flight stays); before a transcription, every ASR backend but the one
+  that serves it (Whisper, Parakeet and SenseVoice each hold gigabytes);
 - LLM: each model Ollama has loaded (`GET /api/ps`), unloaded with Ollama's
   documented `POST /api/generate {"model": m, "keep_alive": 0}`. OpenAI-compatible
   upstreams (llama.cpp's server, vLLM) have no unload call and keep their models;
@@ -34,18 +35,21 @@ _FAILURES = (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError)
 _KEEP_LOADED_S = 5.0
 
 
-async def make_room(app: web.Application, capability: Capability) -> None:
-    """Ask the idle models of the capabilities other than `capability` to leave the GPU."""
+async def make_room(
+    app: web.Application, capability: Capability, upstream: str | None = None
+) -> None:
+    """Ask the idle models of the capabilities other than `capability`, and of the ASR
+    backends other than `upstream` (the one about to serve), to leave the GPU."""
     settings = app[SETTINGS]
     if settings.swap_policy == "shared":
         return
     session, seconds = app[SESSION], settings.swap_timeout_s
     calls = []
-    if capability != "asr":
-        calls += [
-            _bounded(evict_asr(session, url), seconds, f"ASR backend {url}")
-            for url in settings.asr_backends
-        ]
+    calls += [
+        _bounded(evict_asr(session, url), seconds, f"ASR backend {url}")
+        for url in settings.asr_backends
+        if capability != "asr" or (upstream is not None and url != upstream)
+    ]
     if capability != "llm" and settings.ollama_url:
         url = settings.ollama_url
         calls.append(_bounded(unload_ollama(session, url, seconds), seconds, f"Ollama at {url}"))

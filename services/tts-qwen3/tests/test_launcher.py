@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from aistack_tts_qwen3.launcher import OFFLINE, command, environment
+from aistack_tts_qwen3.launcher import OFFLINE, command, environment, missing_weights
 from aistack_tts_qwen3.settings import Qwen3Settings
 
 
@@ -58,3 +58,34 @@ def test_dry_run_prints_the_command() -> None:
     printed = result.stdout.split()
     assert option(printed, "--host") == "0.0.0.0"
     assert option(printed, "--gpu-memory-utilization") == "0.2"
+
+
+def test_missing_weights_stop_it_with_what_to_do(tmp_path) -> None:
+    """With the hub off, vLLM would fail on a missing model deep in its start-up, again at
+    each restart: the launcher says what is missing and how to get it, and exits 1."""
+    run = subprocess.run(
+        [sys.executable, "-m", "aistack_tts_qwen3"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "AISTACK_QWEN3_MODEL_CACHE": str(tmp_path)},
+    )
+    assert run.returncode == 1
+    assert run.stderr.strip() == (
+        f"no weights for Qwen/Qwen3-TTS-12Hz-0.6B-CustomVoice in {tmp_path}/hub "
+        "(the hub is off here): fetch them with `make models` (docs/deploy.md)"
+    )
+
+
+def test_weights_in_the_hub_cache_are_found(tmp_path) -> None:
+    """The layout huggingface_hub (and `make models`) leaves under HF_HOME/hub."""
+    settings = Qwen3Settings(qwen3_model_cache=tmp_path)
+    assert missing_weights(settings) is not None
+    repo = tmp_path / "hub" / "models--Qwen--Qwen3-TTS-12Hz-0.6B-CustomVoice"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("abc123")
+    (repo / "snapshots" / "abc123").mkdir(parents=True)
+    (repo / "snapshots" / "abc123" / "config.json").write_text("{}")
+    assert missing_weights(settings) is None
+    local = Qwen3Settings(qwen3_model=str(repo / "snapshots" / "abc123"))
+    assert missing_weights(local) is None
