@@ -42,8 +42,8 @@ def talk() -> Talk:
 
 @pytest.fixture(scope="session")
 def long_talk() -> Talk:
-    """About three minutes of the same: some seconds of work for the diarizer."""
-    return _talk(180, seed=4)
+    """About two and a half minutes of the same: some seconds of work for the diarizer."""
+    return _talk(150, seed=4)
 
 
 @pytest.fixture(scope="session")
