@@ -5,7 +5,7 @@
 Each part starts its own services, measures the edge path and its baseline in the
 same run, alternating, and reports medians (latencies as p50 and p99). `--quick`
 uses short clips and few runs: a smoke check, not figures to quote. The table goes
-to stdout, everything measured to DIR/<date>.json (default: bench/results).
+to stdout, everything measured to DIR/<date>-<time>.json (default: bench/results).
 """
 
 import argparse

@@ -119,12 +119,12 @@ def memory(need_gb: float) -> Result:
     return Result(False, what, "stop other programs, or run on a machine with more memory")
 
 
-def port(number: int, owner: str, move: str) -> Result:
+def port(number: int, owner: str, move: str, host: str = "127.0.0.1") -> Result:
     with socket.socket() as sock:
         # As the servers do: a port held only by closed connections (TIME_WAIT) is free.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind(("127.0.0.1", number))
+            sock.bind((host, number))
         except OSError as exc:
             if exc.errno != errno.EADDRINUSE:
                 raise
@@ -137,7 +137,8 @@ def port(number: int, owner: str, move: str) -> Result:
 
 
 def ports(args: argparse.Namespace) -> list[Result]:
-    results = [port(args.port, "the edge", "make up UP_ARGS='--port <another>'")]
+    move = "make up UP_ARGS='--port <another>'"
+    results = [port(args.port, "the edge", move, args.host)]
     for backend in BACKENDS:
         move = f"make up UP_ARGS='{backend.option} <another>'"
         results.append(port(backend_port(args, backend), backend.name, move))
@@ -295,6 +296,9 @@ def main() -> int:
         help="VRAM of the largest Ollama model you will pull (gpu profile's budget)",
     )
     add_port_options(parser)  # the ports make up will take (UP_ARGS)
+    # make up's --host too, so that the same UP_ARGS serve both: the edge's port is
+    # checked on the address it will listen on.
+    parser.add_argument("--host", default=os.environ.get("AISTACK_HOST", "127.0.0.1"))
     args = parser.parse_args()
     needs = dict(NEEDS[args.profile])
     needs["disk_gb"] = args.disk_gb if args.disk_gb is not None else needs["disk_gb"]

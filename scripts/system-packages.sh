@@ -4,6 +4,7 @@
 # looked for before apt-get is asked. Where a piece cannot be installed (no apt-get, no
 # root and no sudo, no such package), one line says so and the run goes on: `make up`
 # without it fails where it is used, the tests that need it skip with the same reason.
+# Under CI (the CI variable set, not 0 or false) a missing piece fails instead: exit 1.
 #   scripts/system-packages.sh runtime|test
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -71,4 +72,10 @@ for piece in "${missing[@]}"; do
   echo "missing: ${rest%%|*}, for ${rest#*|} (${why:-installed, but not found}):" \
     "apt-get install ${rest%%|*}" >&2
 done
-exit 0
+case ${CI:-} in
+  "" | 0 | false | no) exit 0 ;;
+  *) ((${#missing[@]} == 0)) || {
+    echo "CI is set: a missing system package fails the run (above)" >&2
+    exit 1
+  } ;;
+esac

@@ -67,9 +67,14 @@ def test_choose_model(requested, language, cards, chosen):
         ("whisper-1", None, True, [WHISPER_DISTIL, WHISPER_LARGE_V3], WHISPER_LARGE_V3),
         ("auto", "zh", True, [SENSEVOICE, WHISPER_TINY_EN, WHISPER_LARGE_V3], WHISPER_LARGE_V3),
         ("auto", "fr-FR", True, [PARAKEET, WHISPER_TINY_EN, WHISPER_SMALL], WHISPER_SMALL),
-        # None translates: the English-only model, which answers in English already.
+        # None translates, French hinted: the model that speaks French, which refuses the
+        # translation with a clear 400 (the English-only Whisper would hear French as
+        # English).
         ("auto", "fr", True, [PARAKEET, WHISPER_TINY_EN], PARAKEET),
+        # None translates, no hint: the English-only Whisper, which answers English speech
+        # in English already.
         ("whisper-1", None, True, [WHISPER_TINY_EN], WHISPER_TINY_EN),
+        ("auto", None, True, [WHISPER_TINY_EN, PARAKEET], WHISPER_TINY_EN),
     ],
 )
 def test_choose_model_by_size_and_task(requested, language, translate, cards, chosen):

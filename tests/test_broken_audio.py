@@ -69,7 +69,11 @@ Make = Callable[[Path, Path], tuple[bytes, str]]
 # A whole file's transcript: the sentence, all but a word.
 WHOLE = 0.9
 # name -> (make(speech_wav, tmp_path) -> (bytes, filename), the statuses allowed, the
-# least share of the sentence a 200 must have heard: a truncated file its first words)
+# least share of the sentence a 200 must have heard: a truncated file its first words).
+# Measured with tiny.en on 21 renderings of the sentence (the steady one the tests use, and
+# 20 with Piper's noise): truncated wav heard 0.53 on all, mp3 0.41-0.47, ogg (cut at half)
+# 0.41 on all: each least share two words (0.11) or more below; whole files 0.94-1.00, the
+# steady one 1.00. The ogg cut at 0.3 heard 0.18-0.24 against 0.2: a coin toss.
 CORPUS: dict[str, tuple[Make, set[int], float]] = {
     "zero-length": (lambda wav, tmp: (b"", "a.wav"), {400}, 0),
     "header only": (lambda wav, tmp: (wav.read_bytes()[:44], "a.wav"), {400}, 0),
@@ -85,9 +89,9 @@ CORPUS: dict[str, tuple[Make, set[int], float]] = {
         0.2,
     ),
     "truncated ogg": (
-        lambda wav, tmp: (truncated(transcode(wav, tmp / "a.ogg"), 0.3), "a.ogg"),
+        lambda wav, tmp: (truncated(transcode(wav, tmp / "a.ogg"), 0.5), "a.ogg"),
         {200},
-        0.2,
+        0.3,
     ),
     "wav named .mp3": (lambda wav, tmp: (wav.read_bytes(), "a.mp3"), {200}, WHOLE),
     "flac named .wav": (

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import websockets
 
 from aistack_edge.observability.capture import REDACTED, Capture, Captured
 from aistack_testing.edge import answer_to_head
@@ -113,3 +114,26 @@ def test_a_full_queue_drops_and_counts(tmp_path):
     written = [f for f in tmp_path.iterdir() if f.is_dir()]
     assert capture.dropped > 0 and kept + capture.dropped == 500
     assert len(written) == kept
+
+
+async def test_a_realtime_client_secret_is_not_kept(capturing_edge):
+    """A minted client secret (the `value` of POST /v1/realtime/client_secrets) and the
+    key a browser offers as a subprotocol are redacted from what capture keeps."""
+    r = httpx.post(
+        capturing_edge.url + "/v1/realtime/client_secrets",
+        json={"session": {"type": "transcription"}},
+        headers={"X-Request-ID": "secret-1"},
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    secret = r.json()["value"]
+    url = capturing_edge.url.replace("http://", "ws://") + "/v1/realtime?intent=transcription"
+    offered = ["realtime", f"openai-insecure-api-key.{secret}"]
+    async with websockets.connect(
+        url, subprotocols=offered, additional_headers={"X-Request-ID": "secret-2"}
+    ) as ws:
+        assert json.loads(await ws.recv())["type"] == "session.created"
+    folders = [captured(capturing_edge.capture, rid) for rid in ("secret-1", "secret-2")]
+    kept = b"".join(f.read_bytes() for folder in folders for f in folder.iterdir())
+    assert REDACTED.encode() in kept
+    assert secret.encode() not in kept

@@ -81,6 +81,19 @@ def test_a_port_in_use_fails_and_says_how_to_move():
     )
 
 
+def test_make_ups_host_is_taken_too():
+    """The same UP_ARGS as make up: --host is read (it exited 2 before), and the edge's
+    port is checked on that address."""
+    status, lines = doctor(*free_ports(), "--host", "0.0.0.0")
+    assert status in (0, 1) and lines[-1].startswith(("ready", "not ready"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.2", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        _, on_other = doctor(*free_ports(), "--port", str(port), "--host", "127.0.0.2")
+    assert line_about(on_other, f"port {port}").startswith("FAIL")
+
+
 def test_too_little_disk_fails_with_how_much_to_free():
     status, lines = doctor(*free_ports(), "--disk-gb", "99999")
     assert status == 1

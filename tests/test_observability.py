@@ -171,15 +171,20 @@ def observed_edge_backend(page: dict) -> str:
 
 
 def access_lines(directory: Path, wait_for: int = 1) -> list[dict]:
-    """The access log's lines (one file for today, UTC), once the writer caught up."""
-    day = dt.datetime.now(dt.UTC).date().isoformat()
-    path = directory / f"access-{day}.jsonl"
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        if path.exists() and len(path.read_text().splitlines()) >= wait_for:
-            break
+    """The access log's lines, across its daily files (a run that crosses midnight UTC
+    writes two), once the writer caught up: waited on for 60 s at most."""
+
+    def lines() -> list[str]:
+        return [
+            line
+            for path in sorted(directory.glob("access-*.jsonl"))
+            for line in path.read_text().splitlines()
+        ]
+
+    deadline = time.monotonic() + 60
+    while len(lines()) < wait_for and time.monotonic() < deadline:
         time.sleep(0.05)
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return [json.loads(line) for line in lines()]
 
 
 def test_an_access_log_line_is_the_json_of_its_entry():

@@ -26,7 +26,8 @@ import websockets
 
 from aistack_contract.errors import AistackError
 from aistack_edge.realtime.audio import InputBuffer, ToVadRate, to_pcm16
-from aistack_edge.realtime.events import SessionConfig
+from aistack_edge.realtime.events import SessionConfig, TranscriptionConfig
+from aistack_edge.realtime.secrets import MemorySecrets, mint, redeem
 from aistack_edge.realtime.vad import FRAME_MS, TurnDetector
 from aistack_testing.asr_protocol import at_work, job_log, wait_until
 from aistack_testing.audio import pcm
@@ -116,6 +117,73 @@ def test_session_settings_take_both_shapes_and_refuse_a_wrong_rate():
         config.updated({"audio": {"input": {"format": {"type": "audio/pcm", "rate": 16000}}}})
     with pytest.raises(AistackError, match="transcription sessions only"):
         config.updated({"type": "realtime"})
+
+
+def test_every_field_of_openais_session_is_kept_and_shown():
+    """The fields of openai-python's `types/realtime` transcription session: each is kept
+    and shown in `session.updated` (and the beta shape), and what a backend can use is
+    used: one of `languages` as the language hint, `keywords` as prompt words."""
+    fields = {
+        "type": "transcription",
+        "audio": {
+            "input": {
+                "transcription": {
+                    "model": "whisper-1",
+                    "prompt": "A status meeting.",
+                    "languages": ["de"],
+                    "keywords": ["aistack", "Redis"],
+                    "delay": "low",
+                },
+                "noise_reduction": {"type": "far_field", "strength": 0.5},
+                "turn_detection": {"type": "semantic_vad", "eagerness": "high"},
+            }
+        },
+        "include": ["item.input_audio_transcription.logprobs"],
+    }
+    config = SessionConfig().updated(fields)
+    shown = config.ga("sess_1")
+    given = fields["audio"]["input"]
+    assert shown["audio"]["input"]["transcription"] == {**given["transcription"], "language": None}
+    assert shown["audio"]["input"]["noise_reduction"] == given["noise_reduction"]
+    vad = shown["audio"]["input"]["turn_detection"]
+    assert (vad["type"], vad["eagerness"]) == ("semantic_vad", "high")
+    assert shown["include"] == ["item.input_audio_transcription.logprobs"]
+    beta = config.beta("sess_1")
+    assert beta["input_audio_transcription"]["keywords"] == ["aistack", "Redis"]
+    assert beta["input_audio_noise_reduction"] == given["noise_reduction"]
+    used = config.input.transcription
+    assert (used.language_hint, used.prompt_words) == ("de", "A status meeting. aistack, Redis")
+    assert TranscriptionConfig(languages=["de", "fr"]).language_hint is None  # Whisper detects
+    assert TranscriptionConfig(language="es", languages=["de"]).language_hint == "es"
+    # server VAD's idle timeout; semantic VAD's eagerness sets the silence that ends a turn
+    idle = config.updated({"audio": {"input": {"turn_detection": {"idle_timeout_ms": 6000}}}})
+    assert idle.input.turn_detection.type == "semantic_vad"  # not a field of semantic VAD
+    idle = idle.updated(
+        {"audio": {"input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": 6000}}}}
+    )
+    assert idle.ga("s")["audio"]["input"]["turn_detection"]["idle_timeout_ms"] == 6000
+    patient = config.updated(
+        {"audio": {"input": {"turn_detection": {"type": "semantic_vad", "eagerness": "low"}}}}
+    )
+    assert patient.input.turn_detection.silence_ms > config.input.turn_detection.silence_ms
+    for bad, says in (
+        ({"include": ["item.input_audio_transcription.words"]}, "session.include.0"),
+        ({"audio": {"input": {"turn_detection": {"type": "fast_vad"}}}}, "fast_vad"),
+        ({"audio": {"input": {"transcription": {"delay": "soon"}}}}, "delay"),
+    ):
+        with pytest.raises(AistackError, match=says):
+            config.updated(bad)
+
+
+async def test_a_client_secret_is_used_once_and_only_while_it_lives():
+    store = MemorySecrets()
+    live = await mint(store, {"id": "sess_1"}, ttl_s=60)
+    dead = await mint(store, {"id": "sess_2"}, ttl_s=0)
+    assert live.startswith("ek_") and live != dead
+    assert await redeem(store, live) == {"id": "sess_1"}
+    assert await redeem(store, live) is None  # used
+    assert await redeem(store, dead) is None  # expired
+    assert await redeem(store, "ek_never_minted") is None
 
 
 # --- sessions against the real stack -------------------------------------------------
@@ -335,14 +403,16 @@ async def test_the_route_refuses_what_is_not_a_transcription_session(edge):
         assert refused.value.status == 400
 
 
-async def test_g711_sessions_are_transcribed(edge, second_pcm):
-    """audio/pcmu at 8 kHz: the client's µ-law is decoded and transcribed."""
+@pytest.mark.parametrize("audio_format", ["audio/pcmu", "audio/pcma"])
+async def test_g711_sessions_are_transcribed(edge, second_pcm, audio_format):
+    """audio/pcmu (µ-law) and audio/pcma (A-law) at 8 kHz: the client's G.711 is decoded
+    and transcribed."""
     levels = sorted((value, code) for code, value in enumerate(array("h", to_pcm16(
-        "audio/pcmu", bytes(range(256))))))  # fmt: skip
+        audio_format, bytes(range(256))))))  # fmt: skip
     values = [v for v, _ in levels]
     narrow = array("h", pcm_at_8k(second_pcm))
     ulaw = bytes(levels[min(bisect.bisect_left(values, s), 255)][1] for s in narrow)
-    async with session(edge.url, format={"type": "audio/pcmu"}, turn_detection=None) as conn:
+    async with session(edge.url, format={"type": audio_format}, turn_detection=None) as conn:
         step = 8000 * CHUNK_MS // 1000
         for at in range(0, len(ulaw), step):
             piece = base64.b64encode(ulaw[at : at + step]).decode()
@@ -537,3 +607,205 @@ async def test_a_stopping_edge_closes_its_sessions(module_services):
             await asyncio.wait_for(conn.recv(), 10)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
     assert await asyncio.to_thread(edge.proc.wait, 10) == 0
+
+
+# --- OpenAI's newer session fields, browsers' authentication --------------------------
+
+
+async def test_semantic_vad_and_every_field_are_taken_shown_and_used(edge, second_pcm):
+    """A session.update with every field of openai-python's transcription session:
+    `session.updated` shows each as given, and a turn spoken under semantic VAD is found
+    and transcribed with the keywords as prompt words and the one language as the hint."""
+    transcription = {
+        "model": "whisper-1",
+        "prompt": "A note to the team.",
+        "languages": ["en"],
+        "keywords": ["weekly report", "noon"],
+        "delay": "minimal",
+    }
+    audio_input = {
+        "transcription": transcription,
+        "noise_reduction": {"type": "near_field"},
+        "turn_detection": {"type": "semantic_vad", "eagerness": "high"},
+    }
+    update = {
+        "type": "transcription",
+        "audio": {"input": audio_input},
+        "include": ["item.input_audio_transcription.logprobs"],
+    }
+    client = openai.AsyncOpenAI(base_url=edge.url + "/v1", api_key="unused")
+    async with client.realtime.connect(extra_query={"intent": "transcription"}) as conn:
+        assert (await conn.recv()).type == "session.created"
+        await conn.send({"type": "session.update", "session": update})
+        (updated,) = of(await until(conn, "session.updated", within=10), "session.updated")
+        speaking = asyncio.create_task(say(conn, silence(0.3) + second_pcm + silence(1.0)))
+        got = await until(conn, f"{TRANSCRIPTION}.completed")
+        await speaking
+    shown = updated.session.audio.input
+    assert shown.transcription.model_dump(exclude_none=True) == transcription
+    assert shown.noise_reduction.type == "near_field"
+    assert (shown.turn_detection.type, shown.turn_detection.eagerness) == ("semantic_vad", "high")
+    assert updated.session.include == ["item.input_audio_transcription.logprobs"]
+    assert [e.type for e in got if e.type.startswith("input_audio_buffer")] == [
+        "input_audio_buffer.speech_started",
+        "input_audio_buffer.speech_stopped",
+        "input_audio_buffer.committed",
+    ]
+    assert words_in_order(SECOND, got[-1].transcript) >= 0.6, got[-1].transcript
+
+
+async def test_an_idle_timeout_is_a_committed_empty_item(edge):
+    """server_vad's `idle_timeout_ms`: each 1000 ms of appended audio without speech is
+    an `input_audio_buffer.timeout_triggered`, then its item committed and completed with
+    the empty transcript the VAD heard (no GPU work)."""
+    async with session(
+        edge.url, turn_detection={"type": "server_vad", "idle_timeout_ms": 1000}
+    ) as conn:
+        await say(conn, silence(2.6), paced=False)
+        got = await until(conn, f"{TRANSCRIPTION}.completed", count=2, within=30)
+    triggered = of(got, "input_audio_buffer.timeout_triggered")
+    committed = of(got, "input_audio_buffer.committed")
+    completed = of(got, f"{TRANSCRIPTION}.completed")
+    assert len(triggered) == len(committed) == len(completed) == 2, [e.type for e in got]
+    assert [t.item_id for t in triggered] == [c.item_id for c in committed]
+    assert [c.item_id for c in completed] == [c.item_id for c in committed]
+    assert committed[1].previous_item_id == committed[0].item_id
+    assert triggered[0].audio_start_ms == 0
+    assert triggered[1].audio_start_ms == triggered[0].audio_end_ms
+    for timeout, done in zip(triggered, completed, strict=True):
+        # found at the first append (40 ms) or VAD frame (32 ms) past the timeout
+        assert 1000 <= timeout.audio_end_ms - timeout.audio_start_ms <= 1000 + 80
+        assert done.transcript == ""
+        assert done.usage.seconds * 1000 == pytest.approx(
+            timeout.audio_end_ms - timeout.audio_start_ms, abs=1
+        )
+
+
+async def test_the_handshake_selects_the_realtime_subprotocol(edge):
+    """A browser's client offers `realtime` and its key as subprotocols (it cannot set
+    Authorization on a WebSocket) and fails a handshake that selects none: the edge
+    selects `realtime`, never the key."""
+    url = edge.url.replace("http://", "ws://") + "/v1/realtime?intent=transcription"
+    offered = ["openai-insecure-api-key.sk-local", "realtime"]
+    async with websockets.connect(url, subprotocols=offered) as ws:
+        assert ws.subprotocol == "realtime"
+        assert json.loads(await ws.recv())["type"] == "session.created"
+
+
+async def test_a_client_secret_opens_one_session_with_its_settings(edge):
+    """POST /v1/realtime/client_secrets through the SDK: an `ek_` secret that opens one
+    session with the settings it was minted with (its id, its turn detection), as a
+    bearer token (the SDK) or a subprotocol (a browser); a second use, an unknown secret
+    and a bad request are refused."""
+    client = openai.AsyncOpenAI(base_url=edge.url + "/v1", api_key="unused")
+    minted = await client.realtime.client_secrets.create(
+        session={
+            "type": "transcription",
+            "audio": {"input": {"turn_detection": None, "transcription": {"language": "en"}}},
+        },
+        expires_after={"anchor": "created_at", "seconds": 60},
+    )
+    assert minted.value.startswith("ek_")
+    assert time.time() < minted.expires_at <= time.time() + 61
+    assert minted.session.type == "transcription"
+    by_secret = openai.AsyncOpenAI(base_url=edge.url + "/v1", api_key=minted.value)
+    async with by_secret.realtime.connect(extra_query={"intent": "transcription"}) as conn:
+        created = await conn.recv()
+    assert created.session.id == minted.session.id
+    assert created.session.audio.input.turn_detection is None
+    assert created.session.audio.input.transcription.language == "en"
+    url = edge.url.replace("http://", "ws://") + "/v1/realtime?intent=transcription"
+    for secret in (minted.value, "ek_never_minted"):
+        offered = ["realtime", f"openai-insecure-api-key.{secret}"]
+        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+            async with websockets.connect(url, subprotocols=offered):
+                pass
+        assert refused.value.response.status_code == 401
+    second = await client.realtime.client_secrets.create(session={"type": "transcription"})
+    offered = ["realtime", f"openai-insecure-api-key.{second.value}"]
+    async with websockets.connect(url, subprotocols=offered) as ws:
+        created = json.loads(await ws.recv())
+    assert created["session"]["id"] == second.session.id
+    for bad, says in (
+        ({"expires_after": {"anchor": "created_at", "seconds": 5}}, "seconds"),
+        ({"session": {"type": "realtime"}}, "transcription sessions only"),
+        (
+            {
+                "session": {
+                    "type": "transcription",
+                    "audio": {"input": {"transcription": {"model": "gpt-4o-transcribe"}}},
+                }
+            },
+            "unknown ASR model",
+        ),
+    ):
+        with pytest.raises(openai.BadRequestError) as refused:
+            await client.realtime.client_secrets.create(**bad)
+        assert says in refused.value.message
+
+
+@pytest.fixture(scope="module")
+def small_buffer_edge(module_services, whisper, redis_server):
+    """An edge whose input buffer holds 2.5 s (AISTACK_REALTIME_MAX_BUFFER_S): not a
+    multiple of 40 ms appends, as 300 s is not a sum of them in floats."""
+    env = asr_edge_env(whisper, redis_server, realtime_max_buffer_s="2.5")
+    return module_services.start("aistack_edge", env=env)
+
+
+async def test_server_vad_commits_a_turn_at_the_buffers_limit(small_buffer_edge, sentence_pcm):
+    """A turn longer than AISTACK_REALTIME_MAX_BUFFER_S, in 40 ms appends: it is
+    committed at the limit and the speech goes on into the next turn; no append is
+    refused."""
+    async with session(small_buffer_edge.url, turn_detection={"type": "server_vad"}) as conn:
+        await say(conn, silence(0.3) + sentence_pcm + silence(1.0), paced=False)
+        got = await until(conn, f"{TRANSCRIPTION}.completed", count=2, within=120)
+    assert not of(got, "error"), of(got, "error")
+    stopped = of(got, "input_audio_buffer.speech_stopped")
+    assert len(stopped) == 2
+    started = of(got, "input_audio_buffer.speech_started")
+    first_length_ms = stopped[0].audio_end_ms - started[0].audio_start_ms
+    assert 2500 - 40 <= first_length_ms <= 2500
+    assert started[1].audio_start_ms >= stopped[0].audio_end_ms - 300  # its own padding
+    heard = " ".join(c.transcript for c in of(got, f"{TRANSCRIPTION}.completed"))
+    assert words_in_order(SENTENCE, heard) >= 0.6, heard
+
+
+async def test_utterances_share_the_slots_line_bounded_by_slot_wait_max(
+    module_services, whisper, redis_server, second_pcm
+):
+    """AISTACK_SLOT_WAIT_MAX bounds realtime utterances too: with the slot held elsewhere
+    and a line of one, the first session's utterance waits in it; the second's is refused
+    as busy (`network`) while the first still waits; the first is transcribed once the
+    slot is free."""
+    edge = module_services.start(
+        "aistack_edge",
+        env=asr_edge_env(whisper, redis_server, slot_wait_max="1", realtime_slot_wait_s="300"),
+    )
+    await until_free(redis_server.url)
+    store = redis.asyncio.Redis.from_url(redis_server.url)
+
+    async def waiting() -> bool:
+        status = await asyncio.to_thread(httpx.get, edge.url + "/admin/api/status", timeout=10)
+        return status.json()["slot"]["waiting"] == 1
+
+    try:
+        await store.set(SLOT_KEY, f"elsewhere.{int(time.time() * 1000)} another edge", px=300_000)
+        async with session(edge.url, **MANUAL) as first, session(edge.url, **MANUAL) as second:
+            await say(first, second_pcm, paced=False)
+            await first.send({"type": "input_audio_buffer.commit"})
+            await wait_until(waiting, 60)
+            await say(second, second_pcm, paced=False)
+            await second.send({"type": "input_audio_buffer.commit"})
+            (refused,) = of(
+                await until(second, f"{TRANSCRIPTION}.failed", within=60), f"{TRANSCRIPTION}.failed"
+            )
+            assert await waiting()  # the first still waits: the refusal did not wait
+            await store.delete(SLOT_KEY)
+            (done,) = of(
+                await until(first, f"{TRANSCRIPTION}.completed"), f"{TRANSCRIPTION}.completed"
+            )
+    finally:
+        await store.delete(SLOT_KEY)
+        await store.aclose()
+    assert refused.error.kind == "network" and "busy" in refused.error.message
+    assert words_in_order(SECOND, done.transcript) >= 0.6, done.transcript

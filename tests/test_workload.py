@@ -20,6 +20,7 @@ from aistack_edge.slot.stores import STORE_KEPT, STORE_SETTLING
 from aistack_testing.asr_protocol import events, form, idle, job_log, loaded, wait_until
 from aistack_testing.doubles import serving
 from aistack_testing.edge import SLOT_KEY, envelope, transcribe, until_free, until_held
+from aistack_testing.ollama import FOREVER, FakeOllama
 from aistack_testing.redis_server import RedisServer
 
 TTL_MS = 3000
@@ -191,43 +192,18 @@ async def test_a_new_store_settles_for_one_ttl(tmp_path):
 # --- hot-swap, for every route -----------------------------------------------------------
 
 
-class Ollama:
-    """Ollama's `GET /api/tags`, `GET /api/ps` and `POST /api/generate` (no prompt and
-    `keep_alive: 0` unloads), as its API documentation describes them."""
-
-    TAG = "qwen3:4b"
-
-    def __init__(self) -> None:
-        self.loaded: list[str] = []
-        self.url = ""
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/api/tags", self.tags)
-        app.router.add_get("/api/ps", self.ps)
-        app.router.add_post("/api/generate", self.generate)
-        return app
-
-    async def tags(self, request: web.Request) -> web.Response:
-        return web.json_response({"models": [{"name": self.TAG, "model": self.TAG}]})
-
-    async def ps(self, request: web.Request) -> web.Response:
-        return web.json_response({"models": [{"name": n, "model": n} for n in self.loaded]})
-
-    async def generate(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        if body.get("keep_alive") == 0:
-            self.loaded = [name for name in self.loaded if name != body["model"]]
-        elif body["model"] not in self.loaded:
-            self.loaded.append(body["model"])
-        return web.json_response({"model": body["model"], "done": True})
+OLLAMA_TAG = "qwen3:4b"
 
 
 @pytest.fixture
-async def ollama() -> AsyncIterator[Ollama]:
-    double = Ollama()
-    async with serving(double.app()) as double.url:
+async def ollama() -> AsyncIterator[FakeOllama]:
+    """The fake written from Ollama's source: an unload is answered before its runner goes."""
+    async with FakeOllama([OLLAMA_TAG]) as double:
         yield double
+
+
+async def ollama_idle(ollama: FakeOllama) -> bool:
+    return not ollama.loaded
 
 
 async def whisper_model_loaded(whisper) -> bool:
@@ -254,20 +230,21 @@ async def test_speech_and_transcription_make_room(services, whisper, piper, olla
     # A job of an earlier test, still stopping, would keep its model.
     await wait_until(lambda: idle(whisper.url), 60)
     await load_whisper(whisper, wav)
-    ollama.loaded = [Ollama.TAG]
-    async with httpx.AsyncClient(timeout=60) as client:  # the Ollama double shares the loop
+    ollama.loaded = {OLLAMA_TAG: FOREVER}
+    async with httpx.AsyncClient(timeout=60) as client:  # the Ollama fake shares the loop
         speech = await client.post(
             edge.url + "/v1/audio/speech",
             json={"model": "piper", "input": "Room, please.", "voice": "alloy"},
         )
     assert speech.status_code == 200, speech.text
     assert not await whisper_model_loaded(whisper)
-    assert ollama.loaded == []
+    assert [u["model"] for u in ollama.unloads] == [OLLAMA_TAG]
 
-    ollama.loaded = [Ollama.TAG]
+    await wait_until(lambda: ollama_idle(ollama), 10)  # its runner goes after the answer
+    ollama.loaded = {OLLAMA_TAG: FOREVER}
     status, _, body = await transcribe(edge.url, wav)
     assert status == 200, body
-    assert ollama.loaded == []
+    assert [u["model"] for u in ollama.unloads] == [OLLAMA_TAG, OLLAMA_TAG]
     assert await whisper_model_loaded(whisper)  # its own model stays, in use
 
 

@@ -88,6 +88,7 @@ def create_app(settings: EdgeSettings | None = None) -> web.Application:
     )
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(realtime.client_secret_store)
     app[realtime.OPEN] = set()
     app.on_shutdown.append(realtime.close_sessions)
     app.on_response_prepare.append(echo_request_id)

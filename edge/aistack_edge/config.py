@@ -27,8 +27,9 @@ class EdgeSettings(BaseSettings):
     max_json_mb: float = Field(2.0, gt=0)
     """The largest JSON body (chat, speech), counted after decompression."""
     slot_wait_max: int = Field(16, ge=1)
-    """How many requests of this edge may wait in line for the slot (AISTACK_SLOT_WAIT_S
-    > 0); one more is refused as busy at once."""
+    """How many requests of this edge may wait in line for the slot (HTTP ones with
+    AISTACK_SLOT_WAIT_S > 0, and realtime utterances, which always wait); one more is
+    refused as busy at once."""
     asr_backends: UrlList = []
     tts_backends: UrlList = []
     llm_upstreams: UrlList = []

@@ -44,6 +44,36 @@ _ANY_OBJECT: Schema = {"type": "object", "additionalProperties": True}
 _TEXT = {"type": "string"}
 
 
+_SECRET_REQUEST: Schema = {
+    "type": "object",
+    "properties": {
+        "expires_after": {
+            "type": "object",
+            "properties": {
+                "anchor": {"const": "created_at"},
+                "seconds": {"type": "integer", "minimum": 10, "maximum": 7200},
+            },
+            "additionalProperties": False,
+        },
+        "session": {
+            "type": "object",
+            "properties": {"type": {"const": "transcription"}},
+            "required": ["type"],
+        },
+    },
+    "additionalProperties": False,
+}
+_CLIENT_SECRET: Schema = {
+    "type": "object",
+    "properties": {
+        "value": _TEXT,
+        "expires_at": {"type": "integer"},
+        "session": {"type": "object"},
+    },
+    "required": ["value", "expires_at", "session"],
+}
+
+
 def _operation(summary: str, responses: dict[str, Schema], **more: Any) -> Schema:
     return {"summary": summary, "responses": {**responses, **_ERRORS}, **more}
 
@@ -202,6 +232,14 @@ def _paths() -> Schema:
                         "schema": {"const": "transcription"},
                     }
                 ],
+            )
+        },
+        "/v1/realtime/client_secrets": {
+            "post": _operation(
+                "An ephemeral client secret for one live transcription session: short-lived, "
+                "used once (docs/realtime.md)",
+                {"200": _json(_CLIENT_SECRET)},
+                requestBody={"content": {JSON: {"schema": _SECRET_REQUEST}}},
             )
         },
         "/v1/audio/speech": {

@@ -224,6 +224,60 @@ async def test_a_realtime_session_passes_with_a_token(proxy):
     assert created["type"] == "session.created"
 
 
+async def test_a_browser_offers_its_token_as_a_subprotocol(proxy):
+    """A browser cannot set Authorization on a WebSocket: its token, offered as the
+    subprotocol `openai-insecure-api-key.<token>` beside `realtime`, passes; the handshake
+    selects `realtime` (a browser fails one that selects none); a wrong key is refused."""
+    tls = ssl.create_default_context(cafile=proxy["ca"])
+    url = proxy["url"] + "/v1/realtime?intent=transcription"
+    async with aiohttp.ClientSession() as http:
+        wrong = ("realtime", "openai-insecure-api-key.wrong")
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(url, ssl=tls, protocols=wrong)
+        assert refused.value.status == 401
+        offered = (f"openai-insecure-api-key.{proxy['token']}", "realtime")
+        async with http.ws_connect(url, ssl=tls, protocols=offered) as ws:
+            assert ws.protocol == "realtime"
+            created = await ws.receive_json(timeout=10)
+    assert created["type"] == "session.created"
+
+
+async def test_a_client_secret_opens_one_session_and_nothing_else(proxy):
+    """A secret minted with a client token (POST /v1/realtime/client_secrets) opens one
+    realtime session without the token, as a subprotocol or a bearer token; used once, it
+    is refused; it opens no other route."""
+    tls = ssl.create_default_context(cafile=proxy["ca"])
+    url = proxy["url"] + "/v1/realtime?intent=transcription"
+    async with aiohttp.ClientSession() as http:
+
+        async def mint() -> str:
+            async with http.post(
+                proxy["url"] + "/v1/realtime/client_secrets",
+                json={"session": {"type": "transcription"}},
+                ssl=tls,
+                headers=bearer(proxy),
+            ) as r:
+                assert r.status == 200, await r.text()
+                return (await r.json())["value"]
+
+        secret = await mint()
+        offered = ("realtime", f"openai-insecure-api-key.{secret}")
+        async with http.ws_connect(url, ssl=tls, protocols=offered) as ws:
+            assert ws.protocol == "realtime"
+            assert (await ws.receive_json(timeout=10))["type"] == "session.created"
+        with pytest.raises(aiohttp.WSServerHandshakeError) as used:
+            await http.ws_connect(url, ssl=tls, protocols=offered)
+        assert used.value.status == 401
+        secret = await mint()
+        async with http.get(
+            proxy["url"] + "/v1/models", ssl=tls, headers={"Authorization": f"Bearer {secret}"}
+        ) as r:
+            assert r.status == 401
+        as_bearer = {"Authorization": f"Bearer {secret}"}
+        async with http.ws_connect(url, ssl=tls, headers=as_bearer) as ws:
+            assert (await ws.receive_json(timeout=10))["type"] == "session.created"
+
+
 def test_a_50_mb_upload_passes(client, proxy, llm):
     content = "x" * (50 * 1024 * 1024)
     body = json.dumps({"model": "steered", "messages": [{"role": "user", "content": content}]})

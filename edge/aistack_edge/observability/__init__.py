@@ -193,6 +193,7 @@ class Observability:
         if record is None:
             return
         record.slot_wait_s = waited_s
+        record.slot_model = record.model
         self.metrics.child(self.metrics.slot_holder, record.capability, record.model).inc()
         if self.toggles.metrics:
             self.metrics.child(self.metrics.slot_wait, record.capability).observe(waited_s)
@@ -222,4 +223,5 @@ class Observability:
             return
         if self.toggles.metrics:
             self.metrics.child(self.metrics.slot_hold, record.capability).observe(held_s)
-        self.metrics.child(self.metrics.slot_holder, record.capability, record.model).dec()
+        model = record.slot_model if record.slot_model is not None else record.model
+        self.metrics.child(self.metrics.slot_holder, record.capability, model).dec()

@@ -24,7 +24,16 @@ from aistack_edge.observability.writer import BackgroundWriter
 
 REDACTED = "[redacted]"
 _SENSITIVE_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key"}
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "x-api-key",
+        "api-key",
+        # a browser's key offered as a WebSocket subprotocol (openai-insecure-api-key.<key>)
+        "sec-websocket-protocol",
+    }
 )
 _SENSITIVE_WORDS = ("token", "secret", "password", "api-key", "api_key", "apikey")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -34,6 +43,8 @@ _SECRET_MEMBER = re.compile(
     rb'"(?:[^"\\]|\\.)*"?',
     re.IGNORECASE,
 )
+# A realtime client secret (`ek_...`, the `value` of POST /v1/realtime/client_secrets).
+_CLIENT_SECRET = re.compile(rb'"ek_(?:[^"\\]|\\.)*"?')
 
 
 @dataclass(frozen=True)
@@ -85,7 +96,8 @@ def _write_private(path: Path, data: bytes) -> None:
 def redact_body(body: bytes) -> bytes:
     """`body` with the string value of every credential-like JSON member redacted
     (whole or cut short, JSON or not: the pattern needs no parse)."""
-    return _SECRET_MEMBER.sub(rb'\1"' + REDACTED.encode() + rb'"', body)
+    body = _SECRET_MEMBER.sub(rb'\1"' + REDACTED.encode() + rb'"', body)
+    return _CLIENT_SECRET.sub(b'"' + REDACTED.encode() + b'"', body)
 
 
 class Capture:

@@ -26,6 +26,9 @@ class Exchange:
     started: float
     model: str = ""
     slot_wait_s: float | None = None
+    slot_model: str | None = None
+    """The model the slot holder gauge was raised for: the one released, whatever `model`
+    became meanwhile (detect-then-route names the routed model after the detector's)."""
     busy: bool = False
     """Refused the GPU slot."""
     audio_s: float | None = None

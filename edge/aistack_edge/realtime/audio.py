@@ -132,8 +132,12 @@ class InputBuffer:
         return self.start_ms + self.duration_s * 1000
 
     @property
+    def samples(self) -> int:
+        return len(self._pcm) // 2
+
+    @property
     def duration_s(self) -> float:
-        return len(self._pcm) / 2 / self.rate
+        return self.samples / self.rate
 
     def append(self, pcm: bytes) -> None:
         self._pcm += pcm

@@ -9,7 +9,7 @@ each is answered in its own shape.
 """
 
 import os
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -33,12 +33,68 @@ class ServerVadConfig(_Lenient):
     threshold: float = Field(0.5, ge=0, le=1)
     prefix_padding_ms: int = Field(300, ge=0, le=10_000)
     silence_duration_ms: int = Field(500, ge=0, le=10_000)
+    idle_timeout_ms: int | None = Field(None, gt=0)
+    """Past this much appended audio with no speech (since the last turn or commit), an
+    `input_audio_buffer.timeout_triggered` event."""
+    create_response: bool | None = None
+    interrupt_response: bool | None = None
+    """Both belong to conversation sessions (responses): kept and shown, nothing else."""
+
+    @property
+    def silence_ms(self) -> int:
+        return self.silence_duration_ms
+
+
+# Semantic VAD has no turn model here: the server VAD listens, and eagerness sets how
+# long a silence ends the turn (OpenAI's `auto` is `medium`).
+SEMANTIC_SILENCE_MS = {"high": 300, "medium": 700, "auto": 700, "low": 1500}
+
+
+class SemanticVadConfig(_Lenient):
+    type: Literal["semantic_vad"]
+    eagerness: Literal["low", "medium", "high", "auto"] = "auto"
+    create_response: bool | None = None
+    interrupt_response: bool | None = None
+
+    # What OpenAI's server VAD takes that semantic VAD does not expose.
+    threshold: ClassVar[float] = 0.5
+    prefix_padding_ms: ClassVar[int] = 300
+    idle_timeout_ms: ClassVar[None] = None
+
+    @property
+    def silence_ms(self) -> int:
+        return SEMANTIC_SILENCE_MS[self.eagerness]
+
+
+TurnDetection = Annotated[ServerVadConfig | SemanticVadConfig, Field(discriminator="type")]
 
 
 class TranscriptionConfig(_Lenient):
     model: str = "auto"
     language: str | None = None
     prompt: str | None = None
+    languages: list[str] | None = None
+    """The languages the audio may be in: one is a language hint, as `language`."""
+    keywords: list[str] | None = None
+    """Words the audio may hold: the backend gets them as prompt words."""
+    delay: Literal["minimal", "low", "medium", "high", "xhigh"] | None = None
+    """Kept and shown: an utterance is transcribed once it is committed, whatever it says."""
+
+    @property
+    def language_hint(self) -> str | None:
+        """The language the backend is told: `language`, or the one of `languages`."""
+        if self.language:
+            return self.language
+        return self.languages[0] if self.languages and len(self.languages) == 1 else None
+
+    @property
+    def prompt_words(self) -> str | None:
+        """The prompt the backend is given: `prompt`, then the keywords (Whisper reads a
+        prompt of keywords as the words to expect, as OpenAI's whisper-1 guide has it)."""
+        parts = [self.prompt] if self.prompt else []
+        if self.keywords:
+            parts.append(", ".join(self.keywords))
+        return " ".join(parts) or None
 
 
 class AudioFormat(_Lenient):
@@ -46,18 +102,26 @@ class AudioFormat(_Lenient):
     rate: int | None = None
 
 
+class NoiseReduction(_Lenient):
+    type: Literal["near_field", "far_field"] | None = None
+    strength: float | None = Field(None, ge=0)
+
+
 class InputConfig(_Lenient):
     format: AudioFormat = AudioFormat(rate=24_000)
     transcription: TranscriptionConfig = TranscriptionConfig()
-    turn_detection: ServerVadConfig | None = ServerVadConfig()
-    noise_reduction: dict[str, Any] | None = None
+    turn_detection: TurnDetection | None = ServerVadConfig()
+    noise_reduction: NoiseReduction | None = None
+
+
+LOGPROBS = "item.input_audio_transcription.logprobs"
 
 
 class SessionConfig(_Lenient):
     """A transcription session's settings (GA shape): what `session.updated` shows."""
 
     input: InputConfig = InputConfig()
-    include: list[str] | None = None
+    include: list[Literal["item.input_audio_transcription.logprobs"]] | None = None
 
     @property
     def rate(self) -> int:
@@ -116,7 +180,7 @@ class SessionConfig(_Lenient):
             "input_audio_format": beta_format,
             "input_audio_transcription": self.input.transcription.model_dump(),
             "turn_detection": _dump(self.input.turn_detection),
-            "input_audio_noise_reduction": self.input.noise_reduction,
+            "input_audio_noise_reduction": _dump(self.input.noise_reduction),
             "include": self.include,
         }
 
@@ -151,6 +215,9 @@ def _merged(current: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
 
 
 def _checked(fields: dict[str, Any]) -> SessionConfig:
+    vad = fields.get("input", {}).get("turn_detection")
+    if isinstance(vad, dict) and vad.get("type") is None:
+        vad["type"] = "server_vad"  # OpenAI's default, and the beta shape's
     try:
         config = SessionConfig.model_validate(fields)
     except ValidationError as exc:

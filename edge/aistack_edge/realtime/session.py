@@ -62,20 +62,38 @@ class Utterance:
     """When its speech ended (server VAD) or it was committed: `time.perf_counter()`."""
 
 
+async def check_model(app: web.Application, config: SessionConfig) -> None:
+    """A model this server does not serve is refused (400); one whose backend is down
+    now is not: it may be back by the first commit."""
+    given = config.input.transcription
+    try:
+        entries = await app[CATALOG].of_capability("asr")
+        choose_model(given.model, given.language_hint, entries)
+    except AistackError as error:
+        if error.body.kind == ErrorKind.MALFORMED:
+            raise
+
+
 class Session:
     """The state of one WebSocket's transcription session; `serve` runs it."""
 
-    def __init__(self, request: web.Request, ws: web.WebSocketResponse) -> None:
+    def __init__(
+        self,
+        request: web.Request,
+        ws: web.WebSocketResponse,
+        granted: tuple[str, SessionConfig] | None = None,
+    ) -> None:
+        """`granted`: the id and settings a client secret was minted with."""
         self._request, self._ws = request, ws
         app = request.app
         self._settings, self._obs = app[SETTINGS], app[OBSERVABILITY]
-        self.id = new_id("sess")
-        self.config = SessionConfig()
+        self.id, self.config = granted or (new_id("sess"), SessionConfig())
         self._buffer = InputBuffer(self.config.rate)
         self._odd_byte = b""
         self._vad: ServerVad | None = None
         self._item_id: str | None = None  # the turn being spoken (server VAD)
         self._speech_start_ms = 0.0
+        self._quiet_since_ms = 0.0  # the end of the last turn or commit (idle timeout)
         self._last_item: str | None = None
         self._waiting: deque[Utterance] = deque()
         self._wake = asyncio.Event()
@@ -159,13 +177,7 @@ class Session:
 
     async def _configure(self, config: SessionConfig) -> None:
         """Take `config`; a model this server does not serve is refused now."""
-        given = config.input.transcription
-        try:
-            entries = await self._request.app[CATALOG].of_capability("asr")
-            choose_model(given.model, given.language, entries)
-        except AistackError as error:
-            if error.body.kind == ErrorKind.MALFORMED:
-                raise
+        await check_model(self._request.app, config)
         old, self.config = self.config, config
         if old.input.format != config.input.format:
             # Another format: the buffer starts again (its audio was of the old one).
@@ -181,13 +193,15 @@ class Session:
         self._turn_over()
         vad = self.config.input.turn_detection
         self._vad = (
-            ServerVad(self.config.rate, self._buffer.end_ms, vad.threshold, vad.silence_duration_ms)
+            ServerVad(self.config.rate, self._buffer.end_ms, vad.threshold, vad.silence_ms)
             if vad
             else None
         )
+        self._quiet_since_ms = self._buffer.end_ms
 
     def _turn_over(self) -> None:
         self._item_id = None
+        self._quiet_since_ms = self._buffer.end_ms
         if self._vad is not None:
             self._vad.turns.reset()
 
@@ -198,12 +212,16 @@ class Session:
             if len(audio) % 2:
                 audio, self._odd_byte = audio[:-1], audio[-1:]
         pcm = to_pcm16(self.config.input.format.type, audio)
-        seconds = len(pcm) / 2 / self.config.rate
-        limit = self._settings.realtime_max_buffer_s
-        if self._buffer.duration_s + seconds > limit:
+        samples = len(pcm) // 2
+        seconds = samples / self.config.rate
+        if samples > self._room() and self._item_id is not None:
+            # Server VAD, a turn being spoken: it is committed at the limit, and the
+            # speech goes on into the next.
+            await self._cut_turn()
+        if samples > self._room():
             raise overflow(
-                f"the input audio buffer would pass {limit:g} s (AISTACK_REALTIME_MAX_BUFFER_S): "
-                "commit or clear it"
+                f"the input audio buffer would pass {self._max_buffer_s:g} s "
+                "(AISTACK_REALTIME_MAX_BUFFER_S): commit or clear it"
             )
         self._buffer.append(pcm)
         if self._obs.toggles.metrics:
@@ -213,19 +231,66 @@ class Session:
         vad = self._vad
         for turn in await asyncio.to_thread(vad.feed, pcm):
             await self._turn(turn)
-        padding = self.config.input.turn_detection
-        if not vad.turns.speaking and padding is not None:
+        detection = self.config.input.turn_detection
+        if not vad.turns.speaking and detection is not None:
             # Listening: keep only the audio a turn's prefix may need.
-            self._buffer.drop_before(self._buffer.end_ms - padding.prefix_padding_ms)
-        elif self._buffer.duration_s >= limit:
-            vad.turns.reset()
-            await self._turn(Turn("stopped", self._buffer.end_ms))
+            self._buffer.drop_before(self._buffer.end_ms - detection.prefix_padding_ms)
+            await self._idle(detection.idle_timeout_ms)
+        elif self._item_id is not None and self._room() <= 0:
+            await self._cut_turn()
+
+    @property
+    def _max_buffer_s(self) -> float:
+        return self._settings.realtime_max_buffer_s
+
+    def _room(self) -> int:
+        """How many samples the buffer takes before AISTACK_REALTIME_MAX_BUFFER_S: counted
+        in whole samples, as a sum of 40 ms floats would miss the limit by a rounding."""
+        return round(self._max_buffer_s * self.config.rate) - self._buffer.samples
+
+    async def _cut_turn(self) -> None:
+        """The turn being spoken, committed as it stands (it reached the buffer's limit)."""
+        assert self._vad is not None
+        self._vad.turns.reset()
+        await self._turn(Turn("stopped", self._buffer.end_ms))
+
+    async def _idle(self, timeout_ms: int | None) -> None:
+        """Server VAD's idle timeout: `timeout_ms` of appended audio without speech
+        since the last turn or commit is an item of its own, committed with the empty
+        transcript the VAD heard in it (no GPU work: there was no speech)."""
+        start_ms, end_ms = self._quiet_since_ms, self._buffer.end_ms
+        if timeout_ms is None or end_ms - start_ms < timeout_ms:
+            return
+        item_id = new_id("item")
+        await self._send(
+            event(
+                "input_audio_buffer.timeout_triggered",
+                audio_start_ms=round(start_ms),
+                audio_end_ms=round(end_ms),
+                item_id=item_id,
+            )
+        )
+        self._quiet_since_ms = end_ms
+        previous, self._last_item = self._last_item, item_id
+        await self._send(
+            event("input_audio_buffer.committed", item_id=item_id, previous_item_id=previous)
+        )
+        await self._send(
+            event(
+                f"{TRANSCRIPTION}.completed",
+                item_id=item_id,
+                content_index=0,
+                transcript="",
+                usage={"type": "duration", "seconds": round((end_ms - start_ms) / 1000, 3)},
+            )
+        )
 
     async def _turn(self, turn: Turn) -> None:
         vad = self.config.input.turn_detection
         assert vad is not None
         if turn.edge == "started":
             self._item_id = new_id("item")
+            self._quiet_since_ms = turn.ms
             self._speech_start_ms = max(self._buffer.start_ms, turn.ms - vad.prefix_padding_ms)
             await self._send(
                 event(
@@ -238,6 +303,7 @@ class Session:
         if self._item_id is None:  # its start was cleared or committed by the client
             return
         item_id, self._item_id = self._item_id, None
+        self._quiet_since_ms = turn.ms
         await self._send(
             event("input_audio_buffer.speech_stopped", audio_end_ms=round(turn.ms), item_id=item_id)
         )
@@ -324,8 +390,9 @@ class Session:
         """Transcribe `audio` (the utterance's WAV) in the GPU slot, sending deltas as
         segments come: the transcript and the seconds of audio."""
         app, given, item_id = self._request.app, utterance.transcription, utterance.item_id
-        entry = choose_model(given.model, given.language, await app[CATALOG].of_capability("asr"))
-        form = TranscriptionForm(model=given.model, language=given.language, prompt=given.prompt)
+        language = given.language_hint
+        entry = choose_model(given.model, language, await app[CATALOG].of_capability("asr"))
+        form = TranscriptionForm(model=given.model, language=language, prompt=given.prompt_words)
         options = form.options_for(entry.card)
         exchange.of(self._request).model = entry.card.id
         wait_s = self._settings.realtime_slot_wait_s

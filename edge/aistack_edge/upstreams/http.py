@@ -50,8 +50,8 @@ def unreachable(provider: str, url: str, exc: BaseException) -> AistackError:
 
 
 def _message_of(body: bytes) -> str | None:
-    """The message of an OpenAI-style (`{"error": {"message"}}`) or FastAPI-style
-    (`{"detail"}`) error body."""
+    """The message of an OpenAI-style (`{"error": {"message"}}`), older vLLM's flat
+    (`{"object": "error", "message"}`) or FastAPI-style (`{"detail"}`) error body."""
     try:
         data = json.loads(body)
     except ValueError:
@@ -59,6 +59,8 @@ def _message_of(body: bytes) -> str | None:
     if not isinstance(data, dict):
         return None
     error = data.get("error")
+    if data.get("object") == "error":
+        error = data
     found = error.get("message") if isinstance(error, dict) else error or data.get("detail")
     if found is None:
         return None

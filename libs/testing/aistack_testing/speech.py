@@ -31,10 +31,23 @@ def _voice():
 
 
 def speak(text: str, path: Path) -> Path:
-    """Write `text` spoken by Piper's en_US joe voice to a 16-bit mono WAV at `path`."""
+    """Write `text` spoken by Piper's en_US joe voice to a 16-bit mono WAV at `path`: the
+    same bytes on every run (see _steady)."""
     with wave.open(str(path), "wb") as out:
-        _voice().synthesize_wav(text, out)
+        _voice().synthesize_wav(text, out, syn_config=_steady())
     return path
+
+
+@cache
+def _steady():
+    """Piper without its noise. The voice draws its noise inside the ONNX graph
+    (RandomNormalLike, unseeded: piper/voice.py passes only the `scales` noise_scale,
+    length_scale, noise_w to the session), so no seed can fix it; scaled to zero, the same
+    text gives the same samples. With the voice's noise, Whisper heard a test's truncated
+    recording differently from run to run (a third of them one word short)."""
+    from piper import SynthesisConfig
+
+    return SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
 
 
 def words_of(text: str) -> list[str]:

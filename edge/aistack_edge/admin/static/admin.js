@@ -1,6 +1,7 @@
 // The admin page: sign-in, the status polled every two seconds, and the actions.
 
 import { ApiError, adminGet, adminPost, el, say, token } from "/admin/static/api.js";
+import { setupLive } from "/admin/static/live.js";
 import { setupPlayground } from "/admin/static/playground.js";
 
 const POLL_MS = 2000;
@@ -143,6 +144,7 @@ function setup() {
     act("/admin/api/observability", { [event.target.name]: event.target.checked }, "saved");
   });
   setupPlayground();
+  setupLive();
   refresh();
   setInterval(refresh, POLL_MS);
 }
