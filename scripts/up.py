@@ -16,9 +16,12 @@ import sys
 import tempfile
 import time
 import urllib.request
+from pathlib import Path
 
 from stack import BACKENDS, add_port_options, backend_port
 from supervisor import Child, Supervisor
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def log(message: str) -> None:
@@ -92,8 +95,32 @@ def mark_new_store(url: str) -> None:
     client.close()
 
 
-def start_backends(supervisor: Supervisor, args: argparse.Namespace) -> dict[str, list[str]]:
-    """Each installed backend, once it answers: the edge's upstream settings."""
+def whisper_models() -> dict[str, str]:
+    """Serve the multilingual Whisper base beside the bundled English-only tiny.en: its two
+    installed parts joined once into a model directory of this checkout (about 2 s and
+    145 MB the first time; nothing later). A model directory the user named is theirs:
+    nothing is written into it. What asr-whisper's environment adds."""
+    if "AISTACK_WHISPER_MODEL_DIR" in os.environ:
+        return {}
+    if importlib.util.find_spec("aistack_asr_whisper") is None:
+        return {}
+    from aistack_asr_whisper.parts import join_whisper_base
+
+    model_dir = ROOT / ".run" / "whisper-models"
+    try:
+        joined = join_whisper_base(model_dir)
+    except ModuleNotFoundError:
+        log("the multilingual Whisper's parts are not installed (make setup); English only")
+        return {}
+    log(f"whisper-base (99 languages) is at {joined}")
+    return {"AISTACK_WHISPER_MODEL_DIR": str(model_dir)}
+
+
+def start_backends(
+    supervisor: Supervisor, args: argparse.Namespace, envs: dict[str, dict[str, str]]
+) -> dict[str, list[str]]:
+    """Each installed backend (with what `envs` adds to its environment), once it
+    answers: the edge's upstream settings."""
     upstreams: dict[str, list[str]] = {}
     for backend in BACKENDS:
         if importlib.util.find_spec(backend.module) is None:
@@ -101,8 +128,9 @@ def start_backends(supervisor: Supervisor, args: argparse.Namespace) -> dict[str
             continue
         port = backend_port(args, backend)
         url = f"http://127.0.0.1:{port}"
-        argv = [sys.executable, "-m", backend.module, "--port", str(port)]
-        child = supervisor.start(Child(backend.name, argv))
+        # Loopback whatever the edge's --host: only the edge is reached from outside.
+        argv = [sys.executable, "-m", backend.module, "--host", "127.0.0.1", "--port", str(port)]
+        child = supervisor.start(Child(backend.name, argv, env=envs.get(backend.name)))
         if wait_ready(supervisor, child, url + "/health"):
             log(f"{backend.name} is up at {url}")
         elif not child.given_up:
@@ -124,11 +152,14 @@ def main() -> None:
     signal.signal(signal.SIGINT, stop)
     env = dict(os.environ)
     start_redis(supervisor, env)
-    for name, urls in start_backends(supervisor, args).items():
+    envs = {"asr-whisper": whisper_models()}
+    for name, urls in start_backends(supervisor, args, envs).items():
         env.setdefault(f"AISTACK_{name}", ",".join(urls))
     argv = [sys.executable, "-m", "aistack_edge", "--host", args.host, "--port", str(args.port)]
     edge = supervisor.start(Child("edge", argv, env=env))
-    if not wait_ready(supervisor, edge, f"http://{args.host}:{args.port}/health", 30):
+    # A wildcard bind is asked on loopback: the edge answers no Host of 0.0.0.0 or ::.
+    local = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(args.host, args.host)
+    if not wait_ready(supervisor, edge, f"http://{local}:{args.port}/health", 30):
         log("the edge did not start; stopping")
         stop()
     log(f"aistack is up: http://{args.host}:{args.port}/v1/models  (Ctrl-C stops it)")

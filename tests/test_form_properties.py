@@ -19,10 +19,23 @@ from aistack_testing.edge import open_fds
 FLAGS = ["true", "1", "yes", "on", "false", "0", "no", "off", ""]
 FORMATS = ["json", "text", "verbose_json", "srt", "vtt"]
 NAMES = ["file", "model", "language", "prompt", "temperature", "response_format", "stream"]
+# OpenAI's newer fields, as the SDK names their parts.
+NAMES += [
+    "include[]",
+    "chunking_strategy",
+    "chunking_strategy[type]",
+    "chunking_strategy[threshold]",
+]
 
-field_values = st.text(max_size=20) | st.sampled_from(FLAGS + FORMATS + ["0.5", "-1", "nan"])
+field_values = st.text(max_size=20) | st.sampled_from(
+    FLAGS
+    + FORMATS
+    + ["0.5", "-1", "nan", "auto", "server_vad", "logprobs", '{"type": "server_vad"}']
+)
 fields = st.dictionaries(
-    st.sampled_from([*NAMES, "translate", "segment_granularity", "timestamp_granularities"])
+    st.sampled_from(
+        [*NAMES, "translate", "segment_granularity", "timestamp_granularities", "include"]
+    )
     | st.text(max_size=10),
     field_values | st.lists(field_values, max_size=3),
 )

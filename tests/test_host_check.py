@@ -1,5 +1,8 @@
-"""DNS rebinding: a loopback-bound edge (a real process) answers only to localhost names,
-loopback addresses and AISTACK_ALLOWED_HOSTS, and refuses any other Host before the body."""
+"""DNS rebinding: the edge (a real process) answers only to localhost names, loopback
+addresses, the address a connection reached and AISTACK_ALLOWED_HOSTS, and refuses any
+other Host before the body, wherever it listens."""
+
+import subprocess
 
 import httpx
 import pytest
@@ -45,6 +48,36 @@ def test_refused_before_the_body(edge):
     assert head.startswith(b"HTTP/1.1 400"), head[:200]
 
 
-def test_an_edge_beyond_loopback_checks_no_host(services):
-    edge = services.start("aistack_edge", env={"AISTACK_HOST": "0.0.0.0"})
-    assert get(edge.url, "gpu-box.example").status_code == 200
+def lan_address() -> str:
+    """This machine's first address beyond loopback (IPv4)."""
+    found = subprocess.run(["hostname", "-I"], capture_output=True, text=True, check=True)
+    addresses = [a for a in found.stdout.split() if "." in a and not a.startswith("127.")]
+    assert addresses, "this machine has no IPv4 address beyond loopback"
+    return addresses[0]
+
+
+@pytest.fixture(scope="module")
+def lan_edge(module_services):
+    return module_services.start("aistack_edge", env={"AISTACK_HOST": "0.0.0.0"})
+
+
+@pytest.mark.parametrize("host", ["gpu-box.example", "attacker.example:11500", "192.0.2.99"])
+def test_an_edge_beyond_loopback_checks_the_host_too(lan_edge, host):
+    r = get(lan_edge.url, host)
+    assert r.status_code == 400, r.text
+    assert "does not answer to the host" in envelope(r.content, "malformed")["message"]
+
+
+def test_the_address_a_client_reached_and_the_defaults_pass(lan_edge):
+    port = lan_edge.url.rsplit(":", 1)[1]
+    address = lan_address()
+    r = httpx.get(f"http://{address}:{port}/v1/models", timeout=10)  # Host: that address
+    assert r.status_code == 200, r.text
+    for name in ("edge", "edge-cpu:11500", "aistack", "localhost"):
+        assert get(lan_edge.url, name).status_code == 200, name
+
+
+def test_a_refusal_quotes_a_long_host_only_in_part(edge):
+    r = get(edge.url, "a" * 4000 + ".example")
+    assert r.status_code == 400
+    assert len(envelope(r.content, "malformed")["message"]) < 300

@@ -53,6 +53,21 @@ def routed() -> set[tuple[str, str]]:
     return found
 
 
+def test_the_transcription_fields_and_answers_are_documented():
+    """OpenAI's newer fields in the form, usage and logprobs in the answers."""
+    doc = document()
+    form = doc["paths"]["/v1/audio/transcriptions"]["post"]["requestBody"]["content"]
+    fields = form["multipart/form-data"]["schema"]["properties"]
+    assert {"include", "chunking_strategy", "known_speaker_names"} <= set(fields)
+    schemas = doc["components"]["schemas"]
+    assert set(schemas["ServerVad"]["properties"]) == {
+        "type", "threshold", "prefix_padding_ms", "silence_duration_ms",
+    }  # fmt: skip
+    assert {"usage", "logprobs"} <= set(schemas["TextResult"]["properties"])
+    assert "usage" in schemas["TranscriptionResult"]["properties"]
+    assert "supports_logprobs" in schemas["ModelCard"]["properties"]
+
+
 def test_every_route_is_documented_and_every_documented_route_is_served():
     assert routed() == documented()
 

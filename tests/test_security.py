@@ -1,18 +1,31 @@
 """Security properties not tested elsewhere: every process of the CPU stack listens on
 loopback unless told otherwise, and hostile names (request ids, upload file names,
-ref_audio paths) make no route write outside its directories.
+ref_audio paths) make no route write outside its directories; a client's request id
+names no backend job (and a busy 503 no other client's request); the images install
+from the lock; in compose only the edge is reached from outside.
 
 Elsewhere: request ids echoed only when safe (test_edge_http.py), capture folder names
 (test_observability.py), ref_audio confinement (test_speech.py), the admin token
 (test_observability.py, test_admin_page.py), upload size (test_edge_http.py), audio
 length (test_broken_audio.py)."""
 
+import asyncio
+from pathlib import Path
+
 import aiohttp
 import pytest
 
-from aistack_testing.edge import LISTEN, envelope, tcp_sockets, transcribe
+from aistack_testing.edge import (
+    LISTEN,
+    asr_edge_env,
+    envelope,
+    tcp_sockets,
+    transcribe,
+    until_held,
+)
 from aistack_testing.vllm_omni import FakeVllmOmni
 
+ROOT = Path(__file__).resolve().parents[1]
 QWEN = "qwen3-tts-12hz-0.6b-base"
 
 
@@ -78,3 +91,85 @@ async def test_hostile_names_write_nothing_outside_the_edge_directories(
     }
     assert outside == {tmp_path / "secret.wav"}
     assert any(capture_dir.rglob("meta.json")) and any(log_dir.iterdir())
+
+
+async def test_a_client_cannot_name_the_backend_job_of_its_request(
+    services, whisper, redis_server, speech_wav
+):
+    """The backend's job is named by the edge, not by the client's X-Request-ID: a stop
+    for that id (what another client's early hang-up with the same id would send) is
+    remembered by the backend for a minute, and must not cancel this request."""
+    edge = services.start("aistack_edge", env=asr_edge_env(whisper, redis_server))
+    chosen = "chosen-by-the-client"
+    async with aiohttp.ClientSession() as session:
+        async with session.delete(whisper.url + f"/jobs/{chosen}?wait=0") as r:
+            assert (await r.json())["running"] is False  # remembered as cancelled early
+        form = aiohttp.FormData()
+        form.add_field("file", speech_wav.read_bytes(), filename="speech.wav")
+        headers = {"X-Request-ID": chosen}
+        url = edge.url + "/v1/audio/transcriptions"
+        async with session.post(url, data=form, headers=headers) as r:
+            assert r.status == 200, await r.text()
+            assert r.headers["X-Request-ID"] == chosen  # still the client's, in its answer
+            assert "fox" in (await r.json())["text"].lower()
+
+
+async def test_a_busy_answer_names_no_other_clients_request(
+    services, whisper, redis_server, speech_wav
+):
+    edge = services.start("aistack_edge", env=asr_edge_env(whisper, redis_server))
+    secret = "holders-own-request-id"
+    url = edge.url + "/v1/audio/transcriptions"
+    async with aiohttp.ClientSession() as session:
+        for _ in range(5):  # until one refusal comes while the holder holds the slot
+            form = aiohttp.FormData()
+            form.add_field("file", speech_wav.read_bytes(), filename="speech.wav")
+            holder = asyncio.create_task(
+                _status(session.post(url, data=form, headers={"X-Request-ID": secret}))
+            )
+            busy = await until_held(redis_server.url)
+            assert secret not in busy  # nor in the lease the slot's store keeps
+            status, _, body = await transcribe(edge.url, b"RIFF")
+            assert await holder == 200
+            if status == 503:
+                break
+    assert status == 503, body
+    assert secret not in envelope(body, "network")["message"]
+
+
+async def _status(request) -> int:
+    async with request as r:
+        await r.read()
+        return r.status
+
+
+@pytest.mark.parametrize(
+    "dockerfile",
+    ["edge/Dockerfile", "services/asr-whisper/Dockerfile", "services/tts-piper/Dockerfile"],
+)
+def test_an_image_installs_from_the_lock(dockerfile):
+    """Every `pip install` of the image names its constraints (a version range would pick
+    whatever is newest on the day it is built)."""
+    text = (ROOT / dockerfile).read_text().replace("\\\n", " ")
+    installs = [line for line in text.splitlines() if "pip install" in line]
+    assert installs
+    for line in installs:
+        assert " -c " in line, line
+
+
+def test_in_compose_only_the_edge_is_reached_from_outside():
+    """The backends and Redis sit on an internal network with no published port; the
+    edge (and Ollama, for its registry) join the default network too."""
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    assert compose["networks"]["backends"]["internal"] is True
+    for name, service in compose["services"].items():
+        edge = name.startswith("edge")
+        assert ("ports" in service) == edge, name
+        if name == "models":  # a one-off download: reaches no service, only the hub
+            assert "networks" not in service
+            continue
+        networks = set(service["networks"])
+        assert "backends" in networks, name
+        assert networks - {"backends"} == ({"default"} if edge or name == "ollama" else set())

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -14,6 +15,8 @@ from aistack_edge.hosts import check_host
 from aistack_edge.middleware import echo_request_id, envelope_middleware
 from aistack_edge.observability import Observability
 from aistack_edge.observability.middleware import note_answered, observe, tee_for_capture
+from aistack_edge.origins import allow_origin, check_origin
+from aistack_edge.realtime import bounds
 from aistack_edge.routes import (
     admin,
     admin_page,
@@ -83,15 +86,17 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: EdgeSettings | None = None) -> web.Application:
     settings = settings or EdgeSettings()
     app = web.Application(
-        middlewares=[observe, envelope_middleware, check_host],
+        middlewares=[observe, envelope_middleware, check_host, check_origin],
         client_max_size=settings.max_upload_bytes,
     )
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(realtime.client_secret_store)
     app[realtime.OPEN] = set()
+    app[bounds.CLIENTS] = Counter()
     app.on_shutdown.append(realtime.close_sessions)
     app.on_response_prepare.append(echo_request_id)
+    app.on_response_prepare.append(allow_origin)
     app.on_response_prepare.append(note_answered)
     app.on_response_prepare.append(tee_for_capture)
     modules = (

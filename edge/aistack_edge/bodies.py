@@ -16,7 +16,7 @@ from aiohttp import hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
-from aistack_edge.errors import malformed, overflow
+from aistack_edge.errors import malformed, overflow, quoted
 from aistack_service.spool import Spool
 
 # What aiohttp decodes before the handler sees the body.
@@ -31,7 +31,7 @@ def check_encoding(request: web.Request) -> None:
     encoding = request.headers.get(hdrs.CONTENT_ENCODING, "identity").strip().lower()
     if encoding not in DECODED | {"identity", ""}:
         raise malformed(
-            f"Content-Encoding {encoding!r} is not supported: send the body plain, or as "
+            f"Content-Encoding {quoted(encoding)} is not supported: send the body plain, or as "
             f"{', '.join(sorted(DECODED))}"
         )
 

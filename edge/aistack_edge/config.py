@@ -70,8 +70,15 @@ class EdgeSettings(BaseSettings):
     realtime_max_buffer_s: float = Field(300.0, gt=0)
     """The longest input audio buffer: an append past it is an `overflow` error; server
     VAD commits a turn that reaches it."""
-    realtime_max_message_mb: float = Field(16.0, gt=0)
-    """The largest WebSocket message (OpenAI allows appends of 15 MiB of audio)."""
+    realtime_max_message_mb: float = Field(15.0, gt=0)
+    """The largest base64 audio of one append (OpenAI's limit): a WebSocket message may
+    be 64 KiB more, for the rest of its event."""
+    realtime_max_sessions: int = Field(32, ge=1)
+    """Sessions open at once on this edge; one more is refused (`error` event, close
+    1013)."""
+    realtime_max_sessions_per_client: int = Field(8, ge=1)
+    """Sessions open at once from one client address (behind a trusted proxy, the one
+    it forwards); one more is refused the same way."""
 
     metrics: bool = True
     """Count requests for /metrics (a runtime toggle too)."""
@@ -111,8 +118,13 @@ class EdgeSettings(BaseSettings):
     # and how much capture and the access log may keep.
     trusted_proxies: NetworkList = []
     """Addresses or networks of proxies whose X-Forwarded-For names the real client."""
-    allowed_hosts: NameList = []
-    """Host names a loopback-bound edge answers to besides localhost and loopback IPs."""
+    allowed_hosts: NameList = ["edge", "edge-cpu", "aistack"]
+    """Host names the edge answers to besides localhost names, loopback addresses and
+    the address a connection reached (the compose service names and the k8s Service's
+    by default; a value replaces them)."""
+    allowed_origins: NameList = []
+    """Web origins (`scheme://host[:port]`, `*` for any) whose pages may call the edge
+    besides its own (the admin page's); a request from any other is refused (403)."""
     capture_queue: int = Field(64, ge=1)
     """Captured exchanges waiting for the writer; one more is dropped (and counted)."""
     access_log_max_age_days: float = Field(14.0, gt=0)
@@ -147,6 +159,22 @@ class EdgeSettings(BaseSettings):
         if isinstance(value, str):
             value = value.split(",")
         return [str(name).strip().lower().rstrip(".") for name in value if str(name).strip()]
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        """Comma-separated origins, each as `origins.origin_of` writes it."""
+        from aistack_edge.origins import ANY, origin_of  # it imports the app state, and so this
+
+        if isinstance(value, str):
+            value = value.split(",")
+        origins = []
+        for item in (str(item).strip() for item in value if str(item).strip()):
+            origin = ANY if item == ANY else origin_of(item)
+            if origin is None:
+                raise ValueError(f"{item!r} is not an origin (scheme://host[:port])")
+            origins.append(origin)
+        return origins
 
     @property
     def max_upload_bytes(self) -> int:

@@ -4,6 +4,16 @@ from pydantic import ValidationError
 
 from aistack_contract.errors import AistackError, ErrorKind
 
+QUOTED_CHARS = 64
+"""How much of a client's string an error message quotes: a message must not carry (nor
+an envelope cache keep) megabytes of what a client sent."""
+
+
+def quoted(value: object, limit: int = QUOTED_CHARS) -> str:
+    """`value` as repr() quotes it, cut to its first `limit` characters (with `…`)."""
+    text = value if isinstance(value, str) else str(value)
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "…"
+
 
 def malformed(message: str) -> AistackError:
     return AistackError(ErrorKind.MALFORMED, message)

@@ -1,6 +1,5 @@
 """Request ids and the error envelope for every answer the edge gives."""
 
-import functools
 import json
 import logging
 import os
@@ -30,9 +29,8 @@ def request_id_of(request: web.Request) -> str:
 
 def error_response(error: AistackError, status: int | None = None) -> web.Response:
     """The envelope; `status` overrides the kind's own (404 and 405 keep theirs)."""
-    body = error.body
     response = web.Response(
-        body=_encoded(body.kind, body.provider, body.message),
+        body=json.dumps(error.envelope()).encode(),
         status=status or error.status,
         content_type="application/json",
         charset="utf-8",
@@ -40,13 +38,6 @@ def error_response(error: AistackError, status: int | None = None) -> web.Respon
     if isinstance(error, RetryLater):
         response.headers["Retry-After"] = str(error.retry_after_s)
     return response
-
-
-@functools.lru_cache(maxsize=64)
-def _encoded(kind: ErrorKind, provider: str, message: str) -> bytes:
-    """An envelope's JSON, made once: the same one is often given many times over (a
-    slot-busy 503 names the same holder for as long as it holds the slot)."""
-    return json.dumps(AistackError(kind, message, provider).envelope()).encode()
 
 
 def _from_http_exception(exc: web.HTTPException, request: web.Request) -> AistackError:

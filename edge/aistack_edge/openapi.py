@@ -12,7 +12,7 @@ from pydantic.json_schema import models_json_schema
 
 from aistack_contract.errors import ErrorEnvelope
 from aistack_contract.models import ModelCard, ModelList
-from aistack_contract.transcription import TranscriptionResult
+from aistack_contract.transcription import TextResult, TranscriptionResult
 from aistack_edge import __version__
 from aistack_edge.asr.form import TranscriptionForm
 
@@ -80,6 +80,7 @@ def _operation(summary: str, responses: dict[str, Schema], **more: Any) -> Schem
 
 def _transcription_form() -> Schema:
     form = TranscriptionForm.model_json_schema(ref_template=_REF)
+    form.pop("$defs", None)  # in the components (document())
     form["properties"] = {
         "file": {"type": "string", "format": "binary", "description": "the audio"},
         **form["properties"],
@@ -330,16 +331,13 @@ def _html() -> Schema:
 
 @cache
 def document() -> Schema:
+    answers = (ErrorEnvelope, ModelList, ModelCard, TranscriptionResult, TextResult)
     _, schemas = models_json_schema(
-        [(m, "serialization") for m in (ErrorEnvelope, ModelList, ModelCard, TranscriptionResult)],
+        [(m, "serialization") for m in answers] + [(TranscriptionForm, "validation")],
         ref_template=_REF,
     )
     components = schemas["$defs"]
-    components["TextResult"] = {
-        "type": "object",
-        "required": ["text"],
-        "properties": {"text": _TEXT},
-    }
+    components.pop("TranscriptionForm")  # a request body, inlined where it is read
     return {
         "openapi": "3.1.0",
         "info": {"title": "aistack edge", "version": __version__, "description": _DESCRIPTION},

@@ -17,6 +17,7 @@ an SSE error event once the answer has started).
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TypeVar
 
@@ -160,10 +161,15 @@ async def gpu_workload(
     record = part or exchange.of(request)
     request_id = part.request_id if part else request["request_id"]
     record.model = entry.card.id
-    holder = f"{capability} {entry.card.id} (request {request_id})"
+    # The backend's job is named by the edge, never by a client: a client's X-Request-ID
+    # could name (and so stop) another client's job. The slot's holder, which a busy
+    # 503 shows, names this job, not the request.
+    job_id = os.urandom(12).hex()
+    log.info("request %s: %s job %s", request_id, capability, job_id)
+    holder = f"{capability} {entry.card.id} (job {job_id})"
     async with contextlib.AsyncExitStack() as held:
         lease = await held.enter_async_context(app[SLOT].hold(holder, wait_s))
-        work = Workload(entry, request_id, lease, held.aclose, last_step, record)
+        work = Workload(entry, job_id, lease, held.aclose, last_step, record)
         try:
             with work.guard():
                 await make_room(app, capability, entry.upstream)

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import pwd
+import socket
 import ssl
 import subprocess
 import threading
@@ -382,3 +383,57 @@ def test_the_proxys_own_errors_are_the_envelope(proxy_of_nothing, proxy):
         unreadable = client.get("/health", headers={"X-Huge": "x" * 40_000})
     assert unreadable.status_code == 400
     envelope(unreadable.content, "malformed")
+
+
+def raw_answer(proxy: dict, request: bytes, tls: bool = True) -> bytes:
+    """What nginx answers to `request` sent as is (over TLS unless told otherwise)."""
+    host, port = proxy["url"].removeprefix("https://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        if tls:
+            context = ssl.create_default_context(cafile=proxy["ca"])
+            sock = context.wrap_socket(sock, server_hostname="localhost")
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+        return answer
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "tls", "status", "kind"),
+    [
+        (
+            b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            True,
+            414,
+            "malformed",
+        ),
+        (
+            b"POST /v1/models HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip\r\n\r\n",
+            True,
+            501,
+            "malformed",
+        ),
+        (b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n", False, 400, "malformed"),
+        (b"GET /health HTTP/2.5\r\nHost: localhost\r\n\r\n", True, 505, "malformed"),
+        (
+            b"GET /_aistack/not_found HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            True,
+            404,
+            "malformed",
+        ),
+    ],
+    ids=[
+        "URI too long",
+        "unknown Transfer-Encoding",
+        "plain HTTP to TLS",
+        "HTTP version",
+        "its own internal path",
+    ],
+)
+def test_every_answer_of_the_proxys_own_is_the_envelope(proxy, request_bytes, tls, status, kind):
+    answer = raw_answer(proxy, request_bytes, tls)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(f"HTTP/1.1 {status}".encode()), head
+    assert b"Content-Type: application/json" in head, head
+    assert envelope(body, kind)["provider"] == "aistack-proxy"

@@ -16,11 +16,11 @@ a header no other site can make a browser send, so it is the change's CSRF token
 import hmac
 
 from aiohttp import web
-from yarl import URL
 
 from aistack_edge import peers
 from aistack_edge.bodies import parse_json, read_bounded
-from aistack_edge.errors import malformed
+from aistack_edge.errors import malformed, quoted
+from aistack_edge.origins import is_own
 from aistack_edge.state import SETTINGS
 
 NO_TOKEN = "admin changes are disabled: AISTACK_ADMIN_TOKEN is not set on the edge"
@@ -66,8 +66,8 @@ async def admitted_change(request: web.Request) -> dict:
     """The JSON object a permitted change carries; raises for any other request."""
     admit_page(request)
     origin = request.headers.get("Origin")
-    if origin is not None and _origin(origin) != _own_origin(request):
-        raise web.HTTPForbidden(text=f"cross-site request refused (Origin {origin})")
+    if origin is not None and not is_own(request, origin):  # an allowed origin is not enough
+        raise web.HTTPForbidden(text=f"cross-site request refused (Origin {quoted(origin)})")
     if request.app[SETTINGS].admin_token is None:
         raise web.HTTPForbidden(text=NO_TOKEN)
     _bearer(request)
@@ -78,28 +78,6 @@ async def admitted_change(request: web.Request) -> dict:
     if not isinstance(change, dict):
         raise malformed("the body must be a JSON object")
     return change
-
-
-def _origin(url: str) -> tuple[str, str, int | None] | None:
-    """(scheme, host, port) of an origin, the port made explicit; None when unparsable."""
-    try:
-        parsed = URL(url)
-    except ValueError:
-        return None
-    if not parsed.scheme or not parsed.host:
-        return None
-    return parsed.scheme.lower(), parsed.host.lower().rstrip("."), parsed.port
-
-
-def _own_origin(request: web.Request) -> tuple[str, str, int | None] | None:
-    """The origin the client reached: as a trusted proxy says (X-Forwarded-Proto and
-    X-Forwarded-Host), else this connection's scheme and Host."""
-    scheme, host = request.scheme, request.headers.get("Host", "")
-    if peers.via_trusted_proxy(request, request.app[SETTINGS].trusted_proxies):
-        proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip()
-        scheme = proto or scheme
-        host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip() or host
-    return _origin(f"{scheme}://{host}")
 
 
 def _bearer(request: web.Request) -> None:

@@ -2,6 +2,7 @@
 
 import email.message
 import email.utils
+import json
 from dataclasses import dataclass
 from typing import Literal
 
@@ -13,31 +14,49 @@ from pydantic import BaseModel, Field, ValidationError
 from aistack_contract.errors import AistackError
 from aistack_contract.languages import hint_for
 from aistack_contract.models import ModelCard
-from aistack_contract.transcription import TranscribeOptions
+from aistack_contract.transcription import TranscribeOptions, VadParameters
 from aistack_edge.bodies import check_encoding, close_with, stop_reading
-from aistack_edge.errors import invalid, malformed, overflow
+from aistack_edge.errors import invalid, malformed, overflow, quoted
 from aistack_service.spool import Spool
 
 ResponseFormat = Literal["json", "text", "verbose_json", "srt", "vtt", "diarized_json"]
 _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}
+# Fields that repeat: the SDK names them with brackets (`include[]`), curl users often without.
 _LIST_FIELDS = {
-    "timestamp_granularities",
-    "timestamp_granularities[]",
-    "include",
-    "include[]",
-    "known_speaker_names",
-    "known_speaker_names[]",
-    "known_speaker_references",
-    "known_speaker_references[]",
+    name + suffix
+    for name in (
+        "timestamp_granularities",
+        "include",
+        "known_speaker_names",
+        "known_speaker_references",
+        "keywords",
+        "languages",
+    )
+    for suffix in ("", "[]")
 }
+# The SDK sends an object field as one part per key: `chunking_strategy[type]=server_vad`.
+_OBJECT_FIELDS = ("chunking_strategy",)
 _CHUNK = 1 << 16
 # A form of this route has a dozen fields at most (a list field repeats a few times).
 MAX_PARTS = 64
+MAX_FIELD_BYTES = 64 * 1024
+"""The largest field besides the file (a prompt is a few hundred words): a field is held
+in memory, and a 90 MB `model` must not be."""
+MAX_REFERENCE_BYTES = 4 * 1024 * 1024
+"""The largest `known_speaker_references[]` field: a data URL of a clip of up to 10 s (a
+10 s WAV of 48 kHz stereo is about 2.6 MB in base64)."""
+_REFERENCE_FIELDS = {"known_speaker_references", "known_speaker_references[]"}
 # What aiohttp can undo; a form-data part needs none (RFC 7578 §4.7).
 _TRANSFER_ENCODINGS = frozenset({"binary", "7bit", "8bit", "base64", "quoted-printable"})
 # What aiohttp raises for a body that is not well-formed multipart (bad part headers
 # raise its HTTP parser's errors).
 _UNREADABLE = (ValueError, AssertionError, HttpProcessingError, RequestPayloadError)
+
+
+class ServerVad(VadParameters):
+    """`chunking_strategy` as an object: OpenAI's server VAD settings."""
+
+    type: Literal["server_vad"]
 
 
 class TranscriptionForm(BaseModel):
@@ -50,10 +69,16 @@ class TranscriptionForm(BaseModel):
     stream: bool = False
     translate: bool = False
     segment_granularity: Literal["sentence", "subtitle"] = "sentence"
-    include: list[str] = []
+    include: list[Literal["logprobs"]] = []
+    chunking_strategy: Literal["auto"] | ServerVad | None = None
     known_speaker_names: list[str] = []
     known_speaker_references: list[str] = []
-    """Data URLs of short clips, one per known speaker (diarized_json)."""
+    """Accepted as OpenAI's diarizing model takes them (up to 4 names, one reference each)."""
+
+    @property
+    def logprobs(self) -> bool:
+        """Whether the result carries log-probabilities: OpenAI gives them with `json` only."""
+        return "logprobs" in self.include and self.response_format == "json"
 
     def options_for(self, card: ModelCard) -> TranscribeOptions:
         """What to ask of the backend serving `card`."""
@@ -64,6 +89,8 @@ class TranscriptionForm(BaseModel):
             temperature=self.temperature,
             translate=self.translate,
         )
+        if isinstance(self.chunking_strategy, ServerVad):
+            options.vad = VadParameters(**self.chunking_strategy.model_dump(exclude={"type"}))
         if self.translate and not card.supports_translate:
             if card.languages != ["en"]:
                 raise malformed(f"{card.id} cannot translate; translation needs a Whisper model")
@@ -97,7 +124,7 @@ def _flag(name: str, value: str) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise malformed(f"{name} must be true or false, not {value!r}")
+    raise malformed(f"{name} must be true or false, not {quoted(value)}")
 
 
 async def read_upload(request: web.Request, max_bytes: int) -> Upload:
@@ -150,7 +177,9 @@ async def _read_parts(
             name, given = _disposition(part)
             encoding = part.headers.get(hdrs.CONTENT_TRANSFER_ENCODING, "binary").lower()
             if encoding not in _TRANSFER_ENCODINGS:
-                raise malformed(f"part {name!r}: unknown Content-Transfer-Encoding {encoding!r}")
+                raise malformed(
+                    f"part {quoted(name)}: unknown Content-Transfer-Encoding {quoted(encoding)}"
+                )
             if name == "file":
                 filename = given or filename
                 while chunk := await part.read_chunk(_CHUNK):
@@ -158,18 +187,50 @@ async def _read_parts(
                     await audio.write(chunk)
                 continue
             raw = bytearray()
+            limit = MAX_REFERENCE_BYTES if name in _REFERENCE_FIELDS else MAX_FIELD_BYTES
             while chunk := await part.read_chunk(_CHUNK):
                 count()
                 raw += chunk
+                if len(raw) > limit:
+                    stop_reading(request)
+                    raise overflow(
+                        f"the form field {quoted(name)} is larger than the "
+                        f"{limit // 1024} KiB limit of such a field"
+                    )
             value = bytes(part.decode(raw)).decode(errors="replace")
             if name in _LIST_FIELDS:
                 fields.setdefault(name.removesuffix("[]"), []).append(value)  # type: ignore[union-attr]
+            elif (key := _object_key(name)) is not None:
+                field, sub = key
+                keys = fields.setdefault(field, {})
+                if not isinstance(keys, dict):
+                    raise malformed(f"{field} is sent both whole and by its keys")
+                keys[sub] = value
             else:
                 fields[name] = value
         count()
     except _UNREADABLE as exc:
         raise malformed(f"unreadable multipart body: {exc}") from exc
     return fields, filename
+
+
+def _object_key(name: str) -> tuple[str, str] | None:
+    """(`chunking_strategy`, `type`) for the part `chunking_strategy[type]`."""
+    for field in _OBJECT_FIELDS:
+        if name.startswith(field + "[") and name.endswith("]"):
+            return field, name[len(field) + 1 : -1]
+    return None
+
+
+def _object(name: str, value: object) -> object:
+    """An object field sent as JSON text (`chunking_strategy={"type": "server_vad"}`, as
+    curl users send it), else as it came: "auto", or the SDK's bracketed keys."""
+    if isinstance(value, str) and value.lstrip().startswith("{"):
+        try:
+            return json.loads(value)
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
+            raise malformed(f"{name} is not valid JSON: {exc}") from exc
+    return value
 
 
 def _too_large(max_bytes: int) -> AistackError:
@@ -181,6 +242,9 @@ def _validate(fields: dict[str, object]) -> TranscriptionForm:
         if name in fields:
             fields[name] = _flag(name, str(fields[name]))
     fields = {k: v for k, v in fields.items() if v != "" or k in ("stream", "translate")}
+    for name in _OBJECT_FIELDS:
+        if name in fields:
+            fields[name] = _object(name, fields[name])
     try:
         return TranscriptionForm.model_validate(fields)
     except ValidationError as exc:

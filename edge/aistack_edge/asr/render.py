@@ -5,7 +5,7 @@ import unicodedata
 
 from aiohttp import web
 
-from aistack_contract.transcription import Segment, TranscriptionResult
+from aistack_contract.transcription import Logprob, Segment, TextResult, TranscriptionResult
 
 
 def _is_cjk(char: str) -> bool:
@@ -59,9 +59,12 @@ def verbose_json(result: TranscriptionResult) -> dict:
     return body
 
 
-def render(result: TranscriptionResult, response_format: str) -> web.Response:
+def render(
+    result: TranscriptionResult, response_format: str, logprobs: list[Logprob] | None = None
+) -> web.Response:
     if response_format == "json":
-        return web.json_response({"text": result.text})
+        body = TextResult(text=result.text, logprobs=logprobs, usage=result.usage)
+        return web.json_response(body.model_dump(mode="json", exclude_none=True))
     if response_format == "verbose_json":
         return web.json_response(verbose_json(result), dumps=json.dumps)
     if response_format == "srt":

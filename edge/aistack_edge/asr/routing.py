@@ -6,7 +6,7 @@ Pure functions over the model cards that are up right now.
 from aistack_contract.languages import language_tag, spoken_by
 from aistack_contract.models import ModelCard
 from aistack_edge.catalog import Entry
-from aistack_edge.errors import malformed, unavailable
+from aistack_edge.errors import malformed, quoted, unavailable
 
 CJK = frozenset({"zh", "yue", "ja", "ko"})
 PARAKEET_LANGUAGES = frozenset(
@@ -83,7 +83,7 @@ def choose_model(
         families = preferred_families(language)
     else:
         known = ", ".join(["auto", *(e.card.id for e in entries)])
-        raise malformed(f"unknown ASR model {requested!r}; models served now: {known}")
+        raise malformed(f"unknown ASR model {quoted(requested)}; models served now: {known}")
     pools = [[e for e in entries if _speaks(e.card, language)], entries]
     if translate:  # a model that translates first, whatever the hint prefers
         pools = [[e for e in pool if e.card.supports_translate] for pool in pools] + pools
@@ -91,7 +91,7 @@ def choose_model(
         for family in families:
             if entry := _best_of_family(pool, family):
                 return entry
-    raise malformed(f"no installed ASR backend serves {requested!r}")
+    raise malformed(f"no installed ASR backend serves {quoted(requested)}")
 
 
 def detector_for(

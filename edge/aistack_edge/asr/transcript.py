@@ -1,5 +1,6 @@
 """Turn a backend's event stream into the public result and the public SSE events."""
 
+import math
 from collections.abc import AsyncIterator
 
 from aistack_contract.errors import AistackError, ErrorKind
@@ -13,9 +14,18 @@ from aistack_contract.events import (
     TextDelta,
     TextDone,
 )
-from aistack_contract.transcription import Segment, TranscriptionResult
+from aistack_contract.transcription import (
+    DurationUsage,
+    Logprob,
+    Segment,
+    TranscriptionResult,
+    Word,
+)
 from aistack_edge.asr.cues import subtitle_cues
 from aistack_edge.asr.render import join_texts, separator
+
+# The smallest probability a logprob is taken of (a word Whisper gives 0 has log 0 = -inf).
+_FLOOR = 1e-10
 
 
 async def info_of(events: AsyncIterator[BackendEvent], provider: str) -> BackendInfo:
@@ -72,18 +82,43 @@ def result_of(info: BackendInfo, segments: list[Segment], translated: bool) -> T
         text=join_texts([s.text for s in segments]),
         segments=segments,
         words=words or None,
+        usage=DurationUsage(seconds=info.duration),
     )
 
 
-def delta_of(segment: Segment, text_so_far: str) -> TextDelta:
+def logprobs_of(words: list[Word], text_before: str = "") -> list[Logprob]:
+    """Log-probabilities of `words`, one per word, each with the separator before it (so
+    that the tokens join like the text they follow `text_before` in). A word's probability
+    is its backend's (Whisper's: the mean of its tokens' probabilities); one of 0 has a
+    log-probability of minus infinity, which JSON cannot carry: the floor stands in."""
+    logprobs = []
+    for word in words:
+        text = word.word.strip()
+        token = separator(text_before, text) + text
+        text_before += token
+        probability = max(word.probability or 0.0, _FLOOR)
+        logprobs.append(
+            Logprob(token=token, logprob=math.log(probability), bytes=list(token.encode()))
+        )
+    return logprobs
+
+
+def delta_of(segment: Segment, text_so_far: str, logprobs: bool = False) -> TextDelta:
     """One SSE delta; its text carries the separator so that the deltas concatenate
     to exactly the non-streaming text."""
     text = segment.text.strip()
     return TextDelta(
         delta=separator(text_so_far, text) + text,
         segment=DeltaSegment(start=segment.start, end=segment.end, words=segment.words),
+        logprobs=logprobs_of(segment.words or [], text_so_far) if logprobs else None,
     )
 
 
-def done_of(info: BackendInfo, text: str) -> TextDone:
-    return TextDone(text=text, language=info.language, duration=info.duration)
+def done_of(info: BackendInfo, text: str, logprobs: list[Logprob] | None = None) -> TextDone:
+    return TextDone(
+        text=text,
+        language=info.language,
+        duration=info.duration,
+        usage=DurationUsage(seconds=info.duration),
+        logprobs=logprobs,
+    )

@@ -14,7 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aistack_contract.errors import AistackError, ErrorKind
-from aistack_edge.errors import invalid, malformed
+from aistack_edge.errors import invalid, malformed, quoted
 from aistack_edge.realtime.audio import RATES
 
 
@@ -133,7 +133,7 @@ class SessionConfig(_Lenient):
         kind = session.get("type", "transcription")
         if kind != "transcription":
             raise malformed(
-                f"session.type {kind!r}: this server runs transcription sessions only "
+                f"session.type {quoted(kind)}: this server runs transcription sessions only "
                 '(type "transcription"; connect with ?intent=transcription)'
             )
         merged = _merged(self.model_dump(), _ga_fields(session))

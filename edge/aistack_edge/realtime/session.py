@@ -27,9 +27,9 @@ from aistack_edge.asr.form import TranscriptionForm
 from aistack_edge.asr.render import join_texts
 from aistack_edge.asr.routing import choose_model
 from aistack_edge.asr.transcript import delta_of, info_of, segments_of
-from aistack_edge.errors import malformed, overflow
+from aistack_edge.errors import malformed, overflow, quoted
 from aistack_edge.observability import exchange
-from aistack_edge.realtime import events
+from aistack_edge.realtime import bounds, events
 from aistack_edge.realtime.audio import InputBuffer, to_pcm16, wav
 from aistack_edge.realtime.events import (
     SessionConfig,
@@ -125,10 +125,7 @@ class Session:
     async def _handle(self, text: str) -> None:
         event_id = None
         try:
-            try:
-                data = json.loads(text)
-            except ValueError as exc:
-                raise malformed(f"an event must be JSON: {exc}") from exc
+            data = await bounds.parse_event(text)
             if not isinstance(data, dict) or not isinstance(data.get("type"), str):
                 raise malformed('an event is a JSON object with a string "type"')
             event_id = data.get("event_id") if isinstance(data.get("event_id"), str) else None
@@ -173,7 +170,7 @@ class Session:
                     "transcription sessions only"
                 )
             case _:
-                raise malformed(f"unknown event type {kind!r}")
+                raise malformed(f"unknown event type {quoted(kind)}")
 
     async def _configure(self, config: SessionConfig) -> None:
         """Take `config`; a model this server does not serve is refused now."""
@@ -408,7 +405,7 @@ class Session:
                     spool,
                     "utterance.wav",
                     options,
-                    item_id,
+                    work.job_id,
                     self._settings.backend_timeout_s,
                 )
                 async with contextlib.aclosing(answer):

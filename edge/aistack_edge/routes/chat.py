@@ -15,7 +15,7 @@ from aiohttp import web
 from aistack_contract.errors import AistackError, ErrorEnvelope, ErrorKind
 from aistack_edge.bodies import parse_json, read_json_body
 from aistack_edge.catalog import Entry
-from aistack_edge.errors import malformed, unavailable
+from aistack_edge.errors import malformed, quoted, unavailable
 from aistack_edge.hotswap import keep_loaded
 from aistack_edge.observability import exchange
 from aistack_edge.observability.tracing import backend_call
@@ -59,14 +59,14 @@ async def _entry(app: web.Application, model: str) -> Entry:
         where = ", ".join(f"{_provider(app, url)} at {url}" for url in down)
         raise AistackError(
             ErrorKind.NETWORK,
-            f"no LLM upstream that answers serves {model!r}; not answering: {where}",
+            f"no LLM upstream that answers serves {quoted(model)}; not answering: {where}",
             _provider(app, down[0]),
         )
     served = [e.card.id for e in await catalog.of_capability("llm")]
     if not served and not settings.llm_upstreams and not settings.ollama_url:
         raise unavailable("no LLM is configured (AISTACK_LLM_UPSTREAMS, AISTACK_OLLAMA_URL)")
     raise malformed(
-        f"unknown model {model!r}; the LLM models served: {', '.join(served) or 'none'}"
+        f"unknown model {quoted(model)}; the LLM models served: {', '.join(served) or 'none'}"
     )
 
 
@@ -98,7 +98,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                     app[SESSION],
                     entry,
                     body,
-                    request["request_id"],
+                    work.job_id,
                     settings.backend_timeout_s,
                     trace_headers,
                 )

@@ -2,6 +2,7 @@
 
 from aiohttp import web
 
+from aistack_edge.errors import quoted
 from aistack_edge.state import CATALOG
 
 routes = web.RouteTableDef()
@@ -19,4 +20,4 @@ async def get_model(request: web.Request) -> web.Response:
     for card in await request.app[CATALOG].cards():
         if card.id == wanted:
             return web.json_response(card.public())
-    raise web.HTTPNotFound(text=f"no model {wanted!r} is being served right now")
+    raise web.HTTPNotFound(text=f"no model {quoted(wanted)} is being served right now")

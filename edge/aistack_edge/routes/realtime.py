@@ -10,9 +10,9 @@ from aiohttp import WSCloseCode, web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aistack_edge.bodies import parse_json, read_json_body
-from aistack_edge.errors import invalid, malformed
-from aistack_edge.realtime import secrets
-from aistack_edge.realtime.events import SessionConfig, new_id
+from aistack_edge.errors import invalid, malformed, quoted
+from aistack_edge.realtime import bounds, secrets
+from aistack_edge.realtime.events import SessionConfig, error_event, new_id
 from aistack_edge.realtime.session import Session, check_model
 from aistack_edge.state import SETTINGS
 
@@ -38,22 +38,35 @@ async def realtime(request: web.Request) -> web.StreamResponse:
     intent = request.query.get("intent")
     if intent != "transcription":
         raise malformed(
-            f"intent {intent!r}: this server runs transcription sessions only; connect to "
+            f"intent {quoted(intent)}: this server runs transcription sessions only; connect to "
             "/v1/realtime?intent=transcription"
         )
-    max_bytes = int(request.app[SETTINGS].realtime_max_message_mb * 2**20)
+    # No permessage-deflate: a compressed message is inflated on the event loop (and
+    # base64 audio, nearly all of what a session sends, hardly compresses).
     ws = web.WebSocketResponse(
-        heartbeat=_HEARTBEAT_S, max_msg_size=max_bytes, protocols=(SUBPROTOCOL,)
+        heartbeat=_HEARTBEAT_S,
+        max_msg_size=bounds.max_message_bytes(request),
+        compress=False,
+        protocols=(SUBPROTOCOL,),
     )
     if not ws.can_prepare(request).ok:
         raise malformed("/v1/realtime is a WebSocket: send an Upgrade: websocket request")
-    granted = await _granted(request)  # after the checks: a refused upgrade keeps its secret
-    await ws.prepare(request)
-    request.app[OPEN].add(ws)
-    try:
-        await Session(request, ws, granted).serve()
-    finally:
-        request.app[OPEN].discard(ws)
+    client = bounds.client_of(request)  # before the peer may be gone
+    if (refused := bounds.refusal(request, client)) is not None:
+        # Said in the protocol's own terms, before any secret is redeemed: an `error`
+        # event, then 1013 (try again later).
+        await ws.prepare(request)
+        await ws.send_json(error_event(refused))
+        await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too many sessions")
+        return ws
+    with bounds.counted(request, client):  # from the check on: no await lets one more past
+        granted = await _granted(request)  # after the checks: a refused upgrade keeps its secret
+        await ws.prepare(request)
+        request.app[OPEN].add(ws)
+        try:
+            await Session(request, ws, granted).serve()
+        finally:
+            request.app[OPEN].discard(ws)
     return ws
 
 
@@ -110,7 +123,7 @@ async def client_secrets(request: web.Request) -> web.Response:
         raise malformed(invalid(exc, "the body")) from exc
     if asked.session.get("type") != "transcription":
         raise malformed(
-            f"session.type {asked.session.get('type')!r}: this server mints secrets for "
+            f"session.type {quoted(asked.session.get('type'))}: this server mints secrets for "
             'transcription sessions only (type "transcription")'
         )
     config = SessionConfig().updated(asked.session)

@@ -12,6 +12,7 @@ this edge holds it, such a request is refused before its body is read.
 import asyncio
 import contextlib
 import logging
+import os
 
 from aiohttp import web
 
@@ -19,7 +20,7 @@ from aistack_contract.errors import AistackError
 from aistack_edge.bodies import is_json, read_json_body, read_spooled
 from aistack_edge.catalog import Catalog, Entry
 from aistack_edge.config import EdgeSettings
-from aistack_edge.errors import malformed, unavailable
+from aistack_edge.errors import malformed, quoted, unavailable
 from aistack_edge.observability import exchange
 from aistack_edge.observability.usage import audio_seconds
 from aistack_edge.state import CATALOG, SESSION, SETTINGS
@@ -88,10 +89,10 @@ async def _backend(catalog: Catalog, model: str | None) -> Entry:
             return entry
     if silent := await catalog.unanswered("tts"):
         raise unavailable(
-            f"no TTS backend that is up serves {model!r}; not answering: {', '.join(silent)}"
+            f"no TTS backend that is up serves {quoted(model)}; not answering: {', '.join(silent)}"
         )
     served = ", ".join(entry.card.id for entry in entries)
-    raise malformed(f"unknown TTS model {model!r}; models served now: {served}")
+    raise malformed(f"unknown TTS model {quoted(model)}; models served now: {served}")
 
 
 async def _relay(
@@ -101,7 +102,9 @@ async def _relay(
     has none)."""
     app = request.app
     timeout_s = app[SETTINGS].backend_timeout_s
-    async with tts.relay(app[SESSION], request, entry, body, timeout_s) as upstream:
+    # A read (no workload) starts no job: any id of the edge's own names it.
+    job_id = work.job_id if work else os.urandom(12).hex()
+    async with tts.relay(app[SESSION], request, entry, body, timeout_s, job_id) as upstream:
         response = web.StreamResponse(
             status=upstream.status,
             reason=upstream.reason,

@@ -17,7 +17,7 @@ from aistack_contract.events import (
     TextDelta,
 )
 from aistack_contract.models import ModelCard
-from aistack_contract.transcription import Segment, TranscribeOptions
+from aistack_contract.transcription import Logprob, Segment, TranscribeOptions
 from aistack_edge.asr import diarize
 from aistack_edge.asr.form import TranscriptionForm, Upload, read_upload
 from aistack_edge.asr.render import render
@@ -26,6 +26,7 @@ from aistack_edge.asr.transcript import (
     delta_of,
     done_of,
     info_of,
+    logprobs_of,
     result_of,
     segments_of,
     shape,
@@ -67,11 +68,12 @@ async def _transcribe(request: web.Request, translation: bool) -> web.StreamResp
     detector = detector_for(form.model, form.language, entries, form.translate)
     async with gpu_workload(request, "asr", detector or entry) as work:
         if detector is not None:
-            form.language = await _detect(request, detector, upload)
+            form.language = await _detect(request, detector, upload, work.job_id)
             entry = choose_model(form.model, form.language, entries)
             work.switch_to(entry)
             options = form.options_for(entry.card)
-        async with contextlib.aclosing(_events(request, entry, upload, options)) as events:
+        events = _events(request, entry, upload, options, work.job_id)
+        async with contextlib.aclosing(events):
             # Errors found up front (undecodable audio, say) are still HTTP errors.
             info = await info_of(events, entry.provider)
             segments = work.watch(segments_of(events, info, entry.provider))
@@ -79,13 +81,21 @@ async def _transcribe(request: web.Request, translation: bool) -> web.StreamResp
                 return await _stream(request, form, entry.card, info, segments, work)
             collected = shape([s async for s in segments], form.segment_granularity)
             exchange.of(request).audio_s = info.duration
-            return render(result_of(info, collected, form.translate), form.response_format)
+            result = result_of(info, collected, form.translate)
+            logprobs = logprobs_of(result.words or []) if _logprobs(form, entry.card) else None
+            return render(result, form.response_format, logprobs)
+
+
+def _logprobs(form: TranscriptionForm, card: ModelCard) -> bool:
+    """Whether to answer with log-probabilities: asked for, and the model has them."""
+    return form.logprobs and bool(card.supports_logprobs)
 
 
 def _events(
-    request: web.Request, entry: Entry, upload: Upload, options: TranscribeOptions
+    request: web.Request, entry: Entry, upload: Upload, options: TranscribeOptions, job_id: str
 ) -> AsyncGenerator[BackendEvent]:
-    """The events of `entry`'s backend for the upload, asked with `options`."""
+    """The events of `entry`'s backend for the upload, asked with `options`, as the
+    backend's job `job_id`."""
     app = request.app
     return asr.transcribe(
         app[SESSION],
@@ -93,16 +103,16 @@ def _events(
         upload.audio,
         upload.filename,
         options,
-        request["request_id"],
+        job_id,
         app[SETTINGS].backend_timeout_s,
     )
 
 
-async def _detect(request: web.Request, detector: Entry, upload: Upload) -> str:
+async def _detect(request: web.Request, detector: Entry, upload: Upload, job_id: str) -> str:
     """The language `detector` hears in the upload's first 30 s (one step of the
     workload: the slot is held from here to the transcription's end)."""
     asked = TranscribeOptions(model=detector.card.id, detect_only=True)
-    async with contextlib.aclosing(_events(request, detector, upload, asked)) as events:
+    async with contextlib.aclosing(_events(request, detector, upload, asked, job_id)) as events:
         info = await info_of(events, detector.provider)
         async for _ in segments_of(events, info, detector.provider):
             pass  # none: the stream's end says the backend's job has ended
@@ -135,13 +145,17 @@ async def _stream(
         )
 
     text = ""
+    wanted = _logprobs(form, card)
+    logprobs: list[Logprob] | None = [] if wanted else None
     try:
         with work.guard():
             if card.supports_streaming:
                 async for segment in segments:
                     for piece in shape([segment], form.segment_granularity):
-                        delta = delta_of(piece, text)
+                        delta = delta_of(piece, text, wanted)
                         text += delta.delta
+                        if logprobs is not None:
+                            logprobs += delta.logprobs or []
                         await send(delta)
             else:
                 await send(
@@ -160,8 +174,10 @@ async def _stream(
                     end=result.segments[-1].end if result.segments else info.duration,
                     words=result.words,
                 )
-                await send(TextDelta(delta=text, segment=span))
-        await send(done_of(info, text))
+                if logprobs is not None:
+                    logprobs = logprobs_of(result.words or [])
+                await send(TextDelta(delta=text, segment=span, logprobs=logprobs))
+        await send(done_of(info, text, logprobs))
         exchange.of(request).audio_s = info.duration
     except AistackError as error:
         await send(StreamError(error=error.body))

@@ -23,9 +23,11 @@ async def relay(
     backend: Entry,
     body: Body,
     timeout_s: float,
+    job_id: str,
 ) -> AsyncIterator[aiohttp.ClientResponse]:
-    """Send `request` on to `backend` (its path and end-to-end headers, with `body`);
-    yield the backend's 2xx response with its body still unread.
+    """Send `request` on to `backend` (its path and end-to-end headers, with `body`) as
+    the backend's job `job_id`; yield the backend's 2xx response with its body still
+    unread.
 
     A non-2xx answer raises its envelope. Leaving the block early (a client hang-up)
     closes the connection, which stops the backend's work; leaving it normally keeps
@@ -39,7 +41,7 @@ async def relay(
     headers = end_to_end(
         request.headers, drop=("Host", "Expect", "Content-Length", "Content-Encoding")
     )
-    headers[REQUEST_ID] = request["request_id"]
+    headers[REQUEST_ID] = job_id
     timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout_s)
     with backend_call("tts.request", headers, str(url.origin())):
         try:

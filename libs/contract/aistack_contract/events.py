@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, TypeAdapter
 
 from aistack_contract.errors import ErrorBody
-from aistack_contract.transcription import Segment, Word
+from aistack_contract.transcription import DurationUsage, Logprob, Segment, Word
 
 # --- public SSE events -------------------------------------------------------
 
@@ -21,6 +21,7 @@ class TextDelta(BaseModel):
     type: Literal["transcript.text.delta"] = "transcript.text.delta"
     delta: str
     segment: DeltaSegment
+    logprobs: list[Logprob] | None = None
 
 
 class TextDone(BaseModel):
@@ -28,6 +29,8 @@ class TextDone(BaseModel):
     text: str
     language: str
     duration: float
+    usage: DurationUsage
+    logprobs: list[Logprob] | None = None
 
 
 class StreamWarning(BaseModel):

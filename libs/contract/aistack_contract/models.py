@@ -15,6 +15,8 @@ class ModelCard(BaseModel):
     languages: list[str] | None = None
     supports_streaming: bool | None = None
     supports_translate: bool | None = None
+    supports_logprobs: bool | None = None
+    """ASR: whether `include[]=logprobs` gets log-probabilities (the words' own)."""
     is_routing_alias: bool | None = None
     loaded: bool | None = None
     routes_to: list[str] | None = None

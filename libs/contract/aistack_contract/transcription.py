@@ -26,6 +26,30 @@ class Segment(BaseModel):
     words: list[Word] | None = None
 
 
+class DurationUsage(BaseModel):
+    """`usage` of a result billed by the audio's length, as OpenAI's `whisper-1` has it."""
+
+    type: Literal["duration"] = "duration"
+    seconds: float
+
+
+class Logprob(BaseModel):
+    """One entry of `logprobs` (`include[]=logprobs`): a token, its log-probability and
+    its UTF-8 bytes. Whisper's token here is a word (see docs/transcriptions.md)."""
+
+    token: str
+    logprob: float
+    bytes: list[int]
+
+
+class TextResult(BaseModel):
+    """The `json` response_format: the text, and the usage and logprobs OpenAI adds."""
+
+    text: str
+    logprobs: list[Logprob] | None = None
+    usage: DurationUsage | None = None
+
+
 class TranscriptionResult(BaseModel):
     task: Literal["transcribe", "translate"] = "transcribe"
     language: str
@@ -33,6 +57,16 @@ class TranscriptionResult(BaseModel):
     text: str
     segments: list[Segment]
     words: list[Word] | None = None
+    usage: DurationUsage | None = None
+
+
+class VadParameters(BaseModel):
+    """`chunking_strategy`'s `server_vad` settings, for a backend whose VAD takes them
+    (Whisper's Silero VAD); unset ones keep the backend's own."""
+
+    threshold: float | None = Field(None, ge=0, le=1)
+    prefix_padding_ms: int | None = Field(None, ge=0)
+    silence_duration_ms: int | None = Field(None, ge=0)
 
 
 class TranscribeOptions(BaseModel):
@@ -44,6 +78,7 @@ class TranscribeOptions(BaseModel):
     temperature: float | None = None
     translate: bool = False
     word_timestamps: bool = True
+    vad: VadParameters | None = None
     detect_only: bool = False
     """Answer with the info event alone: the language detected on the audio's first
     30 s (a backend whose model can detect it: Whisper)."""

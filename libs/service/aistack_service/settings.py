@@ -8,9 +8,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ServiceSettings(BaseSettings):
     """Environment variables with the `AISTACK_` prefix. A service adds its own, host and
     port among them under names of its own (`AISTACK_ASR_WHISPER_PORT`,
-    `AISTACK_PIPER_PORT`), so that services started from one shell don't share them."""
+    `AISTACK_PIPER_PORT`), so that services started from one shell don't share them.
 
-    model_config = SettingsConfigDict(env_prefix="AISTACK_", extra="ignore", populate_by_name=True)
+    A field with a `validation_alias` is read from that name only: no `populate_by_name`,
+    which would let the edge's own `AISTACK_HOST` and `AISTACK_PORT` (the field names
+    under the prefix) move a backend onto the LAN."""
+
+    model_config = SettingsConfigDict(env_prefix="AISTACK_", extra="ignore")
 
     log_level: str = "INFO"
     trace_file: Path | None = None

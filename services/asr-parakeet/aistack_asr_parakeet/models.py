@@ -34,4 +34,5 @@ def card() -> ModelCard:
         languages=LANGUAGES,
         supports_streaming=False,
         supports_translate=False,
+        supports_logprobs=False,
     )

@@ -30,6 +30,7 @@ CARD = ModelCard(
     languages=list(postprocess.LANGUAGES),
     supports_streaming=True,
     supports_translate=False,
+    supports_logprobs=False,
 )
 
 

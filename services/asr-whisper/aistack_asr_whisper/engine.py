@@ -9,7 +9,7 @@ from typing import Any
 import ctranslate2
 
 from aistack_asr_whisper.settings import WhisperSettings
-from aistack_contract.transcription import TranscribeOptions
+from aistack_contract.transcription import TranscribeOptions, VadParameters
 
 
 def device(settings: WhisperSettings) -> str:
@@ -39,4 +39,19 @@ def transcribe_options(options: TranscribeOptions, settings: WhisperSettings) ->
     }
     if options.temperature is not None:
         kwargs["temperature"] = options.temperature
+    if options.vad is not None:
+        kwargs["vad_parameters"] = vad_parameters(options.vad)
     return kwargs
+
+
+def vad_parameters(vad: VadParameters) -> dict[str, Any]:
+    """OpenAI's `server_vad` settings as faster-whisper's Silero VadOptions: the speech
+    threshold, the silence that ends speech, and the padding kept before (and, in Silero,
+    after) it."""
+    names = {
+        "threshold": "threshold",
+        "silence_duration_ms": "min_silence_duration_ms",
+        "prefix_padding_ms": "speech_pad_ms",
+    }
+    given = vad.model_dump(exclude_none=True)
+    return {names[key]: value for key, value in given.items()}

@@ -40,6 +40,7 @@ def card(model_id: str, path: Path) -> ModelCard:
         languages=languages(name) if multilingual else ["en"],
         supports_streaming=True,
         supports_translate=multilingual,
+        supports_logprobs=True,
         size=(path / "model.bin").stat().st_size,
     )
 

