@@ -18,13 +18,13 @@ from aiohttp import web
 
 from aistack_contract.diarization import MAX_REFERENCES, Diarization
 from aistack_contract.errors import AistackError
-from aistack_contract.events import BackendInfo, StreamError, TextDone
+from aistack_contract.events import BackendInfo, StreamError
 from aistack_contract.transcription import Segment
 from aistack_edge.asr import speakers
 from aistack_edge.asr.form import TranscriptionForm, Upload
 from aistack_edge.asr.render import join_texts
 from aistack_edge.asr.routing import choose_model
-from aistack_edge.asr.transcript import info_of, segments_of
+from aistack_edge.asr.transcript import done_of, info_of, segments_of
 from aistack_edge.catalog import Entry
 from aistack_edge.errors import malformed, unavailable
 from aistack_edge.observability import exchange
@@ -186,8 +186,7 @@ async def _stream(
             texts.append(part["text"])
             await send(part)
         text = join_texts(texts)
-        done = TextDone(text=text, language=info.language, duration=info.duration)
-        await send(done.model_dump(mode="json"))
+        await send(done_of(info, text).model_dump(mode="json", exclude_none=True))
     except AistackError as error:
         await send(StreamError(error=error.body).model_dump(mode="json"))
     await response.write_eof()
