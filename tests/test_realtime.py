@@ -10,6 +10,7 @@ import base64
 import bisect
 import contextlib
 import json
+import math
 import signal
 import time
 from array import array
@@ -221,13 +222,18 @@ def silence(seconds: float) -> bytes:
 
 
 @contextlib.asynccontextmanager
-async def session(edge_url: str, **audio_input: Any) -> AsyncIterator[Any]:
-    """A connected transcription session, its `audio.input` settings updated."""
+async def session(
+    edge_url: str, include: list[str] | None = None, **audio_input: Any
+) -> AsyncIterator[Any]:
+    """A connected transcription session, its `audio.input` settings (and `include`,
+    when given) updated."""
     client = openai.AsyncOpenAI(base_url=edge_url + "/v1", api_key="unused")
     async with client.realtime.connect(extra_query={"intent": "transcription"}) as conn:
         created = await conn.recv()
         assert created.type == "session.created", created
-        update = {"type": "transcription", "audio": {"input": audio_input}}
+        update: dict[str, Any] = {"type": "transcription", "audio": {"input": audio_input}}
+        if include is not None:
+            update["include"] = include
         await conn.send({"type": "session.update", "session": update})
         updated = await conn.recv()
         assert updated.type == "session.updated", updated
@@ -314,6 +320,33 @@ async def test_manual_commit_streams_deltas_that_join_to_the_transcript(edge, se
     assert {d.item_id for d in deltas} == {committed.item_id} == {completed.item_id}
     assert "".join(d.delta for d in deltas) == completed.transcript
     assert words_in_order(SECOND, completed.transcript) >= 0.6, completed.transcript
+
+
+async def test_include_logprobs_puts_them_on_each_delta_and_the_completed_event(edge, second_pcm):
+    """As OpenAI's types have them: with the include, `logprobs: [{token, logprob,
+    bytes}]` on every delta (its tokens join to its text) and on `completed` (all of
+    them); without it, none."""
+    logprobs = ["item.input_audio_transcription.logprobs"]
+    async with session(edge.url, include=logprobs, **MANUAL) as conn:
+        await say(conn, second_pcm, paced=False)
+        await conn.send({"type": "input_audio_buffer.commit"})
+        got = await until(conn, f"{TRANSCRIPTION}.completed")
+    (completed,) = of(got, f"{TRANSCRIPTION}.completed")
+    deltas = of(got, f"{TRANSCRIPTION}.delta")
+    assert deltas and all(d.logprobs for d in deltas), deltas
+    for delta in deltas:
+        assert "".join(entry.token for entry in delta.logprobs) == delta.delta
+    assert completed.logprobs == [entry for d in deltas for entry in d.logprobs]
+    assert "".join(e.token for e in completed.logprobs) == completed.transcript
+    for entry in completed.logprobs:
+        assert entry.logprob <= 0 and math.isfinite(entry.logprob)
+        assert entry.bytes == list(entry.token.encode())
+    async with session(edge.url, **MANUAL) as conn:  # not asked: not sent
+        await say(conn, second_pcm, paced=False)
+        await conn.send({"type": "input_audio_buffer.commit"})
+        got = await until(conn, f"{TRANSCRIPTION}.completed")
+    assert all(e.logprobs is None for e in of(got, f"{TRANSCRIPTION}.delta"))
+    assert of(got, f"{TRANSCRIPTION}.completed")[0].logprobs is None
 
 
 async def test_clear_empties_the_buffer(edge, sentence_pcm, second_pcm):

@@ -23,15 +23,17 @@ from typing import Any
 from aiohttp import web
 
 from aistack_contract.errors import AistackError, ErrorKind
+from aistack_contract.transcription import Logprob
 from aistack_edge.asr.form import TranscriptionForm
 from aistack_edge.asr.render import join_texts
 from aistack_edge.asr.routing import choose_model
-from aistack_edge.asr.transcript import delta_of, info_of, segments_of
+from aistack_edge.asr.transcript import delta_of, info_of, logprobs_of, segments_of
 from aistack_edge.errors import malformed, overflow, quoted
 from aistack_edge.observability import exchange
 from aistack_edge.realtime import bounds, events
 from aistack_edge.realtime.audio import InputBuffer, to_pcm16, wav
 from aistack_edge.realtime.events import (
+    LOGPROBS,
     SessionConfig,
     TranscriptionConfig,
     error_event,
@@ -60,6 +62,8 @@ class Utterance:
     """The session's settings when it was committed (a later update is for later ones)."""
     ended: float
     """When its speech ended (server VAD) or it was committed: `time.perf_counter()`."""
+    logprobs: bool = False
+    """Whether the session asked for log-probabilities (`include`) when it was committed."""
 
 
 async def check_model(app: web.Application, config: SessionConfig) -> None:
@@ -333,7 +337,10 @@ class Session:
                 ),
             )
         given = self.config.input.transcription
-        self._waiting.append(Utterance(item_id, pcm, self.config.rate, given, time.perf_counter()))
+        logprobs = LOGPROBS in (self.config.include or [])
+        self._waiting.append(
+            Utterance(item_id, pcm, self.config.rate, given, time.perf_counter(), logprobs)
+        )
         self._wake.set()
 
     # --- utterances ------------------------------------------------------------------
@@ -352,7 +359,7 @@ class Session:
         status, outcome, wav_bytes = 499, exchange.DISCONNECT, wav(utterance.pcm, utterance.rate)
         metrics = self._obs.metrics
         try:
-            transcript, seconds = await self._run(utterance, wav_bytes, record)
+            transcript, seconds, logprobs = await self._run(utterance, wav_bytes, record)
             status, outcome = 200, "completed"
             await self._send(
                 event(
@@ -361,6 +368,7 @@ class Session:
                     content_index=0,
                     transcript=transcript,
                     usage={"type": "duration", "seconds": seconds},
+                    **_logprobs_field(logprobs),
                 )
             )
             if self._obs.toggles.metrics:
@@ -383,14 +391,19 @@ class Session:
 
     async def _run(
         self, utterance: Utterance, audio: bytes, record: exchange.Exchange
-    ) -> tuple[str, float]:
+    ) -> tuple[str, float, list[Logprob] | None]:
         """Transcribe `audio` (the utterance's WAV) in the GPU slot, sending deltas as
-        segments come: the transcript and the seconds of audio."""
+        segments come: the transcript, the seconds of audio, and the log-probabilities
+        (when asked for and the model has them; else None)."""
         app, given, item_id = self._request.app, utterance.transcription, utterance.item_id
         language = given.language_hint
         entry = choose_model(given.model, language, await app[CATALOG].of_capability("asr"))
         form = TranscriptionForm(model=given.model, language=language, prompt=given.prompt_words)
         options = form.options_for(entry.card)
+        # Log-probabilities are the words' (as on the HTTP route): the backend must send them.
+        wanted = utterance.logprobs and bool(entry.card.supports_logprobs)
+        options.word_timestamps = options.word_timestamps or wanted
+        logprobs: list[Logprob] | None = [] if wanted else None
         exchange.of(self._request).model = entry.card.id
         wait_s = self._settings.realtime_slot_wait_s
         spool = Spool()
@@ -410,23 +423,33 @@ class Session:
                 )
                 async with contextlib.aclosing(answer):
                     info = await info_of(answer, entry.provider)
-                    text, texts = "", []
+                    text, segments = "", []
                     async for segment in work.watch(segments_of(answer, info, entry.provider)):
                         if entry.card.supports_streaming:
-                            delta = delta_of(segment, text).delta
-                            text += delta
-                            await self._delta(item_id, delta)
+                            delta = delta_of(segment, text, wanted)
+                            text += delta.delta
+                            if logprobs is not None:
+                                logprobs += delta.logprobs or []
+                            await self._delta(item_id, delta.delta, delta.logprobs)
                         else:
-                            texts.append(segment.text)
+                            segments.append(segment)
         if not entry.card.supports_streaming:
-            text = join_texts(texts)
-            await self._delta(item_id, text)
+            text = join_texts([s.text for s in segments])
+            if logprobs is not None:
+                logprobs = logprobs_of([w for s in segments for w in s.words or []])
+            await self._delta(item_id, text, logprobs)
         record.audio_s = info.duration
-        return text, info.duration
+        return text, info.duration, logprobs
 
-    async def _delta(self, item_id: str, delta: str) -> None:
+    async def _delta(self, item_id: str, delta: str, logprobs: list[Logprob] | None) -> None:
         await self._send(
-            event(f"{TRANSCRIPTION}.delta", item_id=item_id, content_index=0, delta=delta)
+            event(
+                f"{TRANSCRIPTION}.delta",
+                item_id=item_id,
+                content_index=0,
+                delta=delta,
+                **_logprobs_field(logprobs),
+            )
         )
 
     async def _failed(self, item_id: str, error: AistackError) -> None:
@@ -451,3 +474,10 @@ class Session:
             return
         with contextlib.suppress(ConnectionError):
             await self._ws.send_str(json.dumps(server_event))
+
+
+def _logprobs_field(logprobs: list[Logprob] | None) -> dict[str, Any]:
+    """An event's `logprobs` as OpenAI's types have them; none when not asked for."""
+    if logprobs is None:
+        return {}
+    return {"logprobs": [entry.model_dump() for entry in logprobs]}
