@@ -167,7 +167,9 @@ async def test_memory_does_not_grow_with_the_recording(
     assert (await _diarize(senko.url, _form(twice)))[0] == 200
     grown = _vm_hwm_mb(senko) - first
     samples_mb = 2 * long_talk.duration * 16_000 * 4 / 2**20
-    assert grown < 2 * samples_mb + 100, f"peak memory grew {grown:.0f} MB"
+    # Measured: 0 to 175 MB between runs of this test on two cores (allocator and torch
+    # scratch vary); the bound catches a cost that scales with hours, not this noise.
+    assert grown < 2 * samples_mb + 300, f"peak memory grew {grown:.0f} MB"
 
 
 async def test_evicted_and_unloaded_after_the_keep_alive(senko: Service, talk: Talk) -> None:
