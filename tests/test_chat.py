@@ -17,7 +17,7 @@ from aiohttp import web
 
 from aistack_testing.asr_protocol import wait_until
 from aistack_testing.audio import silence
-from aistack_testing.edge import envelope
+from aistack_testing.edge import envelope, never_reading, until_free, until_held
 from aistack_testing.ollama import FOREVER, FakeOllama
 from aistack_testing.processes import Service, free_port
 
@@ -243,6 +243,36 @@ async def test_busy_slot_is_a_503_with_retry_after(client):
     assert "busy" in error.body["message"] and MODEL in error.body["message"]
 
 
+async def test_max_completion_tokens_limits_the_answer(client):
+    """The newer SDK's limit: llama.cpp's server ignores it (asked for 6, it wrote 501);
+    the edge sends it as `max_tokens` too."""
+    for stream in (False, True):
+        answer = await client.chat.completions.create(
+            model=MODEL,
+            messages=STORY,
+            max_completion_tokens=6,
+            extra_body=ENDLESS,
+            stream=stream,
+            **({"stream_options": {"include_usage": True}} if stream else {}),
+        )
+        if stream:
+            chunks = [chunk async for chunk in answer]
+            usage = chunks[-1].usage
+            assert chunks[-2].choices[0].finish_reason == "length"
+        else:
+            usage = answer.usage
+            assert answer.choices[0].finish_reason == "length"
+        assert usage.completion_tokens == 6, stream
+
+
+async def test_max_completion_tokens_is_sent_as_max_tokens(services, relay):
+    edge = services.start("aistack_edge", env={"AISTACK_LLM_UPSTREAMS": relay.url})
+    sent = {"model": MODEL, "messages": HELLO, "max_completion_tokens": 3}
+    status, _ = await post(edge.url, json.dumps(sent).encode())
+    assert status == 200
+    assert json.loads(relay.bodies[-1]) == {**sent, "max_tokens": 3}
+
+
 # --- keep_alive, seen by the upstream ---------------------------------------------------
 
 
@@ -324,6 +354,7 @@ async def test_no_llm_configured_is_a_503(services):
         (b'{"model": "smollm2"}', "messages"),
         (b'{"model": "smollm2", "messages": []}', "messages"),
         (b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}]}', "smollm2"),
+        (b'{"model": "smollm2", "messages": [1], "max_completion_tokens": 0}', "max_completion"),
     ],
 )
 async def test_bad_requests_are_malformed(edge, body, message_part):
@@ -484,3 +515,31 @@ async def test_chat_makes_asr_leave_the_gpu(
     async with client_of(edge) as client:
         await client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=2)
     assert await whisper_loaded(asr_whisper) is not evicted
+
+
+# --- a client that stops reading ---------------------------------------------------------
+
+
+async def test_a_client_that_never_reads_does_not_hold_the_slot(services, llm, redis_server):
+    """A long stream (700 tokens, some 170 kB of events) to a client that reads none of
+    it: the edge reads llama.cpp's events at its pace into its outbox, so the slot is
+    free once the completion has ended. On the old relay, which wrote at the client's
+    pace, the slot stayed held."""
+    key = "aistack:test-chat-never-read"
+    edge = services.start(
+        "aistack_edge",
+        env={
+            "AISTACK_LLM_UPSTREAMS": llm.url,
+            "AISTACK_REDIS_URL": redis_server.url,
+            "AISTACK_SLOT_KEY": key,
+            "AISTACK_CLIENT_WRITE_TIMEOUT_S": "600",
+        },
+    )
+    chat = {"model": MODEL, "messages": STORY, "max_tokens": 700, "stream": True, **ENDLESS}
+    with never_reading(edge.url, "/v1/chat/completions", json.dumps(chat).encode()):
+        assert MODEL in await until_held(redis_server.url, key)
+        # However long the CPU takes for 700 tokens (minutes on a loaded test machine)
+        await until_free(redis_server.url, key, limit_s=900)
+    async with client_of(edge) as client:
+        completion = await client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=4)
+    assert completion.usage.completion_tokens > 0

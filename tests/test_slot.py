@@ -12,6 +12,8 @@ import redis.asyncio
 from aistack_edge.errors import SlotBusy, SlotStoreDown
 from aistack_edge.slot import MemoryStore, RedisStore, Slot
 from aistack_edge.slot.lease import Unobserved
+from aistack_edge.slot.stores import STORE_KEPT
+from aistack_testing.redis_server import RedisServer
 
 KEY = "aistack:test-slot"
 
@@ -310,3 +312,35 @@ async def test_unreachable_redis_is_a_503_naming_redis():
         async with slot.hold("anyone"):
             pass
     assert down.value.status == 503 and "Redis" in down.value.body.message
+
+
+async def test_each_acquisition_gets_a_greater_fence(store_factory):
+    """The fencing token only grows: a backend that has seen one refuses every older."""
+    store = store_factory()
+    fences = []
+    for n in range(5):
+        fences.append(await store.try_set(f"t{n} holder", 10_000))
+        assert fences[-1] > 0
+        assert await store.release(f"t{n} holder")
+    assert fences == sorted(set(fences))
+    assert await store.try_set("held", 10_000)
+    assert await store.try_set("refused", 10_000) == 0  # held: no fence
+
+
+async def test_the_fence_grows_across_a_restart_empty(tmp_path):
+    """Redis restarted with nothing kept: the counter is gone, yet the next fencing token
+    is greater than every one before (a counter that began at 1 again would be refused
+    by every backend)."""
+    server = RedisServer(tmp_path)
+    server.start()
+    store = RedisStore(server.url, KEY, retry_after_s=5)
+    client = redis.asyncio.Redis.from_url(server.url)
+    try:
+        before = await store.try_set("before holder", 10_000)
+        await client.flushall()
+        await client.set(STORE_KEPT, "1")  # no settling: the next acquire is at once
+        assert await store.try_set("after holder", 10_000) > before
+    finally:
+        await client.aclose()
+        await store.close()
+        server.stop()

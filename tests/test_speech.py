@@ -24,6 +24,7 @@ from aiohttp import web
 
 from aistack_contract.errors import AistackError
 from aistack_edge.tts.ref_audio import RefAudioPolicy
+from aistack_testing.edge import cut_off, never_reading, until_free, until_held
 from aistack_testing.memory import PeakGrowth
 from aistack_testing.plugin import SENTENCE
 from aistack_testing.processes import free_port
@@ -511,3 +512,135 @@ def test_no_backend_at_all(module_services):
     edge = module_services.start("aistack_edge")
     envelope(speak_via(edge.url), 503, "network", "aistack")
     envelope(httpx.get(edge.url + "/v1/audio/voices"), 503, "network", "aistack")
+
+
+# --- OpenAI's newer speech fields ------------------------------------------------------
+
+
+def sse_events(lines) -> list[dict]:
+    return [json.loads(line[len("data: ") :]) for line in lines if line.startswith("data: ")]
+
+
+def test_speech_as_sse_events(client, reference_seconds):
+    """`stream_format: "sse"`: `speech.audio.delta` events of base64 audio, then one
+    `speech.audio.done` with `usage` (OpenAI's CreateSpeechResponseStreamEvent)."""
+    with client.audio.speech.with_streaming_response.create(
+        model="piper", voice="alloy", input=SENTENCE, response_format="pcm", stream_format="sse"
+    ) as answer:
+        assert answer.headers["Content-Type"].startswith("text/event-stream")
+        events = sse_events(answer.iter_lines())
+    *deltas, done = events
+    assert len(deltas) >= 1 and {event["type"] for event in deltas} == {"speech.audio.delta"}
+    pcm = b"".join(base64.b64decode(event["audio"]) for event in deltas)
+    seconds = len(pcm) / 2 / PCM_RATE
+    assert abs(seconds - reference_seconds) < 0.1 * reference_seconds + 0.15
+    assert done == {
+        "type": "speech.audio.done",
+        "usage": {"input_tokens": len(SENTENCE), "output_tokens": 0, "total_tokens": len(SENTENCE)},
+    }
+
+
+def test_speech_sse_in_wav_decodes_back(client, reference_seconds):
+    with client.audio.speech.with_streaming_response.create(
+        model="piper", voice="alloy", input=SENTENCE, response_format="wav", stream_format="sse"
+    ) as answer:
+        *deltas, done = sse_events(answer.iter_lines())
+    wav = b"".join(base64.b64decode(event["audio"]) for event in deltas)
+    assert decoded(wav)[:2] == (RATES["wav"], 1) and done["type"] == "speech.audio.done"
+
+
+def test_stream_format_is_not_relayed(client, recorder):
+    """The backend sends plain audio: the events are the edge's, for every model."""
+    with client.audio.speech.with_streaming_response.create(
+        model=QWEN, voice="vivian", input="Hello.", stream_format="sse"
+    ) as answer:
+        *deltas, done = sse_events(answer.iter_lines())
+    audio = b"".join(base64.b64decode(event["audio"]) for event in deltas)
+    assert audio == b"chunk 0;chunk 1;chunk 2;" and done["usage"]["input_tokens"] == 6
+    assert "stream_format" not in json.loads(recorder.requests[-1][3])
+    audio = client.audio.speech.create(
+        model=QWEN, voice="vivian", input="Hello.", stream_format="audio"
+    )
+    assert audio.content == b"chunk 0;chunk 1;chunk 2;"
+    assert "stream_format" not in json.loads(recorder.requests[-1][3])
+
+
+def test_a_broken_sse_stream_ends_with_an_error_event(edge):
+    body = {"model": QWEN, "voice": "vivian", "input": "break", "stream_format": "sse"}
+    with httpx.stream("POST", edge.url + "/v1/audio/speech", json=body, timeout=30) as answer:
+        events = sse_events(answer.iter_lines())
+    *deltas, error = events
+    assert {event["type"] for event in deltas} == {"speech.audio.delta"}
+    assert b"".join(base64.b64decode(event["audio"]) for event in deltas) == b"chunk 0;chunk 1;"
+    assert error["type"] == "error" and error["error"]["kind"] == "network", error
+    # The slot is kept until the backend's job is known stopped, which may come just
+    # after the stream's end: the next test must not find it busy.
+    wait_for(lambda: speak_via(edge.url).status_code == 200)
+
+
+def test_an_unknown_stream_format_is_malformed(edge):
+    message = envelope(speak_via(edge.url, stream_format="ogg"), 400, "malformed", "aistack")
+    assert "stream_format" in message
+
+
+def test_instructions_are_accepted_and_the_models_say_who_follows_them(client, edge, recorder):
+    audio = client.audio.speech.create(
+        model="piper", voice="alloy", input="Hello.", instructions="Whisper it, slowly."
+    )
+    assert decoded(audio.content)[2] > 0.3
+    client.audio.speech.create(
+        model=QWEN, voice="vivian", input="Hello.", instructions="Speak with great enthusiasm"
+    )
+    assert json.loads(recorder.requests[-1][3])["instructions"] == "Speak with great enthusiasm"
+    cards = {card["id"]: card for card in httpx.get(edge.url + "/v1/models").json()["data"]}
+    assert cards["piper"]["supports_instructions"] is False
+    assert cards[QWEN]["supports_instructions"] is True
+
+
+# --- a client that stops reading ---------------------------------------------------------
+
+
+def never_read_edge(module_services, piper, redis_server, key: str, write_timeout_s: float):
+    return module_services.start(
+        "aistack_edge",
+        env={
+            "AISTACK_TTS_BACKENDS": piper.url,
+            "AISTACK_REDIS_URL": redis_server.url,
+            "AISTACK_SLOT_KEY": key,
+            "AISTACK_CLIENT_WRITE_TIMEOUT_S": str(write_timeout_s),
+        },
+    )
+
+
+def long_speech() -> bytes:
+    """About 75 s of WAV (some 3 MB): far more than the connection's buffers hold."""
+    body = {"model": "piper", "voice": "alloy", "input": LONG * 3, "response_format": "wav"}
+    return json.dumps(body).encode()
+
+
+def test_a_client_that_never_reads_does_not_hold_the_slot(module_services, piper, redis_server):
+    """The edge reads Piper's answer at Piper's pace into its outbox, whatever the
+    client reads: the slot is free once Piper is done (Piper not stopped). On the old
+    relay, which wrote at the client's pace, the slot stayed held."""
+    key = "aistack:test-speech-never-read"
+    edge = never_read_edge(module_services, piper, redis_server, key, 600)
+    stops = piper.output().count("synthesis stopped")
+    with never_reading(edge.url, "/v1/audio/speech", long_speech()):
+        assert "tts piper" in asyncio.run(until_held(redis_server.url, key))
+        asyncio.run(until_free(redis_server.url, key, limit_s=300))
+        assert piper.output().count("synthesis stopped") == stops  # done, not stopped
+    assert speak_via(edge.url).status_code == 200
+
+
+def test_a_client_that_reads_nothing_for_the_write_timeout_is_cut_off(
+    module_services, piper, redis_server
+):
+    """A client that reads nothing for AISTACK_CLIENT_WRITE_TIMEOUT_S is a hang-up: its
+    connection is cut (the answer never ends) and the slot is free."""
+    key = "aistack:test-speech-write-timeout"
+    edge = never_read_edge(module_services, piper, redis_server, key, 3)
+    with never_reading(edge.url, "/v1/audio/speech", long_speech()) as sock:
+        asyncio.run(until_held(redis_server.url, key))
+        received = cut_off(sock, limit_s=120)
+        asyncio.run(until_free(redis_server.url, key, limit_s=120))
+    assert not received.endswith(b"0\r\n\r\n")  # cut: the chunked answer has no end

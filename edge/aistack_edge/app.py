@@ -30,7 +30,8 @@ from aistack_edge.routes import (
     transcriptions,
 )
 from aistack_edge.slot import MemoryStore, RedisStore, Slot, SlotObserver
-from aistack_edge.state import CATALOG, OBSERVABILITY, SESSION, SETTINGS, SLOT
+from aistack_edge.slot.idle import IdleCheck
+from aistack_edge.state import CATALOG, IDLE, OBSERVABILITY, SESSION, SETTINGS, SLOT
 from aistack_edge.workload import stop_watching
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         settings, catalog.backend_states, catalog.backend_restarts
     )
     app[SLOT] = _slot(settings, obs)
+    on_gpu = [*settings.asr_backends, *settings.tts_backends, *settings.llm_upstreams]
+    app[IDLE] = IdleCheck(
+        session, [*on_gpu, *settings.idle_check_backends], settings.ollama_url,
+        settings.probe_timeout_s,
+    )  # fmt: skip
     yield
     await stop_watching()
     await session.close()
@@ -95,6 +101,7 @@ def create_app(settings: EdgeSettings | None = None) -> web.Application:
     app[realtime.OPEN] = set()
     app[bounds.CLIENTS] = Counter()
     app.on_shutdown.append(realtime.close_sessions)
+    app.on_shutdown.append(stop_watching)  # before the server waits for its handlers
     app.on_response_prepare.append(echo_request_id)
     app.on_response_prepare.append(allow_origin)
     app.on_response_prepare.append(note_answered)

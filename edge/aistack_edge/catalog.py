@@ -71,7 +71,6 @@ class Catalog:
         self._fetched_at = float("-inf")
         self._lock = asyncio.Lock()
         self._unanswered: set[str] = set()
-        self._held_back: set[str] = set()
         self._probed = False
         # Per backend URL: the latest process start time seen, and the restarts counted.
         self._started: dict[str, float] = {}
@@ -83,16 +82,7 @@ class Catalog:
                 self._entries = await self._probe_all()
                 self._fetched_at = time.monotonic()
                 self._probed = True
-            if self._held_back:
-                return [e for e in self._entries if e.upstream not in self._held_back]
             return self._entries
-
-    def hold_back(self, upstream: str) -> None:
-        """Give the backend at `upstream` no new work (a cancelled job still runs there)."""
-        self._held_back.add(upstream)
-
-    def take_back(self, upstream: str) -> None:
-        self._held_back.discard(upstream)
 
     def forget(self) -> None:
         """Drop the cached answer (after a backend was found down)."""
@@ -234,12 +224,18 @@ def _from_ollama(model: dict) -> dict:
     return {"id": model["name"], "owned_by": "ollama", "provider": "Ollama"}
 
 
+# vLLM-Omni's speech API passes `instructions` on to the model (Qwen3-TTS follows them):
+# its listing, OpenAI's shape, cannot say so itself.
+_FOLLOWS_INSTRUCTIONS = {"vllm"}
+
+
 def _card(capability: Capability, raw: dict, provider: str | None) -> ModelCard | None:
     """A backend's listing entry as our card; OpenAI-style entries lack capabilities."""
+    known: dict = {"owned_by": "unknown", "provider": provider}
+    if capability == "tts" and raw.get("owned_by") in _FOLLOWS_INSTRUCTIONS:
+        known["supports_instructions"] = True
     try:
-        return ModelCard.model_validate(
-            {"owned_by": "unknown", "provider": provider, **raw, "capabilities": [capability]}
-        )
+        return ModelCard.model_validate({**known, **raw, "capabilities": [capability]})
     except ValidationError:
         log.warning("skipping a malformed %s model card: %r", capability, raw)
         return None

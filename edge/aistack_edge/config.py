@@ -57,8 +57,19 @@ class EdgeSettings(BaseSettings):
     swap_timeout_s: float = Field(2.0, gt=0)
     """How long each eviction call may take before it is given up (and logged)."""
     stop_grace_s: float = Field(10.0, gt=0)
-    """After an early end, how long the slot waits for the backend to stop the job;
-    past it, that backend gets no new work until the job has stopped."""
+    """After an early end, how long the backend has to stop the job before the edge
+    logs it as stuck (and counts an overrun); the slot stays held until it has stopped."""
+    idle_check: bool = True
+    """After taking the slot, wait until no backend on its GPU runs a job (from any edge)."""
+    idle_wait_s: float = Field(2.0, ge=0)
+    """How long a workload that holds the slot waits for the GPU's backends to be idle
+    (AISTACK_SLOT_WAIT_S when longer) before a 503 busy."""
+    idle_check_backends: UrlList = []
+    """More backends on this slot's GPU whose running jobs the idle check reads: those
+    that other edges route to and this one does not."""
+    client_write_timeout_s: float = Field(30.0, gt=0)
+    """A client that reads nothing of its answer for this long is taken as gone: its
+    connection is closed (the answer is read from the backend meanwhile all the same)."""
 
     # Live transcription sessions (the Realtime API over WebSocket, /v1/realtime).
     realtime_queue: int = Field(4, ge=1)
@@ -99,7 +110,12 @@ class EdgeSettings(BaseSettings):
     """Append each finished span to this file as a JSON line (tests, debugging)."""
 
     @field_validator(
-        "asr_backends", "tts_backends", "llm_upstreams", "diarize_backends", mode="before"
+        "asr_backends",
+        "tts_backends",
+        "llm_upstreams",
+        "idle_check_backends",
+        "diarize_backends",
+        mode="before",
     )
     @classmethod
     def _split_urls(cls, value: object) -> object:

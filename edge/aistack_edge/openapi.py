@@ -112,6 +112,16 @@ _SPEECH_BODY: Schema = {
         "voice": {"type": "string", "examples": ["alloy"]},
         "response_format": {"type": "string", "examples": ["wav", "mp3"]},
         "speed": {"type": "number"},
+        "instructions": {
+            "type": "string",
+            "description": "how to speak: followed by models whose card says "
+            "`supports_instructions`, accepted by every model",
+        },
+        "stream_format": {
+            "enum": ["audio", "sse"],
+            "description": "audio: the audio bytes; sse: `speech.audio.delta` events (base64 "
+            "audio) and a last `speech.audio.done` with `usage`",
+        },
         "ref_audio": {
             "type": "string",
             "description": "a data: URL, or a file inside AISTACK_TTS_REF_AUDIO_DIR",
@@ -138,6 +148,11 @@ _CHAT_BODY: Schema = {
         },
         "stream": {"type": "boolean"},
         "max_tokens": {"type": "integer", "minimum": 1},
+        "max_completion_tokens": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "sent on as `max_tokens` too, for upstreams that know only that",
+        },
         "temperature": {"type": "number", "minimum": 0, "maximum": 2},
     },
     "additionalProperties": True,
@@ -173,7 +188,11 @@ _MODEL_QUERY = {"name": "model", "in": "query", "required": False, "schema": _TE
 
 
 def _paths() -> Schema:
-    audio = {"description": "the backend's answer, relayed", "content": {"*/*": {}}}
+    audio = {
+        "description": "the backend's answer, relayed; with `stream_format: sse`, OpenAI's "
+        "speech stream events",
+        "content": {"*/*": {}, "text/event-stream": {}},
+    }
     return {
         "/health": {
             "get": _operation(

@@ -1,15 +1,20 @@
 """The one path every GPU workload takes, whatever its capability.
 
     refuse_if_busy ─▶ (the route reads and validates its body, finds its Entry)
-        ─▶ gpu_workload: hold the slot ─▶ make room ─▶ the route's upstream call
+        ─▶ gpu_workload: hold the slot (its fencing token goes with every backend call)
+        ─▶ idle before start: no backend on the GPU runs a job (else wait, else 503)
+        ─▶ make room (Ollama: until its models are gone) ─▶ the route's upstream call
         ─▶ the end: whole, or early (hang-up, timeout, error, lease lost)
         ─▶ early: cancel the backend's job, keep the slot until it has stopped
+           (past AISTACK_STOP_GRACE_S too: logged and shown, never released on a timer;
+           a backend on the service shell exits, and its process gone is stopped)
         ─▶ release
 
 A route says only what is its own: how to parse, which upstream call, how to render.
 The slot covers the work, not the HTTP exchange: a backend stops at its next step after
 its connection closes, so an early end asks it to stop the job (`DELETE /jobs/{id}` of
-the internal protocol) and holds the slot until it says it has. A lease found lost
+the internal protocol) and holds the slot until it says it has; a backend without that
+protocol (vLLM, Ollama) is asked what it runs (`slot.idle`). A lease found lost
 interrupts the workload at once: the route's upstream wait raises LeaseLost (a 503, or
 an SSE error event once the answer has started).
 """
@@ -18,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TypeVar
 
@@ -29,16 +35,19 @@ from aistack_contract.errors import AistackError, ErrorKind
 from aistack_contract.jobs import JOBS_PATH, JobState
 from aistack_contract.models import Capability
 from aistack_edge.catalog import Entry
-from aistack_edge.hotswap import make_room
+from aistack_edge.hotswap import make_room, unload_ollama
 from aistack_edge.observability import exchange
 from aistack_edge.slot import Lease
-from aistack_edge.state import CATALOG, OBSERVABILITY, SESSION, SETTINGS, SLOT
+from aistack_edge.slot.fencing import fenced
+from aistack_edge.slot.idle import GpuBusy
+from aistack_edge.state import IDLE, OBSERVABILITY, SESSION, SETTINGS, SLOT
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 _STILL_RUNNING_WAIT_S = 5.0
+_ASK_AGAIN_S = 0.1  # between stop requests that got no answer, and idle readings
 
 
 class LeaseLost(AistackError):
@@ -167,12 +176,20 @@ async def gpu_workload(
     job_id = os.urandom(12).hex()
     log.info("request %s: %s job %s", request_id, capability, job_id)
     holder = f"{capability} {entry.card.id} (job {job_id})"
+    settings = app[SETTINGS]
+    idle_wait_s = max(settings.idle_wait_s, settings.slot_wait_s if wait_s is None else wait_s)
     async with contextlib.AsyncExitStack() as held:
         lease = await held.enter_async_context(app[SLOT].hold(holder, wait_s))
+        held.enter_context(fenced(lease.fence))
         work = Workload(entry, job_id, lease, held.aclose, last_step, record)
+        if settings.idle_check:
+            with work.guard():
+                await app[IDLE].wait_idle(idle_wait_s, settings.retry_after_s)
         try:
             with work.guard():
                 await make_room(app, capability, entry.upstream)
+                if settings.idle_check and capability != "llm" and settings.swap_policy != "shared":
+                    await app[IDLE].wait_ollama_idle(idle_wait_s, settings.retry_after_s)
                 yield work
         finally:
             if not work.completed:
@@ -195,47 +212,94 @@ async def _uncancelled(call: Awaitable[None]) -> None:
 
 
 async def _stop_job(app: web.Application, work: Workload) -> None:
-    """Ask the backend to stop the job and wait until it has, up to the grace time;
-    past it, the backend gets no new work until the job has stopped."""
-    settings, session = app[SETTINGS], app[SESSION]
-    grace_s = settings.stop_grace_s
-    url = work.entry.upstream + JOBS_PATH.format(job_id=work.job_id)
-    running = await _ask_stop(session, url, grace_s)
-    if not running:
+    """Ask the backend to stop the job and wait until it has. Past the grace, the job is
+    logged as stuck and shown (admin status, /metrics), and the slot stays held: a
+    backend on the service shell exits when its job outlives its own grace after the
+    cancel (its supervisor brings it back), and a process gone runs nothing."""
+    settings = app[SETTINGS]
+    began = time.monotonic()
+    if await _stopped_within(app, work, settings.stop_grace_s):
         return
     log.error(
-        "%s did not stop job %s within %g s: it gets no new work until it has",
+        "%s did not stop job %s within %g s: the GPU slot stays held until it has",
         work.entry.provider,
         work.job_id,
-        grace_s,
+        settings.stop_grace_s,
     )
     app[OBSERVABILITY].stop_overrun()
-    catalog = app[CATALOG]
-    catalog.hold_back(work.entry.upstream)
-
-    async def watch_until_stopped() -> None:
-        while await _ask_stop(session, url, _STILL_RUNNING_WAIT_S):
-            continue  # each ask waits up to its time for the job to end
-        catalog.take_back(work.entry.upstream)
-        log.info("%s stopped job %s: it takes work again", work.entry.provider, work.job_id)
-
-    _background(asyncio.create_task(watch_until_stopped()))
+    with app[SLOT].stuck_on(work.entry.upstream, work.job_id):
+        watch = asyncio.create_task(_until_stopped(app, work))
+        _background(watch)  # ended at shutdown: the edge's lease ends with it
+        await watch
+    log.info(
+        "%s stopped job %s after %.1f s: the GPU slot is released",
+        work.entry.provider, work.job_id, time.monotonic() - began,
+    )  # fmt: skip
 
 
-async def _ask_stop(session: aiohttp.ClientSession, url: str, wait_s: float) -> bool:
-    """Whether the job at `url` still runs after a stop request that waits `wait_s`.
+async def _until_stopped(app: web.Application, work: Workload) -> None:
+    while not await _stopped_within(app, work, _STILL_RUNNING_WAIT_S):
+        continue
 
-    A backend that doesn't speak the jobs protocol (Ollama, vLLM) has only the closed
-    connection to stop it; one that can't be reached is not computing for us."""
+
+async def _stopped_within(app: web.Application, work: Workload, wait_s: float) -> bool:
+    """Whether the job has stopped within `wait_s` of asking it to."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    while True:
+        if await _ask_stop(app, work, max(0.0, deadline - loop.time())):
+            return True
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(_ASK_AGAIN_S)
+
+
+async def _ask_stop(app: web.Application, work: Workload, wait_s: float) -> bool:
+    """Whether the job at its backend has stopped, asked to stop and waited up to
+    `wait_s`. A backend that doesn't speak the jobs protocol (vLLM, Ollama) is asked
+    what it runs instead; one that refuses the connection runs nothing (its process is
+    gone); one that does not answer at all (hung) is taken as stopped, logged: it
+    computes nothing meanwhile, and holding the slot for it would hold the request's
+    answer too."""
+    session = app[SESSION]
+    url = work.entry.upstream + JOBS_PATH.format(job_id=work.job_id)
     timeout = aiohttp.ClientTimeout(total=wait_s + 5)
     try:
         async with session.delete(url, params={"wait": str(wait_s)}, timeout=timeout) as r:
-            if r.status != 200:
-                return False
-            return JobState.model_validate_json(await r.read()).running
+            if r.status == 200:
+                return not JobState.model_validate_json(await r.read()).running
+            if r.status not in (404, 405):
+                raise aiohttp.ClientResponseError(r.request_info, (), status=r.status)
+    except aiohttp.ClientConnectorError:
+        return True
     except (aiohttp.ClientError, TimeoutError, ValidationError) as exc:
-        log.info("no job state from %s: %s", url, str(exc) or type(exc).__name__)
+        log.warning("no job state from %s: %s", url, str(exc) or type(exc).__name__)
+        return True
+    return await _idle_without_jobs(app, work.entry, wait_s)
+
+
+async def _idle_without_jobs(app: web.Application, entry: Entry, wait_s: float) -> bool:
+    """Whether a backend without the jobs protocol runs nothing, within `wait_s`: Ollama
+    once its models are unloaded (it tears a runner down only after its requests end),
+    any other by what it reports (vLLM's metrics)."""
+    settings, idle = app[SETTINGS], app[IDLE]
+    try:
+        if entry.upstream == settings.ollama_url:
+            await unload_ollama(app[SESSION], entry.upstream, settings.swap_timeout_s)
+            await idle.wait_ollama_idle(wait_s, settings.retry_after_s)
+        else:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + wait_s
+            while (await idle.read(entry.upstream)).busy:
+                if loop.time() >= deadline:
+                    return False
+                await asyncio.sleep(_ASK_AGAIN_S)
+    except GpuBusy:
         return False
+    except (aiohttp.ClientError, TimeoutError, ValueError, KeyError) as exc:
+        log.info("no job count from %s: %s", entry.upstream, str(exc) or type(exc).__name__)
+        return False
+    return True
 
 
 _BACKGROUND: set[asyncio.Task] = set()
@@ -246,9 +310,10 @@ def _background(task: asyncio.Task) -> None:
     task.add_done_callback(_BACKGROUND.discard)
 
 
-async def stop_watching() -> None:
-    """At shutdown: end the watches of held-back backends (before the session they ask
-    with is closed)."""
+async def stop_watching(app: web.Application | None = None) -> None:
+    """At shutdown: end the watches of stuck jobs (their workloads then release the slot,
+    as the edge's exit would by the lease's TTL), before the session they ask with is
+    closed."""
     for task in set(_BACKGROUND):
         task.cancel()
     await asyncio.gather(*_BACKGROUND, return_exceptions=True)

@@ -60,6 +60,11 @@ async def _slot(app: web.Application) -> dict:
         "holder": None,
         "held_s": None,
         "error": None,
+        # Held past the stop grace for jobs that have not stopped: by what, since when.
+        "stuck": [
+            {"backend": s.backend, "job": s.job, "for_s": round(time.time() - s.since, 1)}
+            for s in slot.stuck
+        ],
     }
     try:
         holding = await slot.holding()

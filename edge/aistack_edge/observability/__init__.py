@@ -217,6 +217,12 @@ class Observability:
         if record is not None:
             self.metrics.child(self.metrics.backend_stuck, record.capability).inc()
 
+    def stuck(self, backend: str, since: float | None) -> None:
+        if since is not None:
+            self.metrics.slot_stuck.labels(backend).set(since)
+        else:
+            self.metrics.slot_stuck.remove(backend)
+
     def released(self, held_s: float) -> None:
         record = exchange.current()
         if record is None:

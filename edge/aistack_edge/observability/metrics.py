@@ -141,6 +141,13 @@ class EdgeMetrics:
             ["capability"],
             registry=registry,
         )
+        self.slot_stuck = Gauge(
+            "aistack_slot_stuck_since_seconds",
+            "Unix time since which this edge holds the GPU slot past AISTACK_STOP_GRACE_S "
+            "for a cancelled job that has not stopped, by backend (absent: none)",
+            ["backend"],
+            registry=registry,
+        )
         self.asr_audio = Counter(
             "aistack_asr_audio_seconds",
             "Seconds of audio transcribed",

@@ -41,6 +41,7 @@ from aistack_edge.realtime.events import (
     new_id,
 )
 from aistack_edge.realtime.vad import ServerVad, Turn
+from aistack_edge.relay import message_outbox
 from aistack_edge.state import CATALOG, OBSERVABILITY, SESSION, SETTINGS
 from aistack_edge.upstreams import asr
 from aistack_edge.workload import gpu_workload
@@ -101,6 +102,7 @@ class Session:
         self._last_item: str | None = None
         self._waiting: deque[Utterance] = deque()
         self._wake = asyncio.Event()
+        self._outbox = message_outbox(request, ws)
         self._listen()
 
     async def serve(self) -> None:
@@ -122,6 +124,7 @@ class Session:
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
+            await self._outbox.cancel()
             metrics.realtime_sessions.dec()
 
     # --- client events ---------------------------------------------------------------
@@ -469,11 +472,12 @@ class Session:
         await self._send(error_event(error, event_id))
 
     async def _send(self, server_event: dict[str, Any]) -> None:
-        """Send one event; to a client that has gone, nothing (the session is ending)."""
+        """Queue one event for the client: never waits on it, so a client that stops
+        reading cannot hold an utterance's slot (`relay`). To a client that has gone,
+        nothing (the session is ending)."""
         if self._ws.closed:
             return
-        with contextlib.suppress(ConnectionError):
-            await self._ws.send_str(json.dumps(server_event))
+        await self._outbox.put(json.dumps(server_event).encode())
 
 
 def _logprobs_field(logprobs: list[Logprob] | None) -> dict[str, Any]:

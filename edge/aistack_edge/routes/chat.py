@@ -1,7 +1,9 @@
 """POST /v1/chat/completions: proxied to the LLM upstream that serves the model.
 
-The body passes through unchanged. A streamed answer is relayed event by event as it
-arrives; the GPU slot is held until its end, and a client that hangs up closes the
+The body passes through unchanged, but for `max_completion_tokens`, also sent as
+`max_tokens` (`llm.with_max_tokens`). A streamed answer is relayed event by event as it
+arrives, read at the upstream's pace (a slow client reads it from the edge's outbox:
+`relay`); the GPU slot is held until its end, and a client that hangs up closes the
 upstream request at once. Ollama's OpenAI-compatible endpoint ignores `keep_alive`: once
 an answer of Ollama's has ended, its model's timer is set through Ollama's own API with
 the request's `keep_alive` (else AISTACK_LLM_KEEP_ALIVE)."""
@@ -20,6 +22,7 @@ from aistack_edge.hotswap import keep_loaded
 from aistack_edge.observability import exchange
 from aistack_edge.observability.tracing import backend_call
 from aistack_edge.observability.usage import note_events, note_usage
+from aistack_edge.relay import deliver, outbox
 from aistack_edge.state import CATALOG, SESSION, SETTINGS
 from aistack_edge.upstreams import llm
 from aistack_edge.upstreams.http import end_to_end
@@ -42,6 +45,9 @@ def read_chat(body: bytes) -> dict:
         raise malformed("`model` is required: the id of an LLM model from /v1/models")
     if not isinstance(chat.get("messages"), list) or not chat["messages"]:
         raise malformed("`messages` is required: a non-empty list of chat messages")
+    limit = chat.get("max_completion_tokens")
+    if limit is not None and (type(limit) is not int or limit < 1):
+        raise malformed("`max_completion_tokens` must be a positive integer")
     return chat
 
 
@@ -83,6 +89,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     refuse_if_busy(request)
     body = await read_json_body(request, settings.max_json_bytes)
     chat = read_chat(body)
+    body = llm.with_max_tokens(body, chat)
     entry = await _entry(app, chat["model"])
     last_step = None
     if entry.upstream == settings.ollama_url:
@@ -114,7 +121,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                     await work.finish()
                     note_usage(exchange.of(request), data)
                     headers = end_to_end(response.headers, drop=_OWN_HEADERS)
-                    answer = web.Response(body=data, status=response.status, headers=headers)
+                    whole = web.Response(body=data, status=response.status, headers=headers)
+                    answer = await deliver(request, whole)
             finally:
                 response.close()
         return answer
@@ -130,16 +138,16 @@ async def _relay(
     )
     await relay.prepare(request)
     record = exchange.of(request)
-    try:
-        with work.guard():
-            async with contextlib.aclosing(llm.events(response, entry)) as events:
-                async for chunk in work.watch(events):
-                    note_events(record, chunk)
-                    if chunk.rstrip().endswith(_DONE):
-                        await work.finish()  # a client may send its next request now
-                    await relay.write(chunk)
-    except AistackError as error:
-        envelope = ErrorEnvelope(error=error.body).model_dump_json()
-        await relay.write(f"data: {envelope}\n\n".encode())
-    await relay.write_eof()
+    async with outbox(request, relay) as box:
+        try:
+            with work.guard():
+                async with contextlib.aclosing(llm.events(response, entry)) as events:
+                    async for chunk in work.watch(events):
+                        note_events(record, chunk)
+                        if chunk.rstrip().endswith(_DONE):
+                            await work.finish()  # a client may send its next request now
+                        await box.put(chunk)
+        except AistackError as error:
+            envelope = ErrorEnvelope(error=error.body).model_dump_json()
+            await box.put(f"data: {envelope}\n\n".encode())
     return relay

@@ -33,6 +33,7 @@ from aistack_edge.asr.transcript import (
 )
 from aistack_edge.catalog import Entry
 from aistack_edge.observability import exchange
+from aistack_edge.relay import Outbox, deliver, outbox
 from aistack_edge.state import CATALOG, SESSION, SETTINGS
 from aistack_edge.upstreams import asr
 from aistack_edge.workload import Workload, continue_unless_busy, gpu_workload, refuse_if_busy
@@ -83,7 +84,8 @@ async def _transcribe(request: web.Request, translation: bool) -> web.StreamResp
             exchange.of(request).audio_s = info.duration
             result = result_of(info, collected, form.translate)
             logprobs = logprobs_of(result.words or []) if _logprobs(form, entry.card) else None
-            return render(result, form.response_format, logprobs)
+            answer = render(result, form.response_format, logprobs)
+    return await deliver(request, answer)
 
 
 def _logprobs(form: TranscriptionForm, card: ModelCard) -> bool:
@@ -138,11 +140,25 @@ async def _stream(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
     )
     await response.prepare(request)
+    async with outbox(request, response) as box:
+        await _send_events(request, form, card, info, segments, work, box)
+    return response
+
+
+async def _send_events(
+    request: web.Request,
+    form: TranscriptionForm,
+    card: ModelCard,
+    info: BackendInfo,
+    segments: AsyncIterator[Segment],
+    work: Workload,
+    box: Outbox,
+) -> None:
+    """The stream's events, put in `box` as the backend's segments come (at the
+    backend's pace: `box` never waits on the client)."""
 
     async def send(event: BaseModel) -> None:
-        await response.write(
-            b"data: " + event.model_dump_json(exclude_none=True).encode() + b"\n\n"
-        )
+        await box.put(b"data: " + event.model_dump_json(exclude_none=True).encode() + b"\n\n")
 
     text = ""
     wanted = _logprobs(form, card)
@@ -181,5 +197,3 @@ async def _stream(
         exchange.of(request).audio_s = info.duration
     except AistackError as error:
         await send(StreamError(error=error.body))
-    await response.write_eof()
-    return response

@@ -10,7 +10,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -38,6 +38,10 @@ class SlotObserver(Protocol):
     def refused(self, waited_s: float) -> None: ...
     def released(self, held_s: float) -> None: ...
     def lost(self) -> None: ...
+    def stuck(self, backend: str, since: float | None) -> None:
+        """The slot is held past the stop grace by `backend`'s job since `since` (wall
+        clock); None: no longer."""
+        ...
 
 
 class Unobserved:
@@ -55,6 +59,19 @@ class Unobserved:
     def lost(self) -> None:
         pass
 
+    def stuck(self, backend: str, since: float | None) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class Stuck:
+    """A cancelled job that did not stop within the grace: the slot stays held for it."""
+
+    backend: str
+    job: str
+    since: float
+    """Wall clock."""
+
 
 @dataclass(frozen=True)
 class Holding:
@@ -69,6 +86,8 @@ class Lease:
     token: str
     holder: str
     acquired_at: float = field(default_factory=time.monotonic)
+    fence: int = 0
+    """The fencing token of this acquisition: greater than any before it."""
     lost: bool = False
     _when_lost: list[Callable[[], None]] = field(default_factory=list)
 
@@ -114,6 +133,8 @@ class Slot:
         self._ours: Lease | None = None
         self._taking = False
         self._orphans: set[asyncio.Task[None]] = set()
+        self.stuck: list[Stuck] = []
+        """Jobs this edge holds the slot for past the stop grace (admin status, /metrics)."""
 
     @property
     def waiting(self) -> int:
@@ -136,6 +157,19 @@ class Slot:
     async def settling_s(self) -> float:
         """How long nobody may take the slot yet, the store having just started empty."""
         return await self.store.settling_ms(self._ttl_ms) / 1000
+
+    @contextlib.contextmanager
+    def stuck_on(self, backend: str, job: str) -> Iterator[None]:
+        """For the block, the slot is held for `backend`'s `job`, past the stop grace."""
+        entry = Stuck(backend, job, time.time())
+        self.stuck.append(entry)
+        self.observer.stuck(backend, entry.since)
+        try:
+            yield
+        finally:
+            self.stuck.remove(entry)
+            if not any(other.backend == backend for other in self.stuck):
+                self.observer.stuck(backend, None)
 
     def busy_here(self) -> bool:
         """Whether `refuse_if_busy` would refuse now."""
@@ -207,11 +241,11 @@ class Slot:
         answer lost) may have set the key all the same: that token is released."""
         token, asked_at = _token(holder), time.monotonic()
         try:
-            taken = await self.store.try_set(token, self._ttl_ms)
+            fence = await self.store.try_set(token, self._ttl_ms)
         except BaseException:
             self._release_orphan(token)
             raise
-        return Lease(token, holder, acquired_at=asked_at) if taken else None
+        return Lease(token, holder, acquired_at=asked_at, fence=fence) if fence else None
 
     def _release_orphan(self, token: str) -> None:
         task = asyncio.create_task(self._release(Lease(token, "an acquisition cut short")))

@@ -54,15 +54,31 @@ local function settling()
 end
 """
 
-# Take the slot unless it is settling (-1) or held (0).
+# The next fencing token (KEYS[4]): INCR, and never less than Redis' clock in
+# microseconds, so that it still grows after Redis restarted empty (a counter alone
+# would begin at 1 again, and every backend would refuse the new holders).
+_FENCE = """
+local function next_fence()
+  local now = redis.call('time')
+  local floor = tonumber(now[1]) * 1000000 + tonumber(now[2])
+  local last = tonumber(redis.call('get', KEYS[4]) or '0')
+  if floor > last + 1 then
+    return redis.call('incrby', KEYS[4], string.format('%d', floor - last))
+  end
+  return redis.call('incr', KEYS[4])
+end
+"""
+
+# Take the slot unless it is settling (-1) or held (0); taken, its fencing token (> 0).
 _TAKE = (
     _SETTLING
+    + _FENCE
     + """
 if settling() > 0 then
   return -1
 end
 if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return 1
+  return next_fence()
 end
 return 0
 """
@@ -84,9 +100,10 @@ return 0
 
 
 class LeaseStore(Protocol):
-    async def try_set(self, token: str, ttl_ms: int) -> bool:
-        """Take the lease for `token` if nobody holds it; SlotSettling when the store
-        cannot tell yet (it has just started empty)."""
+    async def try_set(self, token: str, ttl_ms: int) -> int:
+        """Take the lease for `token` if nobody holds it: its fencing token (a number
+        greater than any given before), or 0 when someone holds it; SlotSettling when
+        the store cannot tell yet (it has just started empty)."""
         ...
 
     async def renew(self, token: str, ttl_ms: int) -> bool:
@@ -108,7 +125,7 @@ class RedisStore:
 
     def __init__(self, url: str, key: str, retry_after_s: int) -> None:
         self._client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-        self._keys = [key, STORE_KEPT, STORE_SETTLING]
+        self._keys = [key, STORE_KEPT, STORE_SETTLING, f"{key}:fence"]
         self._key = key
         self._retry_after_s = retry_after_s
         self._take = self._client.register_script(_TAKE)
@@ -122,11 +139,11 @@ class RedisStore:
         except RedisError as exc:
             raise SlotStoreDown(str(exc) or type(exc).__name__, self._retry_after_s) from exc
 
-    async def try_set(self, token: str, ttl_ms: int) -> bool:
-        taken = await self._call(self._take(keys=self._keys, args=[token, ttl_ms]))
+    async def try_set(self, token: str, ttl_ms: int) -> int:
+        taken = int(await self._call(self._take(keys=self._keys, args=[token, ttl_ms])))
         if taken == -1:
             raise SlotSettling(self._retry_after_s)
-        return bool(taken)
+        return taken
 
     async def renew(self, token: str, ttl_ms: int) -> bool:
         return bool(await self._call(self._renew(keys=self._keys[:2], args=[token, ttl_ms])))
@@ -139,7 +156,8 @@ class RedisStore:
         return value.decode() if value is not None else None
 
     async def settling_ms(self, ttl_ms: int) -> int:
-        return int(await self._call(self._settling(keys=self._keys, args=["", ttl_ms])))
+        keys = self._keys[:3]
+        return int(await self._call(self._settling(keys=keys, args=["", ttl_ms])))
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -151,17 +169,20 @@ class MemoryStore:
     def __init__(self) -> None:
         self._token: str | None = None
         self._expires = 0.0
+        self._fence = 0
 
     def _live(self) -> str | None:
         if self._token is not None and time.monotonic() >= self._expires:
             self._token = None
         return self._token
 
-    async def try_set(self, token: str, ttl_ms: int) -> bool:
+    async def try_set(self, token: str, ttl_ms: int) -> int:
         if self._live() is not None:
-            return False
+            return 0
         self._token, self._expires = token, time.monotonic() + ttl_ms / 1000
-        return True
+        # Never less than the clock (µs), as in Redis: it grows across edge restarts too.
+        self._fence = max(self._fence + 1, time.time_ns() // 1000)
+        return self._fence
 
     async def renew(self, token: str, ttl_ms: int) -> bool:
         if self._live() not in (token, None):

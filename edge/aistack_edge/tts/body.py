@@ -8,6 +8,7 @@ from aistack_edge.errors import malformed
 from aistack_edge.tts.ref_audio import RefAudioPolicy
 
 REF_AUDIO = "ref_audio"
+STREAM_FORMATS = ("audio", "sse")
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,9 @@ class SpeechBody:
     model: str | None
     characters: int | None = None
     """The length of its `input` text."""
+    sse: bool = False
+    """`stream_format: "sse"`: the edge streams the audio as events (`tts.sse`); the
+    field is taken out of what is relayed, so the backend sends plain audio."""
 
 
 def prepare(raw: bytes, policy: RefAudioPolicy) -> SpeechBody:
@@ -43,7 +47,14 @@ def prepare(raw: bytes, policy: RefAudioPolicy) -> SpeechBody:
     model = fields.get("model")
     if model is not None and not isinstance(model, str):
         raise malformed("model must be a string")
+    stream_format = fields.get("stream_format", "audio")
+    if stream_format not in STREAM_FORMATS:
+        raise malformed(f"stream_format must be one of {', '.join(STREAM_FORMATS)}")
+    if "stream_format" in fields:
+        del fields["stream_format"]  # the backend streams audio; events are the edge's
+        changed = True
     if changed:
         raw = json.dumps(fields, ensure_ascii=False).encode()
     text = fields.get("input")
-    return SpeechBody(raw, model, len(text) if isinstance(text, str) else None)
+    characters = len(text) if isinstance(text, str) else None
+    return SpeechBody(raw, model, characters, sse=stream_format == "sse")

@@ -1,5 +1,6 @@
 """The client of OpenAI-compatible chat upstreams: llama.cpp's server, vLLM, Ollama's /v1."""
 
+import json
 import re
 from collections.abc import AsyncIterator
 
@@ -22,6 +23,19 @@ def broken(backend: Entry, exc: BaseException) -> AistackError:
         f"{backend.provider} at {backend.upstream} broke off the completion: {detail}",
         backend.provider,
     )
+
+
+def with_max_tokens(body: bytes, chat: dict) -> bytes:
+    """`body`, with `max_tokens` set to `max_completion_tokens` when that is given.
+
+    The newer name is ignored by the embedded LLM (llama-cpp-python's server: its
+    `CreateChatCompletionRequest`, llama_cpp/server/types.py, has only `max_tokens`) and
+    by Ollama's OpenAI endpoint (its `ChatCompletionRequest`, openai/openai.go, likewise);
+    vLLM takes either, the newer first. Any other body passes on byte for byte."""
+    limit = chat.get("max_completion_tokens")
+    if limit is None or chat.get("max_tokens") == limit:
+        return body
+    return json.dumps({**chat, "max_tokens": limit}, ensure_ascii=False).encode()
 
 
 async def post_chat(

@@ -16,7 +16,7 @@ from aistack_asr.settings import AsrSettings
 from aistack_asr.upload import read_transcribe_body
 from aistack_contract.errors import AistackError, ErrorKind
 from aistack_contract.events import BackendDone, BackendError, BackendInfo, encode_backend_event
-from aistack_contract.jobs import JobCancelled, TrackedJob
+from aistack_contract.jobs import FENCE_HEADER, JobCancelled, TrackedJob, fence_of
 from aistack_contract.languages import hint_for
 from aistack_contract.models import ModelList
 from aistack_contract.transcription import TranscribeOptions
@@ -35,19 +35,6 @@ async def info(request: web.Request) -> web.Response:
     return web.json_response(ModelList(data=cards).model_dump(mode="json", exclude_none=True))
 
 
-async def status(request: web.Request) -> web.Response:
-    """Debugging aid: worker threads running, models loaded and in use."""
-    service = request.app[SERVICE]
-    return web.json_response(
-        {
-            "jobs": service.running_jobs(),
-            "job_log": service.job_log(),
-            "loaded": sorted(service.cache.loaded()),
-            "in_use": service.cache.in_use(),
-        }
-    )
-
-
 async def evict(request: web.Request) -> web.Response:
     evicted = await asyncio.to_thread(request.app[SERVICE].cache.evict_idle)
     if evicted:
@@ -59,7 +46,8 @@ async def transcribe(request: web.Request) -> web.StreamResponse:
     service = request.app[SERVICE]
     # Tracked from its arrival: a stop that comes while the upload is read or decoded
     # keeps the work from starting, and one that comes later waits for it to end.
-    with service.jobs.track(request[REQUEST_ID]) as tracked:
+    fence = fence_of(request.headers.get(FENCE_HEADER))
+    with service.jobs.track(request[REQUEST_ID], fence) as tracked:
         try:
             return await _transcribe(request, service, tracked)
         except JobCancelled:
@@ -97,7 +85,6 @@ async def _run(
     tracked.check()
     started = time.monotonic()
     job = service.start(options, audio, request_id)
-    tracked.on_cancel(job.stop)
     try:
         first = await job.next()  # errors until here answer with the envelope and its status
         if not isinstance(first, BackendInfo):
@@ -186,12 +173,12 @@ def create_app(
         backend.provider,
         REQUESTS,
         service.jobs,
+        status=service.status,
         client_max_size=int(settings.max_upload_mb * 2**20),
     )
     app[SERVICE] = service
     app.cleanup_ctx.append(_evict_idle_models)
     app.router.add_get("/info", info)
-    app.router.add_get("/status", status)
     app.router.add_post("/transcribe", transcribe)
     app.router.add_post("/evict", evict)
     return app

@@ -18,6 +18,7 @@ from aistack_contract.jobs import Jobs
 from aistack_contract.models import ModelCard
 from aistack_contract.transcription import TranscribeOptions
 from aistack_service.memory import out_of_memory
+from aistack_service.stuck import exit_when_stuck
 from aistack_service.worker import Work, Worker
 
 TRACER = trace.get_tracer("aistack_asr")
@@ -30,7 +31,7 @@ class AsrService:
         self.settings = settings
         self.cache = ModelCache(self._load, backend.unload)
         self._workers: set[Worker] = set()
-        self.jobs = Jobs()
+        self.jobs = exit_when_stuck(Jobs(backend.provider), settings)
         """The jobs by request id, from the request's arrival until its compute ended."""
         self.finished: deque[Worker] = deque(maxlen=_FINISHED_KEPT)
         """The latest ended jobs: when each computed (the slot's overlap checks read it)."""
@@ -93,6 +94,16 @@ class AsrService:
             {"id": job.name, "started": job.started_at, "ended": job.ended_at}
             for job in [*self.finished, *(job for job in self._workers if job.alive)]
         ]
+
+    def status(self) -> dict[str, Any]:
+        """`GET /status`'s own fields: worker threads running (the fence waits for none),
+        each job's compute interval, models loaded and in use."""
+        return {
+            "jobs": self.running_jobs(),
+            "job_log": self.job_log(),
+            "loaded": sorted(self.cache.loaded()),
+            "in_use": self.cache.in_use(),
+        }
 
     def running_jobs(self) -> int:
         """Worker threads still running, cancelled ones included until they end."""

@@ -15,6 +15,9 @@ class ModelCard(BaseModel):
     languages: list[str] | None = None
     supports_streaming: bool | None = None
     supports_translate: bool | None = None
+    supports_instructions: bool | None = None
+    """TTS: whether the model follows a speech request's `instructions` (the field is
+    accepted either way)."""
     supports_logprobs: bool | None = None
     """ASR: whether `include[]=logprobs` gets log-probabilities (the words' own)."""
     is_routing_alias: bool | None = None

@@ -6,6 +6,8 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -65,11 +67,14 @@ def create_app(
     requests: Counter,
     jobs: Jobs,
     health: dict[str, str] | None = None,
+    status: Callable[[], dict[str, Any]] | None = None,
     **options: object,
 ) -> web.Application:
     """An aiohttp app with the request context around every route, `X-Request-ID` on
-    every answer, `GET /health` (`{"status": "ok"}` and `health`), `GET /metrics` and
-    `DELETE /jobs/{id}` on `jobs`; `options` go to `web.Application`."""
+    every answer, `GET /health` (`{"status": "ok"}` and `health`), `GET /metrics`,
+    `GET /status` (`jobs`: how many run, what the fence reads; and `status()`'s fields,
+    which may count `jobs` closer) and `DELETE /jobs/{id}` on `jobs`; `options` go to
+    `web.Application`."""
     app = web.Application(middlewares=[request_context(requests)], **options)  # type: ignore[arg-type]
     app[PROVIDER] = provider
     app[JOBS] = jobs
@@ -79,7 +84,12 @@ def create_app(
     async def answer_health(request: web.Request) -> web.Response:
         return web.json_response(healthy)
 
+    async def answer_status(request: web.Request) -> web.Response:
+        own = {"jobs": len(jobs.running()), "fence": jobs.fence}
+        return web.json_response(own | (status() if status else {}))
+
     app.router.add_get("/health", answer_health)
+    app.router.add_get("/status", answer_status)
     app.router.add_get("/metrics", metrics)
     app.router.add_delete(JOBS_PATH, stop_job)
     return app

@@ -19,3 +19,7 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     trace_file: Path | None = None
     """Append each finished span to this file as a JSON line (tests, debugging)."""
+    stop_exit_s: float = 120.0
+    """A cancelled job (`DELETE /jobs/{id}`) that has not stopped this long after the
+    cancel makes the service exit (code 70), so that its supervisor restarts it and its
+    memory, GPU memory included, is freed (a model load cannot be cancelled); 0: never."""

@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable, Generator
 from typing import Any
 
+from aistack_contract.jobs import current_job
+
 _END = object()
 
 Work = Callable[[threading.Event], Generator[Any, None, None]]
@@ -38,6 +40,9 @@ class Worker:
         )
 
     def start(self) -> None:
+        """Start the thread; a job being tracked here (`Jobs.track`) goes on until it ends."""
+        if (job := current_job()) is not None:
+            job.runs(self)
         self._thread.start()
 
     def stop(self) -> None:

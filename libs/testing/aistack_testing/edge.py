@@ -2,10 +2,12 @@
 in Redis, and what the edge process holds (open files, sockets, resident memory)."""
 
 import asyncio
+import contextlib
 import json
+import select
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -103,6 +105,46 @@ def answer_to_head(url: str, head: bytes, timeout: float = 10.0) -> bytes:
     with socket.create_connection((host, int(port)), timeout=timeout) as sock:
         sock.sendall(head)
         return sock.recv(65536)
+
+
+@contextlib.contextmanager
+def never_reading(
+    url: str, path: str, body: bytes, content_type: str = "application/json"
+) -> Iterator[socket.socket]:
+    """A client that sends a POST and then reads nothing of the answer: its receive
+    window is a few kB and its segments small (set before it connects), so that the
+    server's side of the connection holds little (about 130 kB on Linux) before a write
+    of the server's waits on it."""
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
+    try:
+        sock.connect((host, int(port)))
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        sock.sendall(head.encode() + body)
+        yield sock
+    finally:
+        sock.close()
+
+
+def cut_off(sock: socket.socket, limit_s: float = 60.0) -> bytes:
+    """Wait, reading nothing, until the server cuts `sock` (within `limit_s`); then what
+    it had received."""
+    poller = select.poll()
+    poller.register(sock, select.POLLRDHUP | select.POLLHUP | select.POLLERR)
+    deadline = time.monotonic() + limit_s
+    while not poller.poll(100):
+        assert time.monotonic() < deadline, f"the server kept the connection {limit_s} s"
+    sock.settimeout(10)
+    received = bytearray()
+    with contextlib.suppress(ConnectionResetError):
+        while data := sock.recv(1 << 16):
+            received += data
+    return bytes(received)
 
 
 def open_fds(pid: int) -> int:

@@ -1,10 +1,12 @@
 """asr-whisper end to end: a real process, real HTTP, the bundled tiny.en, Piper's speech."""
 
 import asyncio
+import contextlib
 import itertools
 import time
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from aistack_contract.events import (
@@ -16,7 +18,7 @@ from aistack_testing.asr_contract import Engine, Transcription
 from aistack_testing.asr_protocol import ModelClient, get, wait_until
 from aistack_testing.audio import transcode
 from aistack_testing.plugin import SENTENCE
-from aistack_testing.processes import Service
+from aistack_testing.processes import Service, start_module
 from aistack_testing.speech import words_in_order
 
 WHISPER = ModelClient("whisper-tiny.en")
@@ -109,3 +111,31 @@ async def test_hanging_up_stops_at_the_next_segment(asr_engine: Engine) -> None:
 
     waited = await wait_until(idle, max(2.0, 1.5 * window))
     print(f"first window {window:.2f} s; worker ended {waited:.2f} s after hang-up")
+
+
+async def test_a_job_that_does_not_stop_after_its_cancel_exits_the_service(
+    tmp_path: Path, long_speech: bytes
+) -> None:
+    """AISTACK_STOP_EXIT_S: a cancelled job still computing that long after `DELETE
+    /jobs/{id}` makes the service exit (code 70) for its supervisor to restart it: the
+    edge holds the GPU slot until then. A window of tiny.en takes far longer than the
+    10 ms allowed here, so the cancel lands inside one."""
+    service = start_module(
+        "aistack_asr_whisper", tmp_path / "service.log", {"AISTACK_STOP_EXIT_S": "0.01"}
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            headers = {"X-Request-ID": "stuck-1"}
+            async with session.post(
+                f"{service.url}/transcribe", data=WHISPER.form(long_speech), headers=headers
+            ) as response:
+                assert response.status == 200
+                await response.content.readline()  # info: the worker computes its windows
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with session.delete(f"{service.url}/jobs/stuck-1?wait=0"):
+                        pass
+        code = await asyncio.to_thread(service.proc.wait, 30)
+        assert code == 70
+        assert "has not stopped 0.01 s after its cancel: exiting" in service.output()
+    finally:
+        service.stop()

@@ -13,13 +13,14 @@ from llama_cpp.server.settings import ModelSettings, ServerSettings
 
 from aistack_llm_llamacpp import PROVIDER
 from aistack_llm_llamacpp.envelope import EnvelopeMiddleware
-from aistack_llm_llamacpp.jobs import JobMiddleware, stop_cancelled_evaluation
+from aistack_llm_llamacpp.jobs import JOBS, JobMiddleware, stop_cancelled_evaluation
 from aistack_llm_llamacpp.jobs import router as job_routes
 from aistack_llm_llamacpp.model import bundled_gguf
 from aistack_llm_llamacpp.settings import LlamaCppSettings
 from aistack_llm_llamacpp.telemetry import MODEL_LOAD, TelemetryMiddleware
 from aistack_llm_llamacpp.telemetry import router as telemetry_routes
 from aistack_llm_llamacpp.usage import UsageMiddleware, count_generated_tokens
+from aistack_service.stuck import exit_when_stuck
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ def create_app(settings: LlamaCppSettings) -> FastAPI:
     app.include_router(_own_routes(settings.llamacpp_model_alias, owned_by))
     app.include_router(telemetry_routes)
     app.include_router(job_routes)
+    exit_when_stuck(JOBS, settings)
     app.include_router(llama_server.router)
     stop_cancelled_evaluation()
     count_generated_tokens()

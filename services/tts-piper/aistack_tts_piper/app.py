@@ -8,10 +8,11 @@ from importlib.metadata import version
 from aiohttp import web
 
 from aistack_contract.errors import AistackError, ErrorKind
-from aistack_contract.jobs import JobCancelled, Jobs, TrackedJob
+from aistack_contract.jobs import FENCE_HEADER, JobCancelled, Jobs, TrackedJob, fence_of
 from aistack_contract.models import ModelCard, ModelList
 from aistack_service import http
 from aistack_service.http import REQUEST_ID, StreamBroken
+from aistack_service.stuck import exit_when_stuck
 from aistack_service.worker import Worker
 from aistack_tts_piper import PROVIDER
 from aistack_tts_piper.encoders import FORMATS
@@ -36,7 +37,13 @@ def model_ids(settings: PiperSettings) -> list[str]:
 
 async def models(request: web.Request) -> web.Response:
     cards = [
-        ModelCard(id=model_id, owned_by="rhasspy", capabilities=["tts"], provider=PROVIDER)
+        ModelCard(
+            id=model_id,
+            owned_by="rhasspy",
+            capabilities=["tts"],
+            provider=PROVIDER,
+            supports_instructions=False,  # a Piper voice speaks one way: accepted, unused
+        )
         for model_id in model_ids(request.app[settings_key])
     ]
     listing = ModelList(data=cards).model_dump(mode="json", exclude_none=True)
@@ -60,7 +67,8 @@ async def voices(request: web.Request) -> web.Response:
 
 
 async def speech(request: web.Request) -> web.StreamResponse:
-    with request.app[http.JOBS].track(request[REQUEST_ID]) as job:
+    fence = fence_of(request.headers.get(FENCE_HEADER))
+    with request.app[http.JOBS].track(request[REQUEST_ID], fence) as job:
         try:
             return await _speech(request, job)
         except JobCancelled:
@@ -81,7 +89,6 @@ async def _speech(request: web.Request, job: TrackedJob) -> web.StreamResponse:
     job.check()
     fmt = FORMATS[body.format]
     worker = Worker(lambda _: speak(voice, body.input, fmt, body.speed or 1.0), job.id)
-    job.on_cancel(worker.stop)
     worker.start()
     try:
         # The first sentence is made before the headers leave, so an early failure still
@@ -127,7 +134,8 @@ def build_catalog(settings: PiperSettings) -> VoiceCatalog:
 
 
 def create_app(settings: PiperSettings) -> web.Application:
-    app = http.create_app(PROVIDER, REQUESTS, Jobs(), health={"version": VERSION})
+    jobs = exit_when_stuck(Jobs(PROVIDER), settings)
+    app = http.create_app(PROVIDER, REQUESTS, jobs, health={"version": VERSION})
     app[settings_key] = settings
     app[catalog_key] = build_catalog(settings)
     app.on_startup.append(_preload_default_voice)
