@@ -62,7 +62,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[SESSION] = session
     catalog = app[CATALOG] = Catalog(
         session,
-        {"asr": settings.asr_backends, "tts": settings.tts_backends, "llm": settings.llm_upstreams},
+        {
+            "asr": settings.asr_backends,
+            "tts": settings.tts_backends,
+            "llm": settings.llm_upstreams,
+            "diarize": settings.diarize_backends,
+        },
         settings.probe_timeout_s,
         settings.models_cache_s,
         ollama=settings.ollama_url,

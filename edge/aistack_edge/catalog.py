@@ -25,7 +25,12 @@ log = logging.getLogger(__name__)
 AUTO = "auto"
 
 # Where each kind of backend lists its models.
-_LISTING_PATH: dict[Capability, str] = {"asr": "/info", "tts": "/v1/models", "llm": "/v1/models"}
+_LISTING_PATH: dict[Capability, str] = {
+    "asr": "/info",
+    "tts": "/v1/models",
+    "llm": "/v1/models",
+    "diarize": "/info",
+}
 # Where Ollama lists its LLMs (`{"models": [{"name": ...}, ...]}`).
 OLLAMA_TAGS = "/api/tags"
 _PROCESS_START = re.compile(rb"^process_start_time_seconds (\S+)", re.MULTILINE)
@@ -135,7 +140,7 @@ class Catalog:
                     supports_streaming=streams,
                 )
             ]
-        return alias + [e.card for e in entries]
+        return alias + diarize_alias(entries) + [e.card for e in entries]
 
     async def _probe_all(self) -> list[Entry]:
         self._unanswered = set()
@@ -192,6 +197,26 @@ class Catalog:
             self._restarts[url] = self._restarts.get(url, 0) + 1
             log.warning("%s backend %s restarted (its process is a new one)", capability, url)
         self._started[url] = started
+
+
+def diarize_alias(entries: list[Entry]) -> list[ModelCard]:
+    """OpenAI's diarizing model, where an ASR model and a diarizer are up: an alias of the
+    two it composes (what `auto` picks, and the diarizer)."""
+    from aistack_edge.asr.diarize import DIARIZE_MODEL, routes
+
+    if (found := routes(entries)) is None:
+        return []
+    transcriber, diarizer = found
+    return [
+        ModelCard(
+            id=DIARIZE_MODEL,
+            owned_by="aistack",
+            capabilities=["asr"],
+            is_routing_alias=True,
+            supports_streaming=True,
+            routes_to=[transcriber.card.id, diarizer.card.id],
+        )
+    ]
 
 
 def _from_ollama(model: dict) -> dict:

@@ -33,6 +33,11 @@ class EdgeSettings(BaseSettings):
     asr_backends: UrlList = []
     tts_backends: UrlList = []
     llm_upstreams: UrlList = []
+    diarize_backends: UrlList = []
+    """Diarizers (services/diarize-senko): who spoke when, for `diarized_json`."""
+    diarize_match_threshold: float = Field(0.7, gt=0, le=1)
+    """The cosine similarity a speaker's voice print needs with a known speaker's
+    reference to take that speaker's name."""
     probe_timeout_s: float = Field(1.0, gt=0)
     models_cache_s: float = Field(3.0, ge=0)
     backend_timeout_s: float = Field(600.0, gt=0)
@@ -105,7 +110,12 @@ class EdgeSettings(BaseSettings):
     """Append each finished span to this file as a JSON line (tests, debugging)."""
 
     @field_validator(
-        "asr_backends", "tts_backends", "llm_upstreams", "idle_check_backends", mode="before"
+        "asr_backends",
+        "tts_backends",
+        "llm_upstreams",
+        "idle_check_backends",
+        "diarize_backends",
+        mode="before",
     )
     @classmethod
     def _split_urls(cls, value: object) -> object:

@@ -10,6 +10,7 @@ Policy `AISTACK_SWAP_POLICY`: `exclusive` (the default, for 8 GB cards) evicts;
 - LLM: each model Ollama has loaded (`GET /api/ps`), unloaded with Ollama's
   documented `POST /api/generate {"model": m, "keep_alive": 0}`. OpenAI-compatible
   upstreams (llama.cpp's server, vLLM) have no unload call and keep their models;
+- the diarizer: its `POST /evict` (the ASR protocol's), before TTS and LLM workloads;
 - TTS: nothing. Qwen3-TTS reserves its share of VRAM at start-up for its whole life
   (its `gpu_memory_utilization`); Piper runs on the CPU.
 
@@ -52,6 +53,11 @@ async def make_room(
     if capability != "llm" and settings.ollama_url:
         url = settings.ollama_url
         calls.append(_bounded(unload_ollama(session, url, seconds), seconds, f"Ollama at {url}"))
+    if capability not in ("asr", "diarize"):  # a diarized transcription needs it
+        calls += [
+            _bounded(evict_asr(session, url), seconds, f"diarizer {url}")
+            for url in settings.diarize_backends
+        ]
     await asyncio.gather(*calls)
 
 

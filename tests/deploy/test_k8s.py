@@ -11,7 +11,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.33.0"
-GPU_BACKENDS = {"asr-whisper", "asr-parakeet", "asr-sensevoice", "tts-qwen3", "ollama"}
+GPU_BACKENDS = {
+    "asr-whisper", "asr-parakeet", "asr-sensevoice", "tts-qwen3", "ollama", "diarize-senko",
+}  # fmt: skip
 
 
 def load_all() -> list[dict]:
@@ -67,13 +69,17 @@ def test_edges_are_replicated_and_take_their_nodes_slot_key():
     assert "redis" in of_kind("Service")
 
 
+BACKEND_VARIABLES = (
+    "AISTACK_ASR_BACKENDS",
+    "AISTACK_TTS_BACKENDS",
+    "AISTACK_OLLAMA_URL",
+    "AISTACK_DIARIZE_BACKENDS",
+)
+
+
 def test_every_backend_url_of_the_edge_has_a_node_local_service():
     env = {e["name"]: e.get("value", "") for e in container(of_kind("Deployment")["edge"])["env"]}
-    urls = [
-        url
-        for key in ("AISTACK_ASR_BACKENDS", "AISTACK_TTS_BACKENDS", "AISTACK_OLLAMA_URL")
-        for url in env[key].split(",")
-    ]
+    urls = [url for key in BACKEND_VARIABLES for url in env[key].split(",")]
     services = of_kind("Service")
     daemonsets = of_kind("DaemonSet")
     assert {url.split("//")[1].split(":")[0] for url in urls} == set(daemonsets)

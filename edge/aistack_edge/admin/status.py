@@ -17,7 +17,7 @@ RECENT_SHOWN = 50
 def evict_call(settings: EdgeSettings, url: str) -> str | None:
     """How the backend at `url` unloads its models: `asr` (`POST /evict`), `ollama`
     (keep_alive 0), or None where it has no such call (or is not configured)."""
-    if url in settings.asr_backends:
+    if url in settings.asr_backends or url in settings.diarize_backends:
         return "asr"
     if url == settings.ollama_url:
         return "ollama"

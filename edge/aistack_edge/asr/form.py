@@ -19,7 +19,7 @@ from aistack_edge.bodies import check_encoding, close_with, stop_reading
 from aistack_edge.errors import invalid, malformed, overflow, quoted
 from aistack_service.spool import Spool
 
-ResponseFormat = Literal["json", "text", "verbose_json", "srt", "vtt"]
+ResponseFormat = Literal["json", "text", "verbose_json", "srt", "vtt", "diarized_json"]
 _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}
 # Fields that repeat: the SDK names them with brackets (`include[]`), curl users often without.
 _LIST_FIELDS = {
@@ -42,6 +42,10 @@ MAX_PARTS = 64
 MAX_FIELD_BYTES = 64 * 1024
 """The largest field besides the file (a prompt is a few hundred words): a field is held
 in memory, and a 90 MB `model` must not be."""
+MAX_REFERENCE_BYTES = 4 * 1024 * 1024
+"""The largest `known_speaker_references[]` field: a data URL of a clip of up to 10 s (a
+10 s WAV of 48 kHz stereo is about 2.6 MB in base64)."""
+_REFERENCE_FIELDS = {"known_speaker_references", "known_speaker_references[]"}
 # What aiohttp can undo; a form-data part needs none (RFC 7578 §4.7).
 _TRANSFER_ENCODINGS = frozenset({"binary", "7bit", "8bit", "base64", "quoted-printable"})
 # What aiohttp raises for a body that is not well-formed multipart (bad part headers
@@ -183,14 +187,15 @@ async def _read_parts(
                     await audio.write(chunk)
                 continue
             raw = bytearray()
+            limit = MAX_REFERENCE_BYTES if name in _REFERENCE_FIELDS else MAX_FIELD_BYTES
             while chunk := await part.read_chunk(_CHUNK):
                 count()
                 raw += chunk
-                if len(raw) > MAX_FIELD_BYTES:
+                if len(raw) > limit:
                     stop_reading(request)
                     raise overflow(
                         f"the form field {quoted(name)} is larger than the "
-                        f"{MAX_FIELD_BYTES // 1024} KiB limit of a field besides the file"
+                        f"{limit // 1024} KiB limit of such a field"
                     )
             value = bytes(part.decode(raw)).decode(errors="replace")
             if name in _LIST_FIELDS:

@@ -18,6 +18,7 @@ from aistack_contract.events import (
 )
 from aistack_contract.models import ModelCard
 from aistack_contract.transcription import Logprob, Segment, TranscribeOptions
+from aistack_edge.asr import diarize
 from aistack_edge.asr.form import TranscriptionForm, Upload, read_upload
 from aistack_edge.asr.render import render
 from aistack_edge.asr.routing import choose_model, detector_for
@@ -60,6 +61,8 @@ async def _transcribe(request: web.Request, translation: bool) -> web.StreamResp
     if translation:
         form.translate = True
         form.model = "whisper-1" if form.model == "auto" else form.model
+    if diarize.wanted(form) and (diarized := await diarize.transcribe(request, upload)):
+        return diarized
     entries = await app[CATALOG].of_capability("asr")
     entry = choose_model(form.model, form.language, entries, form.translate)
     options = form.options_for(entry.card)

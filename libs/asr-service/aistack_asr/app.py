@@ -163,8 +163,12 @@ async def _evict_loop(service: AsrService, keep_alive: float) -> None:
             log.info("evicted after %g s idle: %s", keep_alive, ", ".join(evicted))
 
 
-def create_app(backend: Backend, settings: AsrSettings) -> web.Application:
-    service = AsrService(backend, settings)
+def create_app(
+    backend: Backend, settings: AsrSettings, service: AsrService | None = None
+) -> web.Application:
+    """The protocol's app on `backend`; `service`: a subclass's, for a backend that adds
+    routes of its own (the diarizer's POST /diarize)."""
+    service = service or AsrService(backend, settings)
     app = http.create_app(
         backend.provider,
         REQUESTS,

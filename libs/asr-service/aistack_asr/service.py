@@ -19,7 +19,7 @@ from aistack_contract.models import ModelCard
 from aistack_contract.transcription import TranscribeOptions
 from aistack_service.memory import out_of_memory
 from aistack_service.stuck import exit_when_stuck
-from aistack_service.worker import Worker
+from aistack_service.worker import Work, Worker
 
 TRACER = trace.get_tracer("aistack_asr")
 _FINISHED_KEPT = 1000
@@ -62,6 +62,11 @@ class AsrService:
             ):
                 yield from self.backend.transcribe(model, audio, options, cancel)
 
+        return self.launch(work, request_id)
+
+    def launch(self, work: Work, request_id: str) -> Worker:
+        """Run `work` on a worker thread of its own, counted among the running jobs (and
+        in the job log) until its thread has ended: a backend's own kind of job."""
         self._workers = {worker for worker in self._workers if worker.alive}
         worker = Worker(work, name=request_id)
         worker.when_ended(self.finished.append)

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-Capability = Literal["asr", "tts", "llm"]
+Capability = Literal["asr", "tts", "llm", "diarize"]
 
 
 class ModelCard(BaseModel):
@@ -22,6 +22,8 @@ class ModelCard(BaseModel):
     """ASR: whether `include[]=logprobs` gets log-probabilities (the words' own)."""
     is_routing_alias: bool | None = None
     loaded: bool | None = None
+    routes_to: list[str] | None = None
+    """A routing alias's models: what a request for it runs on now."""
     provider: str | None = None
     """Internal: who serves the model, as error envelopes name it (e.g. "Faster-Whisper")."""
     family: str | None = None

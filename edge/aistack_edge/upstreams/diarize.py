@@ -1,0 +1,69 @@
+"""The client of a diarizer's POST /diarize (services/diarize-senko)."""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aiohttp
+from pydantic import ValidationError
+
+from aistack_contract.diarization import Diarization, DiarizeOptions
+from aistack_contract.errors import AistackError, ErrorKind
+from aistack_edge.catalog import Entry
+from aistack_edge.middleware import REQUEST_ID
+from aistack_edge.observability.tracing import backend_call
+from aistack_edge.upstreams.http import answer_head, unreachable, upstream_error
+from aistack_service.spool import Spool
+
+_CHUNK = 1 << 16
+
+
+async def _chunks(audio: Spool) -> AsyncIterator[bytes]:
+    body = audio.body()
+    if isinstance(body, bytes):
+        yield body
+        return
+    while chunk := await asyncio.to_thread(body.read, _CHUNK):
+        yield chunk
+
+
+async def diarize(
+    session: aiohttp.ClientSession,
+    backend: Entry,
+    audio: Spool,
+    references: list[bytes],
+    request_id: str,
+    timeout_s: float,
+) -> Diarization:
+    """Who spoke when in the upload, and the voice prints of it and of `references`.
+    A cancelled call closes the connection, which cancels the diarizer's job."""
+    url, provider = backend.upstream, backend.provider
+    form = aiohttp.FormData()
+    options = DiarizeOptions(model=backend.card.id)
+    form.add_field("options", options.model_dump_json(), content_type="application/json")
+    # Read from the spool here, not handed to aiohttp as a file: aiohttp closes a file it
+    # has sent, and the transcription sends the same upload next.
+    form.add_field(
+        "file", _chunks(audio), filename="audio", content_type="application/octet-stream"
+    )
+    for index, clip in enumerate(references):
+        form.add_field(
+            "reference",
+            clip,
+            filename=f"reference-{index}",
+            content_type="application/octet-stream",
+        )
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout_s)
+    headers = {REQUEST_ID: request_id}
+    try:
+        with backend_call("diarize", headers, url):
+            sent = session.post(url + "/diarize", data=form, headers=headers, timeout=timeout)
+            async with await answer_head(sent, timeout_s) as response:
+                if response.status != 200:
+                    raise await upstream_error(response, provider)
+                return Diarization.model_validate_json(await response.read())
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise unreachable(provider, url, exc) from exc
+    except ValidationError as exc:
+        raise AistackError(
+            ErrorKind.UNKNOWN, f"bad answer from {provider}: {exc}", provider
+        ) from exc
