@@ -1,8 +1,5 @@
 """The client of a diarizer's POST /diarize (services/diarize-senko)."""
 
-import asyncio
-from collections.abc import AsyncIterator
-
 import aiohttp
 from pydantic import ValidationError
 
@@ -13,17 +10,6 @@ from aistack_edge.middleware import REQUEST_ID
 from aistack_edge.observability.tracing import backend_call
 from aistack_edge.upstreams.http import answer_head, unreachable, upstream_error
 from aistack_service.spool import Spool
-
-_CHUNK = 1 << 16
-
-
-async def _chunks(audio: Spool) -> AsyncIterator[bytes]:
-    body = audio.body()
-    if isinstance(body, bytes):
-        yield body
-        return
-    while chunk := await asyncio.to_thread(body.read, _CHUNK):
-        yield chunk
 
 
 async def diarize(
@@ -40,11 +26,7 @@ async def diarize(
     form = aiohttp.FormData()
     options = DiarizeOptions(model=backend.card.id)
     form.add_field("options", options.model_dump_json(), content_type="application/json")
-    # Read from the spool here, not handed to aiohttp as a file: aiohttp closes a file it
-    # has sent, and the transcription sends the same upload next.
-    form.add_field(
-        "file", _chunks(audio), filename="audio", content_type="application/octet-stream"
-    )
+    form.add_field("file", audio.body(), filename="audio", content_type="application/octet-stream")
     for index, clip in enumerate(references):
         form.add_field(
             "reference",

@@ -9,6 +9,7 @@ a crash. It is written off the event loop.
 
 import asyncio
 import io
+import os
 import tempfile
 from typing import BinaryIO
 
@@ -51,11 +52,17 @@ class Spool:
             raise AistackError(ErrorKind.NETWORK, message, self._provider) from exc
 
     def body(self) -> bytes | BinaryIO:
-        """What to send on: the bytes, or the file from its start (aiohttp reads a file
-        payload a window at a time, off the event loop)."""
+        """What to send on: the bytes, or a file of its own from the start (aiohttp reads
+        a file payload a window at a time, off the event loop, and closes it once sent:
+        the same upload may be sent again, detected then transcribed, or diarized then
+        transcribed). Its descriptor is a duplicate, sharing the file's position: one
+        sender at a time."""
         if self._file is None:
             return bytes(self._held)
-        return self.reader()
+        shared = self.reader()
+        own = os.fdopen(os.dup(shared.fileno()), "rb")
+        own.seek(0)
+        return own
 
     def reader(self) -> BinaryIO:
         """A file to read what was written from, at its start."""
