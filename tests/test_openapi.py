@@ -13,8 +13,18 @@ import schemathesis
 from aiohttp.test_utils import make_mocked_request
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
+from openai.types.audio import (
+    TranscriptionDiarized,
+    TranscriptionDiarizedSegment,
+    TranscriptionTextSegmentEvent,
+)
 
+from aistack_contract.diarization import Diarization, SpeakerTurn
+from aistack_contract.transcription import Word
 from aistack_edge.app import create_app
+from aistack_edge.asr.diarize import DIARIZE_MODEL
+from aistack_edge.asr.speakers import Composer
 from aistack_edge.openapi import document
 from aistack_testing.edge import envelope
 
@@ -66,6 +76,59 @@ def test_the_transcription_fields_and_answers_are_documented():
     assert {"usage", "logprobs"} <= set(schemas["TextResult"]["properties"])
     assert "usage" in schemas["TranscriptionResult"]["properties"]
     assert "supports_logprobs" in schemas["ModelCard"]["properties"]
+
+
+def _valid(instance: object, schema: str) -> None:
+    """`instance` is valid against the document's component `schema` (refs resolved in it)."""
+    root = {"$ref": f"#/components/schemas/{schema}", "components": document()["components"]}
+    Draft202012Validator(root).validate(instance)
+
+
+def test_diarization_is_documented_in_openais_shape():
+    """diarized_json, its stream event, the known-speaker fields as the SDK sends them and
+    the diarizing model id, as openai-python types them and as the edge composes them."""
+    doc = document()
+    operation = doc["paths"]["/v1/audio/transcriptions"]["post"]
+    form = operation["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]
+    assert {"known_speaker_names[]", "known_speaker_references[]"} <= set(form)
+    assert form["known_speaker_names[]"]["items"] == {"type": "string"}
+    assert "diarized_json" in form["response_format"]["enum"]
+    assert DIARIZE_MODEL in form["model"]["examples"]
+    assert (
+        DIARIZE_MODEL
+        in doc["paths"]["/v1/models/{model_id}"]["get"]["parameters"][0]["schema"]["examples"]
+    )
+    answers = operation["responses"]["200"]["content"]["application/json"]["schema"]["anyOf"]
+    assert {"$ref": "#/components/schemas/DiarizedResult"} in answers
+    assert "transcript.text.segment" in operation["responses"]["200"]["description"]
+    schemas = doc["components"]["schemas"]
+    result, segment = schemas["DiarizedResult"], schemas["DiarizedSegment"]
+    assert set(result["properties"]) == set(TranscriptionDiarized.model_fields)
+    assert set(segment["properties"]) == set(TranscriptionDiarizedSegment.model_fields)
+    assert set(segment["properties"]) == set(TranscriptionTextSegmentEvent.model_fields)
+    assert set(segment["required"]) == set(segment["properties"])
+    assert segment["properties"]["type"]["const"] == "transcript.text.segment"
+    assert result["properties"]["task"]["const"] == "transcribe"
+    # What the edge composes is what the document says, and what the SDK reads.
+    turns = [SpeakerTurn(start=0, end=2, speaker="S0"), SpeakerTurn(start=2, end=4, speaker="S1")]
+    composer = Composer(Diarization(duration=4, turns=turns), {"S0": "A", "S1": "Ana"})
+    words = [Word(start=0.1, end=0.9, word="Hello"), Word(start=2.1, end=3.0, word="Hi")]
+    parts = composer.add(words) + composer.finish()
+    for part in parts:
+        _valid(part, "DiarizedSegment")
+        TranscriptionTextSegmentEvent.model_validate(part)
+    answer = {
+        "task": "transcribe",
+        "duration": 4.0,
+        "text": "Hello Hi",
+        "segments": parts,
+        "usage": {"type": "duration", "seconds": 4.0},
+    }
+    _valid(answer, "DiarizedResult")
+    assert [s.speaker for s in TranscriptionDiarized.model_validate(answer).segments] == [
+        "A",
+        "Ana",
+    ]
 
 
 def test_every_route_is_documented_and_every_documented_route_is_served():

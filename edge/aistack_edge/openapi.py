@@ -12,8 +12,9 @@ from pydantic.json_schema import models_json_schema
 
 from aistack_contract.errors import ErrorEnvelope
 from aistack_contract.models import ModelCard, ModelList
-from aistack_contract.transcription import TextResult, TranscriptionResult
+from aistack_contract.transcription import DiarizedResult, TextResult, TranscriptionResult
 from aistack_edge import __version__
+from aistack_edge.asr.diarize import DIARIZE_MODEL
 from aistack_edge.asr.form import TranscriptionForm
 
 _REF = "#/components/schemas/{model}"
@@ -78,23 +79,54 @@ def _operation(summary: str, responses: dict[str, Schema], **more: Any) -> Schem
     return {"summary": summary, "responses": {**responses, **_ERRORS}, **more}
 
 
+# Routing aliases every edge knows (GET /v1/models lists them, with the models served now).
+_MODEL_IDS = ["auto", "whisper-1", DIARIZE_MODEL]
+_FIELD_NOTES = {
+    "model": f"a model of GET /v1/models; `{DIARIZE_MODEL}` routes as `auto` and answers "
+    "`diarized_json` with speakers",
+    "response_format": "`diarized_json`: segments by speaker (the DiarizedResult schema), "
+    "with `stream`: `transcript.text.segment` events (DiarizedSegment)",
+    "known_speaker_names": "up to 4 names, one per `known_speaker_references[]` clip; a "
+    "speaker that matches a clip is labelled by its name",
+    "known_speaker_references": "data URLs (`data:audio/wav;base64,...`) of 2-10 s clips "
+    "of each known speaker, in the order of the names",
+}
+
+
 def _transcription_form() -> Schema:
     form = TranscriptionForm.model_json_schema(ref_template=_REF)
     form.pop("$defs", None)  # in the components (document())
+    fields = form["properties"]
+    fields["model"]["examples"] = _MODEL_IDS
+    for name, note in _FIELD_NOTES.items():
+        fields[name]["description"] = note
+    # The SDK names a list field with brackets (`include[]`); the edge takes both spellings.
+    bracketed = {
+        f"{name}[]": {**field, "description": f"`{name}` as the SDK sends it"}
+        for name, field in fields.items()
+        if field.get("type") == "array"
+    }
     form["properties"] = {
         "file": {"type": "string", "format": "binary", "description": "the audio"},
-        **form["properties"],
+        **fields,
+        **bracketed,
     }
     form["required"] = ["file"]
     return form
 
 
+_ANSWERS = ("TranscriptionResult", "DiarizedResult", "TextResult")
+
+
 def _asr(summary: str) -> Schema:
     body = {"multipart/form-data": {"schema": _transcription_form()}}
     answer = {
-        "description": "the transcript in the response_format asked for, or SSE deltas",
+        "description": "the transcript in the response_format asked for; with `stream`, SSE "
+        "events: `transcript.text.delta` and `transcript.text.done`, or with `diarized_json` "
+        "`transcript.text.segment` (the DiarizedSegment schema) and `transcript.text.done`",
         "content": {
-            JSON: {"schema": {"oneOf": [_ref("TranscriptionResult"), _ref("TextResult")]}},
+            # anyOf: a verbose or diarized answer also has the `text` of TextResult
+            JSON: {"schema": {"anyOf": [_ref(name) for name in _ANSWERS]}},
             "text/plain": {"schema": _TEXT},
             "text/vtt": {"schema": _TEXT},
             "text/event-stream": {"schema": _TEXT},
@@ -234,7 +266,14 @@ def _paths() -> Schema:
             "get": _operation(
                 "One model served now",
                 {"200": _json(_ref("ModelCard"))},
-                parameters=[{"name": "model_id", "in": "path", "required": True, "schema": _TEXT}],
+                parameters=[
+                    {
+                        "name": "model_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {**_TEXT, "examples": _MODEL_IDS},
+                    }
+                ],
             )
         },
         "/v1/audio/transcriptions": {"post": _asr("Speech to text")},
@@ -350,7 +389,7 @@ def _html() -> Schema:
 
 @cache
 def document() -> Schema:
-    answers = (ErrorEnvelope, ModelList, ModelCard, TranscriptionResult, TextResult)
+    answers = (ErrorEnvelope, ModelList, ModelCard, TranscriptionResult, DiarizedResult, TextResult)
     _, schemas = models_json_schema(
         [(m, "serialization") for m in answers] + [(TranscriptionForm, "validation")],
         ref_template=_REF,

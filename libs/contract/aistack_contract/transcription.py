@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Word(BaseModel):
@@ -82,3 +82,31 @@ class TranscribeOptions(BaseModel):
     detect_only: bool = False
     """Answer with the info event alone: the language detected on the audio's first
     30 s (a backend whose model can detect it: Whisper)."""
+
+
+class DiarizedSegment(BaseModel):
+    """One speaker's run of words: an item of `diarized_json`'s `segments`, and the
+    `transcript.text.segment` event of its stream (openai-python's
+    TranscriptionDiarizedSegment and TranscriptionTextSegmentEvent, the same fields)."""
+
+    # The answer always has `type`, as the SDK's type requires: the schema says so.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+    type: Literal["transcript.text.segment"] = "transcript.text.segment"
+    id: str
+    start: float
+    end: float
+    speaker: str
+    """A name of `known_speaker_names[]`, else `A`, `B`, ... in the order they first speak."""
+    text: str
+
+
+class DiarizedResult(BaseModel):
+    """The `diarized_json` response_format (openai-python's TranscriptionDiarized)."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+    task: Literal["transcribe"] = "transcribe"
+    duration: float
+    text: str
+    segments: list[DiarizedSegment]
+    usage: DurationUsage
+    """Always given (the SDK's type has it optional)."""
