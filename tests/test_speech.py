@@ -1,16 +1,17 @@
 """/v1/audio/speech and the other TTS paths through the edge: the official openai SDK →
 a real edge on a real Redis → a real tts-piper process, and asr-whisper behind the same
-edge for the round trip. A small recording backend stands for the Qwen3-TTS server,
-whose weights can't be had here: it shows what the edge passes on, byte for byte."""
+edge for the round trip. The fake vLLM-Omni (aistack_testing.vllm_omni, written from
+vLLM-Omni's source) stands for the Qwen3-TTS server, whose weights can't be had here: it
+keeps every request, so the tests see what the edge passes on, byte for byte."""
 
 import asyncio
 import base64
+import contextlib
 import gzip
 import io
 import json
 import os
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,15 +21,16 @@ import av
 import httpx
 import openai
 import pytest
-from aiohttp import web
 
 from aistack_contract.errors import AistackError
 from aistack_edge.tts.ref_audio import RefAudioPolicy
+from aistack_testing.doubles import in_thread
 from aistack_testing.edge import cut_off, never_reading, until_free, until_held
 from aistack_testing.memory import PeakGrowth
 from aistack_testing.plugin import SENTENCE
 from aistack_testing.processes import free_port
 from aistack_testing.speech import words_in_order
+from aistack_testing.vllm_omni import FakeVllmOmni
 
 QWEN = "qwen3-tts-12hz-0.6b-customvoice"
 LONG = " ".join(
@@ -40,77 +42,40 @@ RATES = {"wav": 22050, "mp3": 22050, "opus": 48000, "aac": 22050, "flac": 22050}
 PCM_RATE = 24000
 
 
-class Recorder:
-    """An OpenAI-style TTS server in a thread that keeps every request it gets.
-
-    `input` steers its answer: "fail" → an OpenAI-style 400, "break" → two chunks and
-    then a dropped connection; anything else → three chunks of bytes."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._loop = asyncio.new_event_loop()
-        self._runner: web.AppRunner | None = None
-
-    async def _models(self, request: web.Request) -> web.Response:
-        # vLLM's model card: `owned_by` is always "vllm", which names the provider.
-        card = {"id": QWEN, "object": "model", "owned_by": "vllm"}
-        return web.json_response({"object": "list", "data": [card]})
-
-    async def _any(self, request: web.Request) -> web.StreamResponse:
-        body = await request.read()
-        self.requests.append((request.method, request.path_qs, dict(request.headers), body))
-        given = (
-            json.loads(body).get("input") if request.content_type == "application/json" else None
-        )
-        if given == "fail":
-            error = {"message": "ref_text is required for voice_clone", "type": "invalid"}
-            return web.json_response({"error": error}, status=400)
-        response = web.StreamResponse(
-            headers={"Content-Type": "audio/wav", "X-Audio-Meta": "kept", "Keep-Alive": "timeout=5"}
-        )
-        await response.prepare(request)
-        for n in range(3):
-            await response.write(f"chunk {n};".encode())
-            if given == "break" and n == 1:
-                assert request.transport is not None
-                request.transport.abort()
-                return response
-        await response.write_eof()
-        return response
-
-    def start(self) -> "Recorder":
-        app = web.Application(client_max_size=0)  # what the edge lets through, it takes
-        app.router.add_get("/v1/models", self._models)
-        app.router.add_route("*", "/v1/audio/{path:.+}", self._any)
-        self._runner = web.AppRunner(app)
-        ready = threading.Event()
-
-        def serve() -> None:
-            asyncio.set_event_loop(self._loop)
-            assert self._runner is not None
-            self._loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-            self._loop.run_until_complete(site.start())
-            ready.set()
-            self._loop.run_forever()
-
-        threading.Thread(target=serve, daemon=True).start()
-        ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-            self._runner = None
-
-
 @pytest.fixture(scope="module")
-def recorder() -> Iterator[Recorder]:
-    server = Recorder().start()
-    yield server
-    server.stop()
+def vllm() -> Iterator[FakeVllmOmni]:
+    with in_thread(FakeVllmOmni(QWEN)) as fake:
+        yield fake
+
+
+DIRECT = "X-Test-Direct"  # marks a test's own request to the fake
+
+
+def relayed(fake: FakeVllmOmni) -> tuple[str, str, dict[str, str], bytes]:
+    """The last request the edge relayed to `fake` (not its model listings or probes,
+    nor a test's own `direct` asks)."""
+    return next(
+        r for r in reversed(fake.requests) if r[1].startswith("/v1/audio/") and DIRECT not in r[2]
+    )
+
+
+def direct(fake: FakeVllmOmni, body: bytes) -> bytes:
+    """What `fake` answers to `body` asked directly: the audio the edge must pass on."""
+    answer = httpx.post(
+        fake.url + "/v1/audio/speech", content=body, headers={DIRECT: "1"}, timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.content
+
+
+@contextlib.contextmanager
+def cut_after(fake: FakeVllmOmni, size: int) -> Iterator[None]:
+    """`fake` drops its connection `size` bytes into each answer, for the block."""
+    fake.cut_after = size
+    try:
+        yield
+    finally:
+        fake.cut_after = None
 
 
 @pytest.fixture(scope="module")
@@ -128,11 +93,11 @@ def ref_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def edge(module_services, piper, recorder, whisper, redis_server, ref_dir):
+def edge(module_services, piper, vllm, whisper, redis_server, ref_dir):
     return module_services.start(
         "aistack_edge",
         env={
-            "AISTACK_TTS_BACKENDS": f"{piper.url},{recorder.url}",
+            "AISTACK_TTS_BACKENDS": f"{piper.url},{vllm.url}",
             "AISTACK_ASR_BACKENDS": whisper.url,
             "AISTACK_REDIS_URL": redis_server.url,
             "AISTACK_SLOT_KEY": "aistack:test-speech",
@@ -255,19 +220,20 @@ def test_slot_contention_and_hang_up(edge, piper):
     wait_for(lambda: speak_via(edge.url).status_code == 200)
 
 
-def test_voice_list_goes_to_the_default_or_the_named_model(edge, recorder):
+def test_voice_list_goes_to_the_default_or_the_named_model(edge, vllm):
     voices = httpx.get(edge.url + "/v1/audio/voices").json()
     assert "en_US-joe-medium" in voices["voices"]
+    # vLLM-Omni has no voice list: its 404 comes back, as the envelope's 400.
     answer = httpx.get(edge.url + f"/v1/audio/voices?model={QWEN}&lang=en")
-    assert answer.status_code == 200 and answer.content == b"chunk 0;chunk 1;chunk 2;"
-    assert recorder.requests[-1][:2] == ("GET", f"/v1/audio/voices?model={QWEN}&lang=en")
+    assert envelope(answer, 400, "malformed", "vllm") == "Not Found"
+    assert relayed(vllm)[:2] == ("GET", f"/v1/audio/voices?model={QWEN}&lang=en")
 
 
-async def test_bodies_and_headers_pass_through(edge, recorder):
+async def test_bodies_and_headers_pass_through(edge, vllm):
     """Extension fields, spacing and key order reach the backend byte for byte; the
     backend's job gets an id of the edge's own; hop-by-hop headers stop at the edge both ways."""
     raw = (
-        f'{{ "input":"Cloned voice.",  "model": "{QWEN}", "task_type":"voice_clone",'
+        f'{{ "input":"Cloned voice.",  "model": "{QWEN}", "task_type":"Base",'
         f'"ref_audio": "{data_url(b"RIFF")}", "ref_text": "Hi \\u00e9", '
         '"instructions": "calm", "language": "English", "x_future": [1, {"a": null}]}'
     ).encode()
@@ -284,12 +250,10 @@ async def test_bodies_and_headers_pass_through(edge, recorder):
         aiohttp.ClientSession() as http,
         http.post(edge.url + "/v1/audio/speech", data=raw, headers=headers) as r,
     ):
-        assert r.status == 200
-        assert await r.read() == b"chunk 0;chunk 1;chunk 2;"
-        assert r.headers["X-Audio-Meta"] == "kept"
+        assert (r.status, r.content_type) == (200, "audio/wav")
+        assert await r.read() == direct(vllm, raw)
         assert r.headers["X-Request-ID"] == "tts-pass-1"
-        assert "Keep-Alive" not in r.headers
-    method, path, got, body = recorder.requests[-1]
+    method, path, got, body = relayed(vllm)
     assert (method, path, body) == ("POST", "/v1/audio/speech", raw)
     # The backend's job is named by the edge (a client's id could name another's job).
     assert got["X-Request-ID"] != "tts-pass-1" and len(got["X-Request-ID"]) == 24
@@ -297,8 +261,9 @@ async def test_bodies_and_headers_pass_through(edge, recorder):
     assert not {"X-Hop", "Proxy-Authorization", "TE"} & set(got)
 
 
-async def test_an_upload_streams_through(edge, recorder):
-    """A body that is not JSON (a voice upload, say) reaches the named backend unchanged."""
+async def test_an_upload_streams_through(edge, vllm):
+    """A body that is not JSON (a voice upload, say) reaches the named backend unchanged
+    (vLLM-Omni has no such route: it reads the body, then answers 404)."""
     form = aiohttp.FormData()
     form.add_field("name", "mine")
     form.add_field("audio", b"RIFF" + bytes(200_000), filename="mine.wav")
@@ -306,10 +271,10 @@ async def test_an_upload_streams_through(edge, recorder):
         aiohttp.ClientSession() as http,
         http.post(edge.url + f"/v1/audio/voices?model={QWEN}", data=form) as r,
     ):
-        assert r.status == 200
+        assert r.status == 400
         sent_type = r.request_info.headers["Content-Type"]
         await r.read()  # a hang-up would keep the slot until the backend says it stopped
-    method, path, got, body = recorder.requests[-1]
+    method, path, got, body = relayed(vllm)
     assert (method, path, got["Content-Type"]) == (
         "POST",
         f"/v1/audio/voices?model={QWEN}",
@@ -318,7 +283,7 @@ async def test_an_upload_streams_through(edge, recorder):
     assert b'filename="mine.wav"' in body and body.count(b"\0") >= 200_000
 
 
-async def test_a_large_upload_is_spooled_not_held(edge, recorder):
+async def test_a_large_upload_is_spooled_not_held(edge, vllm):
     """A 40 MB voice upload reaches the backend byte for byte, sent from the edge's
     temporary file: the edge's peak memory grows by a window, not by the upload (held
     whole, it grew by more than the upload), and no file is left open after."""
@@ -333,9 +298,9 @@ async def test_a_large_upload_is_spooled_not_held(edge, recorder):
                 edge.url + f"/v1/audio/voices?model={QWEN}", data=upload, headers=headers
             ) as r,
         ):
-            assert r.status == 200
+            assert r.status == 400  # vLLM-Omni's 404, once it has read the body
             await r.read()
-    assert recorder.requests[-1][3] == upload
+    assert relayed(vllm)[3] == upload
     assert grown.mib < 16, grown.mib
     assert open_files(pid) <= files
 
@@ -347,25 +312,25 @@ def open_files(pid: int) -> set[str]:
     return {target for target in targets if target.startswith("/")}
 
 
-async def test_a_compressed_body_reaches_the_backend_plain(edge, recorder):
+async def test_a_compressed_body_reaches_the_backend_plain(edge, vllm):
     """The edge reads a gzip body decoded (to bound it, issue 16): it passes it on plain,
     without the Content-Encoding that no longer holds."""
-    raw = json.dumps({"model": QWEN, "input": "Packed.", "voice": "x"}).encode()
+    raw = json.dumps({"model": QWEN, "input": "Packed.", "voice": "vivian"}).encode()
     headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
     async with (
         aiohttp.ClientSession() as http,
         http.post(edge.url + "/v1/audio/speech", data=gzip.compress(raw), headers=headers) as r,
     ):
         assert r.status == 200, await r.text()
-        await r.read()
-    _, _, got, body = recorder.requests[-1]
+        assert await r.read() == direct(vllm, raw)
+    _, _, got, body = relayed(vllm)
     assert body == raw and "Content-Encoding" not in got
 
 
-def test_an_absolute_form_target_is_relayed(edge, recorder):
+def test_an_absolute_form_target_is_relayed(edge, vllm):
     """`POST http://host/v1/audio/speech` (absolute form, RFC 9112 §3.2.2) reaches the
     backend at its path; joining the whole target to the backend's URL was a 500."""
-    body = json.dumps({"model": QWEN, "input": "Absolute.", "voice": "x"}).encode()
+    body = json.dumps({"model": QWEN, "input": "Absolute.", "voice": "vivian"}).encode()
     host, port = edge.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         sock.sendall(
@@ -378,18 +343,19 @@ def test_an_absolute_form_target_is_relayed(edge, recorder):
         while chunk := sock.recv(65536):
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
-    assert recorder.requests[-1][:2] == ("POST", "/v1/audio/speech?x=1")
+    assert relayed(vllm)[:2] == ("POST", "/v1/audio/speech?x=1")
 
 
-async def test_a_backend_that_breaks_off_cuts_the_answer(edge):
-    body = {"model": QWEN, "input": "break", "voice": "x"}
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(edge.url + "/v1/audio/speech", json=body) as r,
-    ):
-        assert r.status == 200
-        with pytest.raises(aiohttp.ClientPayloadError):
-            await r.read()
+async def test_a_backend_that_breaks_off_cuts_the_answer(edge, vllm):
+    body = {"model": QWEN, "input": "Broken off.", "voice": "vivian"}
+    with cut_after(vllm, 1000):
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(edge.url + "/v1/audio/speech", json=body) as r,
+        ):
+            assert r.status == 200
+            with pytest.raises(aiohttp.ClientPayloadError):
+                await r.read()
     wait_for(lambda: speak_via(edge.url).status_code == 200)
 
 
@@ -415,7 +381,7 @@ def test_bad_bodies_are_malformed(edge, content, part):
     [
         ({"voice": "no-such-voice"}, "Piper", "unknown voice"),
         ({"input": " "}, "Piper", "input is empty"),
-        ({"model": QWEN, "input": "fail"}, "vllm", "ref_text is required"),
+        ({"model": QWEN, "voice": "vivian", "ref_text": "Hi."}, "vllm", "only valid for Base"),
     ],
 )
 def test_backend_errors_keep_their_message(edge, fields, provider, part):
@@ -435,13 +401,13 @@ def test_ref_audio_outside_the_directory(edge, ref_dir, where):
     assert "ref_audio" in envelope(response, 400, "malformed", "aistack")
 
 
-def test_ref_audio_file_is_inlined(edge, recorder, ref_dir):
+def test_ref_audio_file_is_inlined(edge, vllm, ref_dir):
     """A file in the directory reaches the backend as a data: URL of its bytes, at any
     depth; every other field as it was."""
     clip = ref_dir / "voice.wav"
     fields = {"task_type": "Base", "ref_text": "Hello.", "extra": {"ref_audio": str(clip)}}
     assert speak_via(edge.url, model=QWEN, ref_audio=str(clip), **fields).status_code == 200
-    got = json.loads(recorder.requests[-1][3])
+    got = json.loads(relayed(vllm)[3])
     for inlined in (got.pop("ref_audio"), got["extra"].pop("ref_audio")):
         header, _, payload = inlined.partition(",")
         assert header.startswith("data:audio/") and header.endswith(";base64")
@@ -468,10 +434,11 @@ def test_ref_audio_refused(edge, ref_audio, part):
     assert part in envelope(response, 400, "malformed", "aistack")
 
 
-def test_ref_audio_as_data_url_passes_as_is(edge, recorder):
+def test_ref_audio_as_data_url_passes_as_is(edge, vllm):
     ref = data_url(b"RIFF" + bytes(range(256)))
-    assert speak_via(edge.url, model=QWEN, ref_audio=ref).status_code == 200
-    assert json.loads(recorder.requests[-1][3])["ref_audio"] == ref
+    answer = speak_via(edge.url, model=QWEN, task_type="Base", ref_audio=ref)
+    assert answer.status_code == 200, answer.text
+    assert json.loads(relayed(vllm)[3])["ref_audio"] == ref
 
 
 def test_ref_audio_nested_is_checked_too(edge):
@@ -494,15 +461,14 @@ def test_ref_audio_policy_without_a_directory_or_past_the_size(ref_dir):
 def test_upstream_down(module_services, tmp_path):
     """A backend that was up and went away is a 503 naming it; with one backend silent,
     a model nobody serves is a 503 too, not a 400."""
-    gone = Recorder().start()
     silent = f"http://127.0.0.1:{free_port()}"
-    edge = module_services.start(
-        "aistack_edge",
-        env={"AISTACK_TTS_BACKENDS": f"{gone.url},{silent}", "AISTACK_MODELS_CACHE_S": "60"},
-    )
-    assert speak_via(edge.url, model=QWEN).status_code == 200
-    gone.stop()
-    message = envelope(speak_via(edge.url, model=QWEN), 503, "network", "vllm")
+    with in_thread(FakeVllmOmni(QWEN)) as gone:
+        edge = module_services.start(
+            "aistack_edge",
+            env={"AISTACK_TTS_BACKENDS": f"{gone.url},{silent}", "AISTACK_MODELS_CACHE_S": "60"},
+        )
+        assert speak_via(edge.url, model=QWEN, voice="vivian").status_code == 200
+    message = envelope(speak_via(edge.url, model=QWEN, voice="vivian"), 503, "network", "vllm")
     assert "unreachable" in message
     message = envelope(speak_via(edge.url, model="piper"), 503, "network", "aistack")
     assert silent in message
@@ -549,29 +515,35 @@ def test_speech_sse_in_wav_decodes_back(client, reference_seconds):
     assert decoded(wav)[:2] == (RATES["wav"], 1) and done["type"] == "speech.audio.done"
 
 
-def test_stream_format_is_not_relayed(client, recorder):
+def test_stream_format_is_not_relayed(client, vllm):
     """The backend sends plain audio: the events are the edge's, for every model."""
     with client.audio.speech.with_streaming_response.create(
         model=QWEN, voice="vivian", input="Hello.", stream_format="sse"
     ) as answer:
         *deltas, done = sse_events(answer.iter_lines())
     audio = b"".join(base64.b64decode(event["audio"]) for event in deltas)
-    assert audio == b"chunk 0;chunk 1;chunk 2;" and done["usage"]["input_tokens"] == 6
-    assert "stream_format" not in json.loads(recorder.requests[-1][3])
+    sent = relayed(vllm)[3]
+    assert "stream_format" not in json.loads(sent)
+    assert audio == direct(vllm, sent) and done["usage"]["input_tokens"] == 6
     audio = client.audio.speech.create(
         model=QWEN, voice="vivian", input="Hello.", stream_format="audio"
     )
-    assert audio.content == b"chunk 0;chunk 1;chunk 2;"
-    assert "stream_format" not in json.loads(recorder.requests[-1][3])
+    sent = relayed(vllm)[3]
+    assert "stream_format" not in json.loads(sent)
+    assert audio.content == direct(vllm, sent)
 
 
-def test_a_broken_sse_stream_ends_with_an_error_event(edge):
-    body = {"model": QWEN, "voice": "vivian", "input": "break", "stream_format": "sse"}
-    with httpx.stream("POST", edge.url + "/v1/audio/speech", json=body, timeout=30) as answer:
+def test_a_broken_sse_stream_ends_with_an_error_event(edge, vllm):
+    body = {"model": QWEN, "voice": "vivian", "input": "Broken off.", "stream_format": "sse"}
+    with (
+        cut_after(vllm, 1000),
+        httpx.stream("POST", edge.url + "/v1/audio/speech", json=body, timeout=30) as answer,
+    ):
         events = sse_events(answer.iter_lines())
     *deltas, error = events
     assert {event["type"] for event in deltas} == {"speech.audio.delta"}
-    assert b"".join(base64.b64decode(event["audio"]) for event in deltas) == b"chunk 0;chunk 1;"
+    whole = direct(vllm, relayed(vllm)[3])
+    assert b"".join(base64.b64decode(event["audio"]) for event in deltas) == whole[:1000]
     assert error["type"] == "error" and error["error"]["kind"] == "network", error
     # The slot is kept until the backend's job is known stopped, which may come just
     # after the stream's end: the next test must not find it busy.
@@ -583,7 +555,7 @@ def test_an_unknown_stream_format_is_malformed(edge):
     assert "stream_format" in message
 
 
-def test_instructions_are_accepted_and_the_models_say_who_follows_them(client, edge, recorder):
+def test_instructions_are_accepted_and_the_models_say_who_follows_them(client, edge, vllm):
     audio = client.audio.speech.create(
         model="piper", voice="alloy", input="Hello.", instructions="Whisper it, slowly."
     )
@@ -591,7 +563,7 @@ def test_instructions_are_accepted_and_the_models_say_who_follows_them(client, e
     client.audio.speech.create(
         model=QWEN, voice="vivian", input="Hello.", instructions="Speak with great enthusiasm"
     )
-    assert json.loads(recorder.requests[-1][3])["instructions"] == "Speak with great enthusiasm"
+    assert json.loads(relayed(vllm)[3])["instructions"] == "Speak with great enthusiasm"
     cards = {card["id"]: card for card in httpx.get(edge.url + "/v1/models").json()["data"]}
     assert cards["piper"]["supports_instructions"] is False
     assert cards[QWEN]["supports_instructions"] is True

@@ -75,3 +75,14 @@ async def test_the_fake_has_only_the_real_routes(vllm):
             assert (r.status, await r.json()) == (405, {"detail": "Method Not Allowed"})
         async with session.get(vllm.url + "/metrics") as r:
             assert "vllm:num_requests_running{" in await r.text()
+
+
+async def test_a_backend_error_is_re_wrapped_with_its_kinds_status(edge):
+    # vLLM-Omni has no /v1/audio/voices: its FastAPI 404 reaches the client as the
+    # envelope with the malformed kind's 400 (docs/speech-endpoint.md, Errors), not as a 404.
+    url = edge.url + f"/v1/audio/voices?model={QWEN}"
+    async with aiohttp.request("GET", url) as r:
+        status, body = r.status, await r.read()
+    assert status == 400, body
+    error = envelope(body, "malformed")
+    assert (error["message"], error["provider"]) == ("Not Found", "vllm")

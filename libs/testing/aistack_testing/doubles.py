@@ -1,8 +1,10 @@
 """Serving a test's in-process double of a backend over real HTTP."""
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Self
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Self, TypeVar
 
 from aiohttp import web
 
@@ -47,3 +49,23 @@ class Served:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+F = TypeVar("F", bound=Served)
+
+
+@contextlib.contextmanager
+def in_thread(fake: F) -> Iterator[F]:
+    """`fake` served for the block from an event loop of its own in a thread: for tests
+    that are not async (or whose loop ends before the fake should)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(fake.start(), loop).result(10)
+    try:
+        yield fake
+    finally:
+        asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()

@@ -56,7 +56,9 @@ class FakeVllmOmni(Served):
     """vLLM-Omni serving `model` (a Qwen3-TTS CustomVoice or Base checkpoint). `requests`
     holds (method, path with query, headers, body) of every request it got; `running` is
     the speech requests in flight (what `/metrics` reports); `synthesis_s` how long each
-    one computes before its answer."""
+    one computes before its answer. `cut_after`, when set, is a fault and not vLLM's
+    behaviour: a server that dies mid-answer, its connection dropped after that many
+    bytes of the audio."""
 
     def __init__(self, model: str, flat_errors: bool = False, synthesis_s: float = 0.0) -> None:
         self.model = model
@@ -64,6 +66,7 @@ class FakeVllmOmni(Served):
         self.synthesis_s = synthesis_s
         self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
         self.running = 0
+        self.cut_after: int | None = None
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=0, middlewares=[self._fastapi_errors])
@@ -112,7 +115,7 @@ class FakeVllmOmni(Served):
         )
         return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
-    async def speech(self, request: web.Request) -> web.Response:
+    async def speech(self, request: web.Request) -> web.StreamResponse:
         try:
             body = json.loads(await request.read())
         except ValueError as exc:
@@ -131,7 +134,15 @@ class FakeVllmOmni(Served):
             audio = tone_wav(0.06 * len(body["input"].split()) + 0.3)
         finally:
             self.running -= 1
-        return web.Response(body=audio, content_type="audio/wav")
+        if self.cut_after is None:
+            return web.Response(body=audio, content_type="audio/wav")
+        response = web.StreamResponse(headers={"Content-Type": "audio/wav"})
+        response.content_length = len(audio)
+        await response.prepare(request)
+        await response.write(audio[: self.cut_after])
+        assert request.transport is not None
+        request.transport.abort()
+        return response
 
     @staticmethod
     def _invalid(body: dict) -> str | None:
