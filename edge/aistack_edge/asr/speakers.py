@@ -7,11 +7,10 @@ a threshold, each name once, best pairs first), the others letters in the order 
 first speak: A, B, ...
 """
 
+import math
 import string
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-
-import numpy as np
 
 from aistack_contract.diarization import Diarization, SpeakerTurn
 from aistack_contract.transcription import Segment, Word
@@ -36,9 +35,10 @@ def words_of(segment: Segment) -> list[Word]:
 
 
 def _cosine(a: list[float], b: list[float]) -> float:
-    x, y = np.asarray(a), np.asarray(b)
-    norm = float(np.linalg.norm(x) * np.linalg.norm(y))
-    return float(x @ y) / norm if norm else 0.0
+    """Plain Python: a few voice prints of a few hundred numbers each, and the edge's
+    image has no numpy."""
+    norm = math.hypot(*a) * math.hypot(*b)
+    return sum(x * y for x, y in zip(a, b, strict=True)) / norm if norm else 0.0
 
 
 def names(diarization: Diarization, known: list[str], threshold: float) -> dict[str, str]:
