@@ -228,7 +228,7 @@ async def not_(held: Awaitable[bool]) -> bool:
     return not await held
 
 
-async def test_busy_slot_is_a_503_with_retry_after(client):
+async def test_busy_slot_is_a_503_with_retry_after(edge, client):
     stream = await client.chat.completions.create(
         model=MODEL, messages=STORY, max_tokens=1500, stream=True, extra_body=ENDLESS
     )
@@ -241,6 +241,8 @@ async def test_busy_slot_is_a_503_with_retry_after(client):
     assert error.response.headers["Retry-After"] == "5"
     assert error.body["kind"] == "network" and error.body["provider"] == "aistack"
     assert "busy" in error.body["message"] and MODEL in error.body["message"]
+    # The hang-up above stops the upstream: the next test starts once the slot is free.
+    await wait_until(lambda: not_(llm_holds_the_slot(edge)), 60)
 
 
 async def test_max_completion_tokens_limits_the_answer(client):
