@@ -13,6 +13,12 @@ NameList = Annotated[list[str], NoDecode]
 NetworkList = Annotated[list[ipaddress.IPv4Network | ipaddress.IPv6Network], NoDecode]
 
 
+def _items(value: object) -> list[str]:
+    """A list setting's items: a comma-separated string, or a list; blanks dropped."""
+    items = value.split(",") if isinstance(value, str) else value
+    return [text for text in (str(item).strip() for item in items) if text]  # type: ignore[union-attr]
+
+
 class EdgeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AISTACK_")
 
@@ -120,9 +126,7 @@ class EdgeSettings(BaseSettings):
     @classmethod
     def _split_urls(cls, value: object) -> object:
         """Comma-separated base URLs, trailing slashes dropped."""
-        if isinstance(value, str):
-            value = value.split(",")
-        return [str(url).strip().rstrip("/") for url in value if str(url).strip()]
+        return [url.rstrip("/") for url in _items(value)]
 
     @field_validator("ollama_url")
     @classmethod
@@ -164,17 +168,13 @@ class EdgeSettings(BaseSettings):
     @classmethod
     def _split_networks(cls, value: object) -> object:
         """Comma-separated addresses or CIDR networks (an address is a network of one)."""
-        if isinstance(value, str):
-            value = [item.strip() for item in value.split(",") if item.strip()]
-        return [ipaddress.ip_network(str(item), strict=False) for item in value]
+        return [ipaddress.ip_network(item, strict=False) for item in _items(value)]
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod
     def _split_names(cls, value: object) -> object:
         """Comma-separated host names, compared without case or a trailing dot."""
-        if isinstance(value, str):
-            value = value.split(",")
-        return [str(name).strip().lower().rstrip(".") for name in value if str(name).strip()]
+        return [name.lower().rstrip(".") for name in _items(value)]
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
@@ -182,10 +182,8 @@ class EdgeSettings(BaseSettings):
         """Comma-separated origins, each as `origins.origin_of` writes it."""
         from aistack_edge.origins import ANY, origin_of  # it imports the app state, and so this
 
-        if isinstance(value, str):
-            value = value.split(",")
         origins = []
-        for item in (str(item).strip() for item in value if str(item).strip()):
+        for item in _items(value):
             origin = ANY if item == ANY else origin_of(item)
             if origin is None:
                 raise ValueError(f"{item!r} is not an origin (scheme://host[:port])")
