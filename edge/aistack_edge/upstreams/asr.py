@@ -4,15 +4,13 @@ import logging
 from collections.abc import AsyncIterator
 
 import aiohttp
-from pydantic import ValidationError
 
-from aistack_contract.errors import AistackError, ErrorKind
 from aistack_contract.events import BackendEvent, decode_backend_event
 from aistack_contract.transcription import TranscribeOptions
 from aistack_edge.catalog import Entry
 from aistack_edge.middleware import REQUEST_ID
 from aistack_edge.observability.tracing import backend_call
-from aistack_edge.upstreams.http import answer_head, unreachable, upstream_error
+from aistack_edge.upstreams.http import answer_head, audio_form, backend_failures, upstream_error
 from aistack_service.spool import Spool
 
 log = logging.getLogger(__name__)
@@ -32,24 +30,14 @@ async def transcribe(
     Closing the generator closes the connection, which cancels the backend's work.
     """
     url, provider = backend.upstream, backend.provider
-    form = aiohttp.FormData()
-    form.add_field("options", options.model_dump_json(), content_type="application/json")
-    # From memory or from its file: a spooled upload is sent a window at a time.
-    form.add_field("file", audio.body(), filename=filename, content_type="application/octet-stream")
+    form = audio_form(options, audio, filename)
     timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout_s)
     headers = {REQUEST_ID: request_id}
-    try:
-        with backend_call("asr.transcribe", headers, url):
-            sent = session.post(url + "/transcribe", data=form, headers=headers, timeout=timeout)
-            async with await answer_head(sent, timeout_s) as response:
-                if response.status != 200:
-                    raise await upstream_error(response, provider)
-                async for line in response.content:
-                    if line.strip():
-                        yield decode_backend_event(line)
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise unreachable(provider, url, exc) from exc
-    except ValidationError as exc:
-        raise AistackError(
-            ErrorKind.UNKNOWN, f"bad event from {provider}: {exc}", provider
-        ) from exc
+    with backend_failures(provider, url, "event"), backend_call("asr.transcribe", headers, url):
+        sent = session.post(url + "/transcribe", data=form, headers=headers, timeout=timeout)
+        async with await answer_head(sent, timeout_s) as response:
+            if response.status != 200:
+                raise await upstream_error(response, provider)
+            async for line in response.content:
+                if line.strip():
+                    yield decode_backend_event(line)

@@ -1,14 +1,12 @@
 """The client of a diarizer's POST /diarize (services/diarize-senko)."""
 
 import aiohttp
-from pydantic import ValidationError
 
 from aistack_contract.diarization import Diarization, DiarizeOptions
-from aistack_contract.errors import AistackError, ErrorKind
 from aistack_edge.catalog import Entry
 from aistack_edge.middleware import REQUEST_ID
 from aistack_edge.observability.tracing import backend_call
-from aistack_edge.upstreams.http import answer_head, unreachable, upstream_error
+from aistack_edge.upstreams.http import answer_head, audio_form, backend_failures, upstream_error
 from aistack_service.spool import Spool
 
 
@@ -23,10 +21,7 @@ async def diarize(
     """Who spoke when in the upload, and the voice prints of it and of `references`.
     A cancelled call closes the connection, which cancels the diarizer's job."""
     url, provider = backend.upstream, backend.provider
-    form = aiohttp.FormData()
-    options = DiarizeOptions(model=backend.card.id)
-    form.add_field("options", options.model_dump_json(), content_type="application/json")
-    form.add_field("file", audio.body(), filename="audio", content_type="application/octet-stream")
+    form = audio_form(DiarizeOptions(model=backend.card.id), audio, "audio")
     for index, clip in enumerate(references):
         form.add_field(
             "reference",
@@ -36,16 +31,9 @@ async def diarize(
         )
     timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout_s)
     headers = {REQUEST_ID: request_id}
-    try:
-        with backend_call("diarize", headers, url):
-            sent = session.post(url + "/diarize", data=form, headers=headers, timeout=timeout)
-            async with await answer_head(sent, timeout_s) as response:
-                if response.status != 200:
-                    raise await upstream_error(response, provider)
-                return Diarization.model_validate_json(await response.read())
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise unreachable(provider, url, exc) from exc
-    except ValidationError as exc:
-        raise AistackError(
-            ErrorKind.UNKNOWN, f"bad answer from {provider}: {exc}", provider
-        ) from exc
+    with backend_failures(provider, url, "answer"), backend_call("diarize", headers, url):
+        sent = session.post(url + "/diarize", data=form, headers=headers, timeout=timeout)
+        async with await answer_head(sent, timeout_s) as response:
+            if response.status != 200:
+                raise await upstream_error(response, provider)
+            return Diarization.model_validate_json(await response.read())

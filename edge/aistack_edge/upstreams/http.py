@@ -1,14 +1,16 @@
 """What every upstream client shares: its failures as envelopes, and the headers a relay passes."""
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Iterator
 
 import aiohttp
 from multidict import CIMultiDict, MultiMapping
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from aistack_contract.errors import AistackError, ErrorEnvelope, ErrorKind, kind_for_status
+from aistack_service.spool import Spool
 
 # RFC 9110 §7.6.1: headers about one connection, never relayed (lower case); so are
 # the Proxy-* ones.
@@ -47,6 +49,29 @@ def unreachable(provider: str, url: str, exc: BaseException) -> AistackError:
     return AistackError(
         ErrorKind.NETWORK, f"{provider} at {url} is unreachable: {detail}", provider
     )
+
+
+@contextlib.contextmanager
+def backend_failures(provider: str, url: str, answer: str) -> Iterator[None]:
+    """A call's failures as envelopes: unreachable (`network`), or an `answer` that is
+    not the protocol's shape (`unknown`)."""
+    try:
+        yield
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise unreachable(provider, url, exc) from exc
+    except ValidationError as exc:
+        raise AistackError(
+            ErrorKind.UNKNOWN, f"bad {answer} from {provider}: {exc}", provider
+        ) from exc
+
+
+def audio_form(options: BaseModel, audio: Spool, filename: str) -> aiohttp.FormData:
+    """The internal protocol's upload: the options as JSON, then the audio (from memory,
+    or a file of its own that aiohttp sends a window at a time)."""
+    form = aiohttp.FormData()
+    form.add_field("options", options.model_dump_json(), content_type="application/json")
+    form.add_field("file", audio.body(), filename=filename, content_type="application/octet-stream")
+    return form
 
 
 def _message_of(body: bytes) -> str | None:
