@@ -180,20 +180,24 @@ async def gpu_workload(
     idle_wait_s = max(settings.idle_wait_s, settings.slot_wait_s if wait_s is None else wait_s)
     async with contextlib.AsyncExitStack() as held:
         lease = await held.enter_async_context(app[SLOT].hold(holder, wait_s))
-        held.enter_context(fenced(lease.fence))
         work = Workload(entry, job_id, lease, held.aclose, last_step, record)
-        if settings.idle_check:
-            with work.guard():
-                await app[IDLE].wait_idle(idle_wait_s, settings.retry_after_s)
-        try:
-            with work.guard():
-                await make_room(app, capability, entry.upstream)
-                if settings.idle_check and capability != "llm" and settings.swap_policy != "shared":
-                    await app[IDLE].wait_ollama_idle(idle_wait_s, settings.retry_after_s)
-                yield work
-        finally:
-            if not work.completed:
-                await _uncancelled(_stop_job(app, work))
+        with fenced(lease.fence):
+            if settings.idle_check:
+                with work.guard():
+                    await app[IDLE].wait_idle(idle_wait_s, settings.retry_after_s)
+            try:
+                with work.guard():
+                    await make_room(app, capability, entry.upstream)
+                    if (
+                        settings.idle_check
+                        and capability != "llm"
+                        and settings.swap_policy != "shared"
+                    ):
+                        await app[IDLE].wait_ollama_idle(idle_wait_s, settings.retry_after_s)
+                    yield work
+            finally:
+                if not work.completed:
+                    await _uncancelled(_stop_job(app, work, held))
 
 
 async def _uncancelled(call: Awaitable[None]) -> None:
@@ -211,11 +215,13 @@ async def _uncancelled(call: Awaitable[None]) -> None:
     task.result()
 
 
-async def _stop_job(app: web.Application, work: Workload) -> None:
-    """Ask the backend to stop the job and wait until it has. Past the grace, the job is
-    logged as stuck and shown (admin status, /metrics), and the slot stays held: a
-    backend on the service shell exits when its job outlives its own grace after the
-    cancel (its supervisor brings it back), and a process gone runs nothing."""
+async def _stop_job(app: web.Application, work: Workload, held: contextlib.AsyncExitStack) -> None:
+    """Ask the backend to stop the job and wait until it has, the slot held (`held`).
+    Past the grace, the job is logged as stuck and shown (admin status, /metrics), and
+    the slot stays held by a task of its own (`held` is handed to it) until the job has
+    stopped: the request's answer (its error, its end) leaves meanwhile. A backend on
+    the service shell exits when its job outlives its own grace after the cancel (its
+    supervisor brings it back), and a process gone runs nothing."""
     settings = app[SETTINGS]
     began = time.monotonic()
     if await _stopped_within(app, work, settings.stop_grace_s):
@@ -227,10 +233,17 @@ async def _stop_job(app: web.Application, work: Workload) -> None:
         settings.stop_grace_s,
     )
     app[OBSERVABILITY].stop_overrun()
-    with app[SLOT].stuck_on(work.entry.upstream, work.job_id):
-        watch = asyncio.create_task(_until_stopped(app, work))
-        _background(watch)  # ended at shutdown: the edge's lease ends with it
-        await watch
+    _background(asyncio.create_task(_hold_until_stopped(app, work, held.pop_all(), began)))
+
+
+async def _hold_until_stopped(
+    app: web.Application, work: Workload, lease: contextlib.AsyncExitStack, began: float
+) -> None:
+    """Keep the slot (`lease`) for a stuck job until it has stopped; cancelled at the
+    edge's shutdown (the lease ends with the edge)."""
+    async with lease:
+        with app[SLOT].stuck_on(work.entry.upstream, work.job_id):
+            await _until_stopped(app, work)
     log.info(
         "%s stopped job %s after %.1f s: the GPU slot is released",
         work.entry.provider, work.job_id, time.monotonic() - began,
