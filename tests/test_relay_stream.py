@@ -5,34 +5,20 @@ its job is stopped and the slot freed. The speech and chat relays have the same 
 (test_speech.py, test_chat.py)."""
 
 import asyncio
-import os
 import time
 
 from aistack_testing.audio import repeat_wav
-from aistack_testing.edge import asr_edge_env, cut_off, never_reading, until_free, until_held
+from aistack_testing.edge import (
+    asr_edge_env,
+    cut_off,
+    form_body,
+    never_reading,
+    until_free,
+    until_held,
+)
 
 KEY = "aistack:test-transcription-never-read"
 WRITE_TIMEOUT_S = 3
-
-
-def streamed_transcription(wav: bytes) -> bytes:
-    """A multipart body asking for `wav`'s transcript as SSE, with its logprobs (the
-    biggest events a stream has: about 1 kB per second of speech)."""
-    boundary = os.urandom(8).hex()
-    fields = {"model": "auto", "stream": "true", "include[]": "logprobs"}
-    parts = [
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-        for name, value in fields.items()
-    ]
-    parts.append(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n'
-        "Content-Type: audio/wav\r\n\r\n".encode()
-        + wav
-        + b"\r\n"
-    )
-    return b"".join(
-        parts
-    ) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
 def test_a_stream_reader_that_reads_nothing_is_cut_off(
@@ -48,7 +34,9 @@ def test_a_stream_reader_that_reads_nothing_is_cut_off(
     )
     edge = module_services.start("aistack_edge", env=env)
     wav = repeat_wav(speech_wav, tmp_path / "long.wav", 900).read_bytes()
-    body, content_type = streamed_transcription(wav)
+    # with logprobs: the biggest events a stream has, about 1 kB per second of speech
+    fields = {"model": "auto", "stream": "true", "include[]": "logprobs"}
+    body, content_type = form_body(fields, wav)
     stops = whisper.output().count("DELETE /jobs")
     with never_reading(edge.url, "/v1/audio/transcriptions", body, content_type) as sock:
         assert "asr" in asyncio.run(until_held(redis_server.url, KEY, limit_s=120))

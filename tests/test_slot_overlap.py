@@ -7,7 +7,8 @@ seconds), some hanging up after the first words; one backend loads its model for
 job (AISTACK_MODEL_KEEP_ALIVE_SEC=0); the edges' stop grace is shorter than a window, so
 stops outlast it. Meanwhile, in turn: Redis restarted empty, Redis paused past the
 lease's TTL, the lease key deleted while held, an edge paused (`SIGSTOP`) past the TTL
-and resumed. The backends' own job logs (when each worker computed, model loads
+and resumed; and on each edge a client that asks for a stream and reads nothing of it
+for a while before it hangs up. The backends' own job logs (when each worker computed, model loads
 included, wall clock) must show no instant at which both computed.
 
 The figures (jobs run, refusals, overlap) are printed for docs/reliability.md;
@@ -25,10 +26,12 @@ import redis.asyncio
 
 from aistack_testing.asr_protocol import at_work, idle, job_log, wait_until
 from aistack_testing.audio import repeat_wav
+from aistack_testing.edge import form_body, never_reading
 from aistack_testing.redis_server import RedisServer
 
 TTL_MS = 4000  # a lease unrenewed for 2.7 s is lost: 1.3 s for its backend to stop
-RUN_S = float(os.environ.get("AISTACK_OVERLAP_RUN_S", "100"))
+RUN_S = float(os.environ.get("AISTACK_OVERLAP_RUN_S", "180"))
+NEVER_READ_S = 10.0
 CALM_S = 8.0  # between two faults: past a restart's settling time, some work gets done
 SLOT_KEY = "aistack:gpu-slot"  # the edges' default
 FAULTS = (
@@ -88,6 +91,24 @@ async def client(edge_url: str, audio: bytes, hang_up: bool, outcomes: dict[str,
                 await asyncio.sleep(0.2)
             except (aiohttp.ClientError, TimeoutError):
                 outcomes["broken"] = outcomes.get("broken", 0) + 1
+
+
+async def never_reader(edge_url: str, audio: bytes, outcomes: dict[str, int]) -> None:
+    """Streamed transcriptions of `audio` one after another, of which it reads nothing,
+    each for NEVER_READ_S before it hangs up, until cancelled."""
+    body, content_type = form_body({"stream": "true", "include[]": "logprobs"}, audio)
+
+    def one() -> None:
+        try:
+            with never_reading(edge_url, "/v1/audio/transcriptions", body, content_type):
+                time.sleep(NEVER_READ_S)
+        except OSError:  # refused before the body was sent: the edge closed
+            pass
+
+    while True:
+        await asyncio.to_thread(one)
+        outcomes["never read"] = outcomes.get("never read", 0) + 1
+        await asyncio.sleep(0.2)
 
 
 def _why(message: str) -> str:
@@ -190,6 +211,7 @@ async def test_two_edges_never_compute_at_once(services, chaotic_redis, speech_w
         for edge in edges
         for audio, hang_up in ((clip, False), (clip, True), (long_clip, True))
     ]
+    tasks += [asyncio.create_task(never_reader(edge.url, long_clip, outcomes)) for edge in edges]
     pairs = list(zip(edges, backends, strict=True))
     tasks.append(asyncio.create_task(chaos(chaotic_redis, pairs, events)))
     began = time.time()
