@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 UrlList = Annotated[list[str], NoDecode]
 NameList = Annotated[list[str], NoDecode]
+ContainerMap = Annotated[dict[str, str], NoDecode]
 NetworkList = Annotated[list[ipaddress.IPv4Network | ipaddress.IPv6Network], NoDecode]
 
 
@@ -73,6 +74,11 @@ class EdgeSettings(BaseSettings):
     idle_check_backends: UrlList = []
     """More backends on this slot's GPU whose running jobs the idle check reads: those
     that other edges route to and this one does not."""
+    restart_containers: ContainerMap = {}
+    """Backends whose container the edge restarts (Docker Engine API) when a job there
+    does not stop within the grace: `URL=container` pairs, comma-separated."""
+    docker_socket: Path = Path("/var/run/docker.sock")
+    """The Docker Engine API's unix socket, for `restart_containers`."""
     client_write_timeout_s: float = Field(30.0, gt=0)
     """A client that reads nothing of its answer for this long is taken as gone: its
     connection is closed (the answer is read from the backend meanwhile all the same)."""
@@ -127,6 +133,20 @@ class EdgeSettings(BaseSettings):
     def _split_urls(cls, value: object) -> object:
         """Comma-separated base URLs, trailing slashes dropped."""
         return [url.rstrip("/") for url in _items(value)]
+
+    @field_validator("restart_containers", mode="before")
+    @classmethod
+    def _split_pairs(cls, value: object) -> object:
+        """`URL=container` pairs, comma-separated: {base URL: container}."""
+        if not isinstance(value, str):
+            return value
+        pairs = {}
+        for item in _items(value):
+            url, _, container = item.rpartition("=")
+            if not url or not container:
+                raise ValueError(f"not URL=container: {item!r}")
+            pairs[url.strip().rstrip("/")] = container.strip()
+        return pairs
 
     @field_validator("ollama_url")
     @classmethod

@@ -6,8 +6,9 @@
         ─▶ make room (Ollama: until its models are gone) ─▶ the route's upstream call
         ─▶ the end: whole, or early (hang-up, timeout, error, lease lost)
         ─▶ early: cancel the backend's job, keep the slot until it has stopped
-           (past AISTACK_STOP_GRACE_S too: logged and shown, never released on a timer;
-           a backend on the service shell exits, and its process gone is stopped)
+           (past AISTACK_STOP_GRACE_S too, by a task of its own while the answer leaves:
+           logged and shown, never released on a timer; a backend on the service shell
+           exits, a named container is restarted, and a process gone is stopped)
         ─▶ release
 
 A route says only what is its own: how to parse, which upstream call, how to render.
@@ -40,6 +41,7 @@ from aistack_edge.observability import exchange
 from aistack_edge.slot import Lease
 from aistack_edge.slot.fencing import fenced
 from aistack_edge.slot.idle import GpuBusy
+from aistack_edge.slot.restart import restart_container
 from aistack_edge.state import IDLE, OBSERVABILITY, SESSION, SETTINGS, SLOT
 
 log = logging.getLogger(__name__)
@@ -239,10 +241,14 @@ async def _stop_job(app: web.Application, work: Workload, held: contextlib.Async
 async def _hold_until_stopped(
     app: web.Application, work: Workload, lease: contextlib.AsyncExitStack, began: float
 ) -> None:
-    """Keep the slot (`lease`) for a stuck job until it has stopped; cancelled at the
-    edge's shutdown (the lease ends with the edge)."""
+    """Keep the slot (`lease`) for a stuck job until it has stopped, its backend's
+    container restarted first where one is named (AISTACK_RESTART_CONTAINERS); cancelled
+    at the edge's shutdown (the lease ends with the edge)."""
+    settings = app[SETTINGS]
     async with lease:
         with app[SLOT].stuck_on(work.entry.upstream, work.job_id):
+            if container := settings.restart_containers.get(work.entry.upstream):
+                await restart_container(settings.docker_socket, container)
             await _until_stopped(app, work)
     log.info(
         "%s stopped job %s after %.1f s: the GPU slot is released",
