@@ -9,6 +9,7 @@ one runs 409, a backend with no way to the hub 503, a backend not configured 400
 import json
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -24,13 +25,18 @@ WHISPER = "Systran/faster-whisper-base"
 HELD_AT = 8 << 20  # where the hub holds model.bin while a test looks at a running pull
 
 
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory) -> FakeHub:
+def whisper_hub(tmp_path_factory) -> Iterator[FakeHub]:
+    """A hub holding Systran's Whisper base repository, with the real weights."""
     base = join_whisper_base(tmp_path_factory.mktemp("hub-files"))
     fake = FakeHub()
     fake.add(WHISPER, {p.name: p for p in base.iterdir()})
     with fake.running():
         yield fake
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory) -> Iterator[FakeHub]:
+    yield from whisper_hub(tmp_path_factory)
 
 
 def whisper_on(hub_url: str, models: Path, log: Path) -> Service:
@@ -50,7 +56,7 @@ def whisper_on(hub_url: str, models: Path, log: Path) -> Service:
 
 
 @pytest.fixture(scope="module")
-def stack(hub, tmp_path_factory) -> dict[str, Service]:
+def stack(hub, tmp_path_factory) -> Iterator[dict[str, Service]]:
     """The edge in front of a whisper that reaches the hub and one that can't."""
     folder = tmp_path_factory.mktemp("pull")
     whisper = whisper_on(hub.url, folder / "models", folder / "whisper.log")
