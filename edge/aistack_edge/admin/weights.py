@@ -11,7 +11,7 @@ from aiohttp import web
 
 from aistack_edge.config import EdgeSettings
 from aistack_edge.errors import malformed, unavailable
-from aistack_edge.state import SESSION, SETTINGS
+from aistack_edge.state import CATALOG, SESSION, SETTINGS
 
 
 def candidates(settings: EdgeSettings) -> list[tuple[str, str]]:
@@ -25,7 +25,7 @@ def candidates(settings: EdgeSettings) -> list[tuple[str, str]]:
 
 async def weights(app: web.Application) -> list[dict]:
     """Each backend's `GET /weights`, asked side by side; one that can't say is shown
-    with why, one without the route not at all."""
+    with why, one without the route (or down at the latest probe) not at all."""
     settings, session = app[SETTINGS], app[SESSION]
     timeout = aiohttp.ClientTimeout(total=settings.probe_timeout_s * 5)
 
@@ -40,8 +40,10 @@ async def weights(app: web.Application) -> list[dict]:
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             return row | {"error": str(exc) or type(exc).__name__}
 
-    rows = await asyncio.gather(*(ask(c, u) for c, u in candidates(app[SETTINGS])))
-    return [row for row in rows if row is not None]
+    # One the catalog's latest probe found down is in the backends panel already.
+    down = {url for _, url, up in app[CATALOG].backend_states() if not up}
+    asked = [ask(c, u) for c, u in candidates(settings) if u not in down]
+    return [row for row in await asyncio.gather(*asked) if row is not None]
 
 
 async def pull(app: web.Application, url: object, repo: object) -> "Pull":
