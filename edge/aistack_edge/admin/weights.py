@@ -70,13 +70,19 @@ class Pull:
         self.answer = answer
 
     async def refusal(self) -> web.Response | None:
+        """None when the pull began; else the backend's envelope with its status, or, from
+        a backend with no such route (vLLM-Omni answers its own 404), the edge's own."""
         if self.answer.status == 200:
             return None
         async with self.answer:
-            body = await self.answer.read()
-        if self.answer.status == 404 and self.answer.content_type != "application/json":
-            raise unavailable(f"{self.answer.url.origin()} has no weights to pull")
-        return web.Response(body=body, status=self.answer.status, content_type="application/json")
+            try:
+                body = await self.answer.json(content_type=None)
+            except ValueError:
+                body = None
+        if isinstance(body, dict) and isinstance(body.get("error"), dict):
+            return web.json_response(body, status=self.answer.status)
+        origin = self.answer.url.origin()
+        raise unavailable(f"{origin} keeps no weights to pull (it answered {self.answer.status})")
 
     async def lines(self) -> AsyncIterator[bytes]:
         async with self.answer:

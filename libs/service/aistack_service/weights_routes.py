@@ -108,15 +108,18 @@ async def pull(request: web.Request) -> web.StreamResponse:
     pulls.pulling, pulls._done = weights.repo_id, 0
     try:
         await asyncio.to_thread(listing, weights, REVISION)  # the hub answers, before the 200
-    except Exception as exc:
+    except BaseException as exc:  # a refusal, or the caller gone (the handler cancelled)
         pulls.pulling = None
         hold.close()
+        if not isinstance(exc, Exception):
+            raise
         raise AistackError(ErrorKind.NETWORK, _hub_failure(exc), provider) from None
     events: asyncio.Queue[dict | None] = asyncio.Queue()
     pulls.task = asyncio.create_task(_run(pulls, weights, hold, events))
     response = web.StreamResponse(headers={"Content-Type": NDJSON})
     await response.prepare(request)
-    with contextlib.suppress(ConnectionError):  # the caller left: the pull goes on
+    # The caller gone (a write fails, or the shell cancels this handler): the pull goes on.
+    with contextlib.suppress(ConnectionError):
         while (event := await events.get()) is not None:
             await response.write(json.dumps(event).encode() + b"\n")
         await response.write_eof()
