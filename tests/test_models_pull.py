@@ -8,6 +8,7 @@ the envelope: an unknown model 404, a second pull while one runs 409, a backend 
 way to the hub 503, a backend not configured 400."""
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from aistack_asr_whisper.parts import join_whisper_base
+from aistack_service.weights import of_backend
 from aistack_testing.fake_hub import FakeHub
 from aistack_testing.processes import Service, free_port, start_edge, start_module
 
@@ -188,3 +190,31 @@ def test_refusals_come_in_the_envelope(stack):
     )
     assert anonymous.status_code == 401
     assert httpx.get(edge.url + "/admin/api/models", timeout=30).status_code == 401
+
+
+IMAGES = {
+    "asr-whisper": ("AISTACK_WHISPER_MODEL_DIR",),
+    "asr-parakeet": ("AISTACK_PARAKEET_MODEL_PATH",),
+    "asr-sensevoice": ("AISTACK_SENSEVOICE_MODEL_DIR", "AISTACK_SENSEVOICE_VAD_DIR"),
+}
+"""Each GPU ASR image, and the settings its loader reads its models from."""
+
+
+@pytest.mark.parametrize("service", IMAGES)
+def test_each_image_pulls_into_the_folders_its_loader_reads(service):
+    """In the image, `AISTACK_MODELS_DIR` and the backend's `weights` name put a pull's
+    files where the loader's own settings look (what `make models` puts in its volume)."""
+    root = Path(__file__).resolve().parents[1]
+    dockerfile = (root / "services" / service / "Dockerfile").read_text()
+
+    def env(name: str) -> Path:
+        found = re.search(rf"\b{name}=(\S+)", dockerfile)
+        assert found, f"{service}'s image sets no {name}"
+        return Path(found.group(1))
+
+    module = service.replace("-", "_").replace("asr_", "aistack_asr_", 1)
+    backend = (root / "services" / service / module / "backend.py").read_text()
+    assert f'    weights = "{service}"\n' in backend
+    targets = {w.target(env("AISTACK_MODELS_DIR")) for w in of_backend(service, ["large-v3"])}
+    loader = {env(name) for name in IMAGES[service]}
+    assert targets == loader, (targets, loader)

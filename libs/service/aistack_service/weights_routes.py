@@ -61,6 +61,10 @@ class Pulls:
         rows = [row(check(w, self.dir)) for w in self.wanted]
         return {"dir": str(self.dir), "pulling": self.pulling, "weights": rows}
 
+    def begin(self, repo: str) -> None:
+        self.pulling, self._done = repo, 0
+        self.progress = {"completed": 0, "total": 0}
+
     def follow(self, event: dict) -> None:
         """The pull's figures for `GET /weights`, from its progress events."""
         if event["status"] == "listed":
@@ -105,7 +109,7 @@ async def pull(request: web.Request) -> web.StreamResponse:
     if not hold.enter_context(locked(pulls.dir, wait=False)):
         hold.close()
         return _busy(provider, f"another fetch (make models?) is filling {pulls.dir}")
-    pulls.pulling, pulls._done = weights.repo_id, 0
+    pulls.begin(weights.repo_id)
     try:
         await asyncio.to_thread(listing, weights, REVISION)  # the hub answers, before the 200
     except BaseException as exc:  # a refusal, or the caller gone (the handler cancelled)
