@@ -380,6 +380,37 @@ def _paths() -> Schema:
                 requestBody={"required": True, "content": {JSON: {"schema": _TOGGLES}}},
             ),
         },
+        "/admin/api/models": {
+            "get": _operation(
+                "Each backend's weights: present, missing or fetching",
+                {"200": _json(_ANY_OBJECT)},
+                security=_BEARER,
+            )
+        },
+        "/admin/api/models/pull": {
+            "post": _operation(
+                "Have a backend fetch a model's weights; its progress as NDJSON",
+                {
+                    "200": {
+                        "description": "One progress event a line, as Ollama's pull streams",
+                        "content": {"application/x-ndjson": {"schema": _ANY_OBJECT}},
+                    }
+                },
+                security=_BEARER,
+                requestBody={
+                    "required": True,
+                    "content": {
+                        JSON: {
+                            "schema": {
+                                "type": "object",
+                                "required": ["backend", "repo"],
+                                "properties": {"backend": _TEXT, "repo": _TEXT},
+                            }
+                        }
+                    },
+                },
+            )
+        },
     }
 
 
