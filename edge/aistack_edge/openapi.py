@@ -357,18 +357,7 @@ def _paths() -> Schema:
                 "Ask a backend to drop its idle models",
                 {"200": _json(_ANY_OBJECT)},
                 security=_BEARER,
-                requestBody={
-                    "required": True,
-                    "content": {
-                        JSON: {
-                            "schema": {
-                                "type": "object",
-                                "required": ["backend"],
-                                "properties": {"backend": _TEXT},
-                            }
-                        }
-                    },
-                },
+                requestBody=_strings_body("backend"),
             )
         },
         "/admin/api/observability": {
@@ -397,21 +386,16 @@ def _paths() -> Schema:
                     }
                 },
                 security=_BEARER,
-                requestBody={
-                    "required": True,
-                    "content": {
-                        JSON: {
-                            "schema": {
-                                "type": "object",
-                                "required": ["backend", "repo"],
-                                "properties": {"backend": _TEXT, "repo": _TEXT},
-                            }
-                        }
-                    },
-                },
+                requestBody=_strings_body("backend", "repo"),
             )
         },
     }
+
+
+def _strings_body(*names: str) -> Schema:
+    """A required JSON object of required string fields (the admin changes')."""
+    schema = {"type": "object", "required": list(names), "properties": dict.fromkeys(names, _TEXT)}
+    return {"required": True, "content": {JSON: {"schema": schema}}}
 
 
 def _html() -> Schema:
