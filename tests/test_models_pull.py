@@ -109,6 +109,8 @@ def test_a_pull_streams_progress_and_the_model_is_then_served(stack, hub):
     assert len(set(moving)) > 1 and moving == sorted(moving), moving  # progress as it moves
     assert moving[-1] == model[-1]["total"]
     assert model[-1]["status"] == "verified" and model[-1]["completed"] == model[-1]["total"]
+    # Each file's digest, as Ollama's events name their layer: model.bin's sha256 (LFS).
+    assert {e["digest"] for e in model} == {f"sha256:{hub.repos[WHISPER]['model.bin'].sha256}"}
     assert events[-1] == {"status": "success"}, events[-3:]
 
     [row] = weights_of(edge, whisper)

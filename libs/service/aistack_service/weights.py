@@ -169,7 +169,16 @@ class Outcome:
 
 
 Progress = Callable[[dict], None]
-"""Receives events: {"status": ..., "repo": ..., "file": ..., "completed": n, "total": n}."""
+"""Receives events: {"status": ..., "repo": ..., "file": ..., "digest": ..., "completed": n,
+"total": n}, the fields of Ollama's pull progress (its api/types.go `ProgressResponse`) and
+the repository and file they are of."""
+
+
+def file_event(status: str, repo_id: str, hub_file: HubFile) -> dict:
+    """An event about one file; its digest as the hub lists it (sha256 for LFS files,
+    git's blob id for the others), where Ollama's is its layer's."""
+    digest = f"sha256:{hub_file.sha256}" if hub_file.sha256 else f"git:{hub_file.blob_id}"
+    return {"status": status, "repo": repo_id, "file": hub_file.path, "digest": digest}
 
 
 def listing(weights: Weights, revision: str) -> list[HubFile]:
@@ -218,7 +227,7 @@ def verify(path: Path, hub_file: HubFile) -> str:
     return ""
 
 
-def progress_bar(report: Progress | None, repo_id: str, name: str, total: int, done: int):
+def progress_bar(report: Progress | None, repo_id: str, hub_file: HubFile, done: int):
     """A bar per file on the terminal, and the same figures as events for a caller. The
     count is kept here: a disabled tqdm (no terminal) counts nothing."""
     from tqdm import tqdm
@@ -230,13 +239,13 @@ def progress_bar(report: Progress | None, repo_id: str, name: str, total: int, d
             shown = super().update(n)
             self.completed += n
             if report is not None:
-                event = {"status": "pulling", "repo": repo_id, "file": name}
-                report({**event, "completed": self.completed, "total": total})
+                event = file_event("pulling", repo_id, hub_file)
+                report({**event, "completed": self.completed, "total": hub_file.size})
             return shown
 
     return Bar(
-        desc=name,
-        total=total,
+        desc=hub_file.path,
+        total=hub_file.size,
         initial=done,
         unit="B",
         unit_scale=True,
@@ -313,7 +322,7 @@ def download(
         ) as answer:
             if have and answer.status != 206:  # the server ignored the Range: start again
                 have = 0
-            bar = progress_bar(report, repo_id, hub_file.path, hub_file.size, have)
+            bar = progress_bar(report, repo_id, hub_file, have)
             with part.open("ab" if have else "wb") as out, bar:
                 while chunk := answer.read(1 << 20):
                     out.write(chunk)
@@ -339,7 +348,7 @@ def fetch(weights: Weights, root: Path, revision: str, report: Progress | None) 
             outcome.fetched += fetch_file(weights, root, hub_file, revision, report)
             status = "verified"
         if report is not None:
-            event = {"status": status, "repo": weights.repo_id, "file": hub_file.path}
+            event = file_event(status, weights.repo_id, hub_file)
             report({**event, "completed": hub_file.size, "total": hub_file.size})
         outcome.files += 1
         outcome.size += hub_file.size
