@@ -12,9 +12,12 @@ runs on .venv, and on a venv made to differ from its lock."""
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 TORCH_BACKENDS = sorted(path.parent.name for path in ROOT.glob("services/*/test.sh"))
@@ -111,6 +114,28 @@ def test_the_torch_backends_venv_installs_from_its_lock_and_is_checked_against_i
         assert ' -c "$lock" ' in line, line
     check = lines.index('"$python" scripts/lockcheck.py "$lock"')
     assert lines[check + 1].startswith('exec "$python" -m pytest'), "checked before the tests"
+
+
+@pytest.mark.parametrize("service", TORCH_BACKENDS)
+def test_a_torch_backends_lock_pins_what_its_venv_installs(script, service):
+    """Every dependency of the packages torch-backend-test.sh installs (a new one of the
+    edge's, say) is in the backend's lock: else that venv's check fails after `make test`
+    installed it; here it fails first, in the main suite."""
+    pins = script("lockcheck").pins(ROOT / "services" / service / "constraints.txt")
+    script_text = (ROOT / "scripts" / "torch-backend-test.sh").read_text()
+    installed = re.findall(r'-e "?([\w/$-]+)(?:\[(\w+)\])?"?', script_text)
+    assert len(installed) == 6, installed
+    missing = set()
+    for folder, extra in installed:
+        project = tomllib.loads(
+            (ROOT / folder.replace("$service", service) / "pyproject.toml").read_text()
+        )["project"]
+        wanted = project.get("dependencies", []) + project.get("optional-dependencies", {}).get(
+            extra, []
+        )
+        names = {canonicalize_name(Requirement(spec).name) for spec in wanted}
+        missing |= {name for name in names - set(pins) if not name.startswith("aistack-")}
+    assert not missing, f"make lock with .venv-{service.removeprefix('asr-')} set up"
 
 
 def test_dot_venv_holds_exactly_the_main_lock():
