@@ -25,9 +25,9 @@ import pytest
 import redis.asyncio
 
 from aistack_testing.asr_protocol import at_work, idle, job_log, wait_until
-from aistack_testing.audio import repeat_wav
 from aistack_testing.edge import form_body, never_reading
 from aistack_testing.redis_server import RedisServer
+from aistack_testing.speech import PASSAGE, speak
 
 TTL_MS = 4000  # a lease unrenewed for 2.7 s is lost: 1.3 s for its backend to stop
 RUN_S = float(os.environ.get("AISTACK_OVERLAP_RUN_S", "180"))
@@ -169,9 +169,13 @@ async def _edge_at_work(pairs: list) -> object:
 
 
 @pytest.fixture
-def long_clip(speech_wav, tmp_path):
-    """30 s of speech: a window of Whisper, seconds of compute on this CPU."""
-    return repeat_wav(speech_wav, tmp_path / "long.wav", 30).read_bytes()
+def long_clip(tmp_path):
+    """About 45 s of varied speech (two windows of Whisper: seconds of compute on this
+    CPU). Not one sentence repeated: Whisper's text for such a window compresses so well
+    that its temperature fallback decodes it again and again, minutes on a loaded CPU,
+    and a cancel only stops a job between windows (one such job held the slot 938 s of
+    a 900 s run)."""
+    return speak(PASSAGE, tmp_path / "passage.wav").read_bytes()
 
 
 async def test_two_edges_never_compute_at_once(services, chaotic_redis, speech_wav, long_clip):
