@@ -22,12 +22,12 @@ Status = Literal["queued", "in_progress", "completed", "failed", "cancelled"]
 FINISHED: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 
 
-class Progress(BaseModel):
+class JobProgress(BaseModel):
     seconds_done: float
     seconds_total: float
 
 
-class JobObject(BaseModel):
+class TranscriptionJob(BaseModel):
     """What `POST ...?background=true` answers and `GET .../{id}` returns."""
 
     id: str
@@ -36,7 +36,7 @@ class JobObject(BaseModel):
     model: str
     created_at: int
     """Unix seconds."""
-    progress: Progress
+    progress: JobProgress
     error: ErrorBody | None = None
     response_format: str
     result: Any = None
@@ -135,16 +135,16 @@ class Job:
     def _info(self) -> BackendInfo:
         return BackendInfo(language=self.language or "", duration=self.seconds_total)
 
-    def public(self, response_format: str | None = None) -> JobObject:
+    def public(self, response_format: str | None = None) -> TranscriptionJob:
         """The job object; with the result once completed, in `response_format` (the
         job's own when None)."""
         shown = response_format or self.form.response_format
-        return JobObject(
+        return TranscriptionJob(
             id=self.id,
             status=self.status,
             model=self.model,
             created_at=self.created_at,
-            progress=Progress(
+            progress=JobProgress(
                 seconds_done=round(self.samples_done / RATE, 3),
                 seconds_total=round(self.seconds_total, 3),
             ),
