@@ -111,6 +111,11 @@ class EdgeSettings(BaseSettings):
     """Jobs queued or running at once; one more is refused (413 `overflow`)."""
     jobs_max_spool_mb: float = Field(4096.0, gt=0)
     """The decoded audio of unfinished jobs, all together; a job past it is refused (413)."""
+    jobs_key: str = "aistack:jobs"
+    """The prefix of the jobs' Redis keys (with AISTACK_REDIS_URL)."""
+    jobs_claim_after_s: float = Field(60.0, gt=0)
+    """With Redis: a running job whose replica has not renewed its claim for this long
+    (it died) is taken over by another, from its checkpoint."""
     jobs_interactive_wait_s: float = Field(300.0, gt=0)
     """How long an interactive request waits for a background job's window to end."""
 

@@ -44,6 +44,26 @@ class TranscriptionJob(BaseModel):
     formats, a string for text, srt and vtt)."""
 
 
+class _Stored(BaseModel):
+    """What a store keeps of a job: all of it."""
+
+    id: str
+    model: str
+    form: TranscriptionForm
+    audio: str
+    samples_total: int
+    created_at: int
+    status: Status
+    samples_done: int
+    language: str | None
+    segments: list[Segment]
+    text: str
+    logprobs: list[Logprob] | None
+    events: list[str]
+    error: ErrorBody | None
+    finished_at: float | None
+
+
 @dataclass
 class Job:
     id: str
@@ -61,12 +81,22 @@ class Job:
     text: str = ""
     logprobs: list[Logprob] | None = None
     """None: not asked for (or the model has none); else those of the text so far."""
-    events: list[bytes] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
     """The SSE events so far, each a JSON object: the deltas, then `done` or an error."""
     error: ErrorBody | None = None
     finished_at: float | None = None
-    """Monotonic: when the job ended (its keep time counts from here)."""
+    """Unix time: when the job ended (its keep time counts from here)."""
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def dump(self) -> str:
+        """The job as JSON, to keep in a store."""
+        fields = {name: getattr(self, name) for name in _Stored.model_fields}
+        return _Stored(**fields | {"audio": str(self.audio)}).model_dump_json()
+
+    @classmethod
+    def load(cls, raw: str | bytes) -> "Job":
+        stored = _Stored.model_validate_json(raw)
+        return cls(**dict(stored) | {"audio": Path(stored.audio)})
 
     @property
     def seconds_total(self) -> float:
@@ -125,12 +155,12 @@ class Job:
     def _end(self, status: Status) -> None:
         """The job's one end (a cancel racing the last window's end keeps the first)."""
         self.status = status
-        self.finished_at = time.monotonic()
+        self.finished_at = time.time()
         self.audio.unlink(missing_ok=True)
         self._notify()
 
     def _event(self, event: BaseModel) -> None:
-        self.events.append(event.model_dump_json(exclude_none=True).encode())
+        self.events.append(event.model_dump_json(exclude_none=True))
 
     def _info(self) -> BackendInfo:
         return BackendInfo(language=self.language or "", duration=self.seconds_total)

@@ -14,9 +14,9 @@ import os
 import shutil
 import tempfile
 import time
-from collections import deque
 from pathlib import Path
 
+import redis.exceptions
 from aiohttp import web
 
 from aistack_contract.errors import AistackError, ErrorBody, ErrorKind
@@ -25,9 +25,10 @@ from aistack_edge.asr.form import Upload
 from aistack_edge.asr.transcript import info_of, segments_of
 from aistack_edge.catalog import Entry
 from aistack_edge.config import EdgeSettings
-from aistack_edge.errors import RetryLater, malformed, overflow
+from aistack_edge.errors import RetryLater, malformed, overflow, unavailable
 from aistack_edge.jobs import audio
 from aistack_edge.jobs.job import Job
+from aistack_edge.jobs.store import JobStore, MemoryJobs, RedisJobs
 from aistack_edge.observability import exchange
 from aistack_edge.state import CATALOG, SESSION, SETTINGS
 from aistack_edge.upstreams import asr
@@ -46,7 +47,8 @@ _RETRIES = 30
 
 
 class Jobs:
-    """The jobs of this edge, in memory: they do not survive its restart."""
+    """The jobs of this edge: in Redis with AISTACK_REDIS_URL (durable, shared by every
+    replica), else in process."""
 
     def __init__(self, app: web.Application) -> None:
         self._app = app
@@ -55,32 +57,39 @@ class Jobs:
         self._own_dir = settings.jobs_dir is None
         self.dir = settings.jobs_dir or Path(tempfile.mkdtemp(prefix="aistack-jobs-"))
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._jobs: dict[str, Job] = {}
-        self._queue: deque[Job] = deque()
-        self._queued = asyncio.Event()
+        self.store: JobStore
+        if settings.redis_url:
+            self.store = RedisJobs(
+                settings.redis_url, settings.jobs_key, settings.jobs_keep_s,
+                settings.jobs_claim_after_s,
+            )  # fmt: skip
+            if self._own_dir:
+                log.warning("jobs: AISTACK_JOBS_DIR is not set: a job's audio is lost with "
+                            "this process, and no other replica can resume its jobs")  # fmt: skip
+        else:
+            self.store = MemoryJobs(settings.jobs_keep_s)
+            log.info("jobs: in process (no Redis): they do not survive a restart")
         self._running: dict[str, asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._work()), asyncio.create_task(self._sweep())]
+        self._tasks = [asyncio.create_task(self._work())]
 
     async def close(self) -> None:
         for task in [*self._tasks, *self._running.values()]:
             task.cancel()
         await asyncio.gather(*self._tasks, *self._running.values(), return_exceptions=True)
+        await self.store.close()
         if self._own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def get(self, job_id: str) -> Job | None:
-        return self._jobs.get(job_id)
-
-    def all(self) -> list[Job]:
-        return list(self._jobs.values())
+    async def get(self, job_id: str) -> Job | None:
+        return await self.store.get(job_id)
 
     async def submit(self, upload: Upload, entry: Entry) -> Job:
         """A new job for `upload` on `entry`'s model, its audio decoded into the jobs
         directory; refused (413) past the limits on jobs and on their audio."""
-        unfinished = [job for job in self._jobs.values() if not job.finished]
+        unfinished = await self.store.unfinished()
         limit = self._settings.jobs_max_queued
         if len(unfinished) >= limit:
             raise overflow(
@@ -98,59 +107,90 @@ class Jobs:
         job = Job(job_id, entry.card.id, upload.form, path, samples)
         if upload.form.logprobs and entry.card.supports_logprobs:
             job.logprobs = []
-        self._jobs[job_id] = job
-        self._queue.append(job)
-        self._queued.set()
+        await self.store.add(job)
         log.info("job %s: %.1f s of audio queued for %s", job_id, job.seconds_total, job.model)
         return job
 
-    def cancel(self, job: Job) -> None:
-        """Cancel `job`: a running window's backend job is stopped (the workload path
-        does, before the slot is released)."""
+    async def cancel(self, job: Job) -> Job:
+        """Cancel `job`: its running window's backend job is stopped (the workload path
+        does, before the slot is released), by whichever replica runs it."""
         if job.finished:
-            return
-        job.fail(ErrorBody(kind=ErrorKind.CANCELLED, provider="aistack",
-                           message="the job was cancelled"), "cancelled")  # fmt: skip
+            return job
+        job.fail(_error(ErrorKind.CANCELLED, "the job was cancelled"), "cancelled")
+        await self.store.save(job)
         if task := self._running.get(job.id):
             task.cancel()
+        return job
 
     async def _work(self) -> None:
-        """Run the queued jobs one after another, in the order they came."""
+        """Run the jobs one after another, in the order they came."""
         while True:
-            while not self._queue:
-                self._queued.clear()
-                await self._queued.wait()
-            job = self._queue.popleft()
-            if job.finished:
-                continue  # cancelled while queued
+            try:
+                job = await self.store.take()
+            except (OSError, redis.exceptions.RedisError) as exc:
+                log.warning("jobs: could not read the queue: %s", exc)
+                await asyncio.sleep(_RETRY_S)
+                continue
             task = asyncio.create_task(self._run(job))
             self._running[job.id] = task
+            watch = asyncio.create_task(self._watch(job, task))
             try:
                 await asyncio.wait([task])
             finally:
+                watch.cancel()
                 self._running.pop(job.id, None)
+            with contextlib.suppress(OSError, redis.exceptions.RedisError):
+                stored = await self.store.get(job.id)
+                if stored is None or stored.finished:  # cancelled here by another request
+                    await self.store.done(job)
+
+    async def _watch(self, job: Job, task: asyncio.Task[None]) -> None:
+        """While `job` runs: renew this replica's claim on it, and stop it when it was
+        cancelled elsewhere (on another replica)."""
+        every_s = self._settings.jobs_claim_after_s / 3
+        while not task.done():
+            await asyncio.sleep(every_s)
+            with contextlib.suppress(OSError, redis.exceptions.RedisError):
+                await self.store.keep_claim(job)
+                stored = await self.store.get(job.id)
+                if stored is not None and stored.status == "cancelled" and stored is not job:
+                    job.fail(stored.error or _error(ErrorKind.CANCELLED, "cancelled"), "cancelled")
+                    task.cancel()
 
     async def _run(self, job: Job) -> None:
+        resumed = job.status == "in_progress"
         job.start()
+        if resumed:
+            log.info("job %s resumed at %.1f s", job.id, job.samples_done / audio.RATE)
         window = int(self._settings.jobs_window_s * audio.RATE)
         try:
+            if not job.audio.exists():
+                raise unavailable(
+                    "the job's audio is gone (AISTACK_JOBS_DIR is not shared, or was emptied)"
+                )
+            await self.store.save(job)
             while job.samples_done < job.samples_total:
                 start = job.samples_done
                 end = audio.window_end(job.audio, start, job.samples_total, window)
                 segments, language = await self._window(job, start, end)
                 job.add_window(segments, end, language)
+                await self.store.save(job)
+                log.info("job %s: transcribed to %.1f s", job.id, end / audio.RATE)
             job.complete()
             log.info("job %s completed", job.id)
         except AistackError as error:
             log.warning("job %s failed: %s", job.id, error.body.message)
             job.fail(error.body)
         except asyncio.CancelledError:
-            if not job.finished:  # the edge shuts down
+            if not job.finished and not self.store.durable:  # the edge shuts down
                 job.fail(_error(ErrorKind.NETWORK, "the edge stopped while the job ran"))
-            raise
+            raise  # durable: another replica, or this edge restarted, goes on with it
         except Exception:
             log.exception("job %s failed", job.id)
             job.fail(_error(ErrorKind.UNKNOWN, "internal error in the gateway"))
+        finally:
+            if job.finished:
+                await _unshielded_end(self.store, job)
 
     async def _window(self, job: Job, start: int, end: int) -> tuple[list[Segment], str]:
         """Samples `start` to `end` transcribed (one workload), times from the
@@ -213,15 +253,16 @@ class Jobs:
                 return entry
         raise RetryLater(f"no backend serves {model} right now", self._settings.retry_after_s)
 
-    async def _sweep(self) -> None:
-        """Delete finished jobs once they have been kept AISTACK_JOBS_KEEP_S."""
-        keep_s = self._settings.jobs_keep_s
-        while True:
-            await asyncio.sleep(min(keep_s / 4, 60.0))
-            now = time.monotonic()
-            for job in list(self._jobs.values()):
-                if job.finished_at is not None and now - job.finished_at >= keep_s:
-                    del self._jobs[job.id]
+
+async def _unshielded_end(store: JobStore, job: Job) -> None:
+    """Keep `job`'s end and take it off the queue, even while its task is cancelled."""
+    with contextlib.suppress(OSError, redis.exceptions.RedisError):
+        await asyncio.shield(_end(store, job))
+
+
+async def _end(store: JobStore, job: Job) -> None:
+    await store.save(job)
+    await store.done(job)
 
 
 def _decode(upload: Spool, path: Path, max_bytes: int) -> int:

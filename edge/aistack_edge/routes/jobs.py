@@ -35,8 +35,8 @@ class _NoSuchJob(Exception):
     pass
 
 
-def _job(request: web.Request) -> Job:
-    job = request.app[JOBS].get(request.match_info["job_id"])
+async def _job(request: web.Request) -> Job:
+    job = await request.app[JOBS].get(request.match_info["job_id"])
     if job is None:
         raise _NoSuchJob
     return job
@@ -58,7 +58,7 @@ async def get_job(request: web.Request) -> web.Response:
         known = ", ".join(_FORMATS)
         raise malformed(f"response_format must be one of {known}, not {quoted(shown)}")
     try:
-        job = _job(request)
+        job = await _job(request)
     except _NoSuchJob:
         return _not_found(request)
     return web.json_response(job.public(shown).model_dump(mode="json"))
@@ -68,10 +68,10 @@ async def get_job(request: web.Request) -> web.Response:
 async def cancel_job(request: web.Request) -> web.Response:
     """Cancel the job (a finished one stays as it ended); the job as it is now."""
     try:
-        job = _job(request)
+        job = await _job(request)
     except _NoSuchJob:
         return _not_found(request)
-    request.app[JOBS].cancel(job)
+    job = await request.app[JOBS].cancel(job)
     return web.json_response(job.public().model_dump(mode="json"))
 
 
@@ -87,20 +87,20 @@ async def job_events(request: web.Request) -> web.StreamResponse:
     if index < 0:
         raise malformed("starting_after must be -1 or more")
     try:
-        job = _job(request)
+        job = await _job(request)
     except _NoSuchJob:
         return _not_found(request)
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
     )
     await response.prepare(request)
+    store = request.app[JOBS].store
     while True:
-        changed = job.changed()  # taken before reading: a change after it sets it
         while index < len(job.events):
-            await response.write(b"id: %d\ndata: %s\n\n" % (index, job.events[index]))
+            await response.write(f"id: {index}\ndata: {job.events[index]}\n\n".encode())
             index += 1
         if job.finished:
             break
-        await changed.wait()
+        job = await store.next_state(job, index)
     await response.write_eof()
     return response
