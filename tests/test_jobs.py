@@ -15,11 +15,12 @@ import pytest
 
 from aistack_testing.audio import repeat_wav
 from aistack_testing.edge import envelope
+from aistack_testing.jobs import MODEL, finished, submit, until
+from aistack_testing.jobs import job as job_of
 from aistack_testing.plugin import SENTENCE
 from aistack_testing.speech import PASSAGE, speak, words_in_order
 
 WINDOW_S = 10
-MODEL = "whisper-tiny.en"
 DEADLINE_S = 300  # generous: two cores shared by many tests
 
 
@@ -59,32 +60,6 @@ def long_passage(passage, tmp_path_factory) -> Path:
     return repeat_wav(passage, tmp_path_factory.mktemp("jobs-long") / "long.wav", 120)
 
 
-def _submit(url: str, wav: Path, **fields: str) -> httpx.Response:
-    data = {"model": MODEL, "background": "true", **fields}
-    files = {"file": (wav.name, wav.read_bytes(), "audio/wav")}
-    return httpx.post(url + "/v1/audio/transcriptions", data=data, files=files, timeout=120)
-
-
-def _job(url: str, job_id: str, **params: str) -> dict:
-    r = httpx.get(f"{url}/v1/audio/transcriptions/{job_id}", params=params, timeout=30)
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def _until(url: str, job_id: str, done, limit_s: float = DEADLINE_S) -> dict:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        job = _job(url, job_id)
-        if done(job):
-            return job
-        time.sleep(0.2)
-    pytest.fail(f"job {job_id} not there within {limit_s} s: {job}")
-
-
-def _finished(job: dict) -> bool:
-    return job["status"] in ("completed", "failed", "cancelled")
-
-
 def _events(url: str, job_id: str, starting_after: int = -1) -> list[tuple[int, dict]]:
     """The job's SSE events after `starting_after`, to the stream's end."""
     events = []
@@ -115,7 +90,7 @@ def _idle(whisper_url: str, limit_s: float = DEADLINE_S) -> None:
 
 
 def test_a_job_runs_to_its_result_in_every_format(edge, short):
-    r = _submit(edge.url, short, response_format="verbose_json")
+    r = submit(edge.url, short, response_format="verbose_json")
     assert r.status_code == 202, r.text
     job = r.json()
     assert set(job) >= {"id", "object", "status", "model", "created_at", "progress", "error"}
@@ -125,7 +100,7 @@ def test_a_job_runs_to_its_result_in_every_format(edge, short):
     total = job["progress"]["seconds_total"]
     assert 15 < total < 30, total
 
-    done = _until(edge.url, job["id"], _finished)
+    done = until(edge.url, job["id"], finished)
     assert done["status"] == "completed", done
     assert done["progress"] == {"seconds_done": total, "seconds_total": total}
     result = done["result"]
@@ -134,10 +109,10 @@ def test_a_job_runs_to_its_result_in_every_format(edge, short):
     ends = [segment["end"] for segment in result["segments"]]
     assert ends == sorted(ends) and ends[-1] > total - WINDOW_S  # times run across windows
 
-    srt = _job(edge.url, job["id"], response_format="srt")["result"]
+    srt = job_of(edge.url, job["id"], response_format="srt")["result"]
     assert srt.startswith("1\n00:00:0") and "-->" in srt
-    assert _job(edge.url, job["id"], response_format="text")["result"] == result["text"]
-    assert _job(edge.url, job["id"], response_format="json")["result"]["text"] == result["text"]
+    assert job_of(edge.url, job["id"], response_format="text")["result"] == result["text"]
+    assert job_of(edge.url, job["id"], response_format="json")["result"]["text"] == result["text"]
 
     events = _events(edge.url, job["id"])
     assert [index for index, _ in events] == list(range(len(events)))
@@ -173,13 +148,13 @@ def test_the_sdk_raw_helpers_drive_a_job(edge, speech_wav):
 
 
 def test_a_cancel_stops_the_job_and_its_backend_work(edge, whisper, long_passage):
-    job = _submit(edge.url, long_passage).json()
-    _until(edge.url, job["id"], lambda j: j["progress"]["seconds_done"] > 0)
+    job = submit(edge.url, long_passage).json()
+    until(edge.url, job["id"], lambda j: j["progress"]["seconds_done"] > 0)
     r = httpx.post(f"{edge.url}/v1/audio/transcriptions/{job['id']}/cancel", timeout=30)
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
     assert r.json()["error"]["kind"] == "cancelled"
     _idle(whisper.url)
-    assert _job(edge.url, job["id"])["status"] == "cancelled"
+    assert job_of(edge.url, job["id"])["status"] == "cancelled"
     assert _events(edge.url, job["id"])[-1][1]["error"]["kind"] == "cancelled"
 
 
@@ -200,14 +175,14 @@ def test_an_unknown_job_cannot_be_cancelled(edge):
 
 
 def test_bad_job_requests_are_400(edge, speech_wav, tmp_path):
-    r = _submit(edge.url, speech_wav, stream="true")
+    r = submit(edge.url, speech_wav, stream="true")
     assert r.status_code == 400 and "events" in envelope(r.content, "malformed")["message"]
     noise = tmp_path / "noise.wav"
     noise.write_bytes(b"RIFF not audio at all" * 100)
-    r = _submit(edge.url, noise)
+    r = submit(edge.url, noise)
     assert r.status_code == 400
     assert "could not be decoded" in envelope(r.content, "malformed")["message"]
-    job = _submit(edge.url, speech_wav).json()
+    job = submit(edge.url, speech_wav).json()
     r = httpx.get(
         f"{edge.url}/v1/audio/transcriptions/{job['id']}", params={"response_format": "x"}
     )
@@ -223,13 +198,13 @@ def test_the_limits_refuse_with_overflow(services, whisper, passage, long_passag
     edge = services.start(
         "aistack_edge", env=_env(whisper, jobs_max_queued="1", jobs_max_spool_mb="3")
     )
-    first = _submit(edge.url, passage)
+    first = submit(edge.url, passage)
     assert first.status_code == 202
-    r = _submit(edge.url, passage)
+    r = submit(edge.url, passage)
     assert r.status_code == 413
     assert "AISTACK_JOBS_MAX_QUEUED" in envelope(r.content, "overflow")["message"]
     httpx.post(f"{edge.url}/v1/audio/transcriptions/{first.json()['id']}/cancel", timeout=30)
-    r = _submit(edge.url, long_passage)  # 120 s: 3.7 MiB of PCM
+    r = submit(edge.url, long_passage)  # 120 s: 3.7 MiB of PCM
     assert r.status_code == 413
     assert "MiB" in envelope(r.content, "overflow")["message"]
 
@@ -258,13 +233,13 @@ class Progress(threading.Thread):
     def run(self) -> None:
         last = 0.0
         while not self.stop.is_set():
-            job = _job(self.url, self.job_id)
+            job = job_of(self.url, self.job_id)
             done = job["progress"]["seconds_done"]
             assert done >= last, "a job's progress never goes back"
             if done > last:
                 self.moves.append((time.monotonic(), done))
                 last = done
-            if _finished(job):
+            if finished(job):
                 return
             time.sleep(0.05)
 
@@ -284,7 +259,7 @@ def test_an_interactive_request_waits_at_most_one_window_of_a_job(
     """A 5 s transcription arrives while a job runs: it is answered (not 503), having
     waited for the slot no longer than one of the job's windows takes; the job then
     goes on from its checkpoint."""
-    job = _submit(edge.url, long_passage).json()
+    job = submit(edge.url, long_passage).json()
     progress = Progress(edge.url, job["id"])
     progress.until(2)
     count, waited = _lane_wait(edge.url, "interactive")

@@ -4,17 +4,14 @@ and edge replicas on one Redis share one queue, each job run to its end once, wi
 replica killed on the way."""
 
 import re
-import time
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 
+from aistack_testing.jobs import submit, until
 from aistack_testing.speech import PASSAGE, speak, words_in_order, words_of
 
-MODEL = "whisper-tiny.en"
-DEADLINE_S = 600  # generous: two cores shared by many tests
 SHORT = ". ".join(PASSAGE.split(". ")[:4]) + "."
 
 
@@ -42,28 +39,10 @@ def env(whisper, redis_server, tmp_path) -> dict[str, str]:
     }
 
 
-def _submit(url: str, wav: Path) -> str:
-    files = {"file": (wav.name, wav.read_bytes(), "audio/wav")}
-    data = {"model": MODEL, "background": "true"}
-    r = httpx.post(url + "/v1/audio/transcriptions", data=data, files=files, timeout=120)
+def _submitted(url: str, wav: Path) -> str:
+    r = submit(url, wav)
     assert r.status_code == 202, r.text
     return r.json()["id"]
-
-
-def _job(url: str, job_id: str) -> dict:
-    r = httpx.get(f"{url}/v1/audio/transcriptions/{job_id}", timeout=30)
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def _until(url: str, job_id: str, done) -> dict:
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        job = _job(url, job_id)
-        if done(job):
-            return job
-        time.sleep(0.2)
-    pytest.fail(f"job {job_id}: not there within {DEADLINE_S} s: {job}")
 
 
 def _windows_run(job_id: str, *edges) -> int:
@@ -75,17 +54,17 @@ def _windows_run(job_id: str, *edges) -> int:
 
 def test_a_job_outlives_its_edge_killed_mid_job(services, env, short):
     first = services.start("aistack_edge", env=env)
-    baseline_id = _submit(first.url, short)
-    baseline = _until(first.url, baseline_id, lambda j: j["status"] == "completed")
+    baseline_id = _submitted(first.url, short)
+    baseline = until(first.url, baseline_id, lambda j: j["status"] == "completed")
     windows = _windows_run(baseline_id, first)
     assert windows >= 4, windows
 
-    job_id = _submit(first.url, short)
-    total = _until(first.url, job_id, lambda j: j["progress"]["seconds_done"] > 0)
+    job_id = _submitted(first.url, short)
+    total = until(first.url, job_id, lambda j: j["progress"]["seconds_done"] > 0)
     assert total["progress"]["seconds_done"] < total["progress"]["seconds_total"]
     first.kill()
     second = services.start("aistack_edge", env=env)
-    done = _until(second.url, job_id, lambda j: j["status"] in ("completed", "failed"))
+    done = until(second.url, job_id, lambda j: j["status"] in ("completed", "failed"))
     assert done["status"] == "completed", done
     assert "resumed at" in second.output()
 
@@ -98,13 +77,13 @@ def test_a_job_outlives_its_edge_killed_mid_job(services, env, short):
 
 def test_replicas_share_one_queue_and_run_each_job_once(services, env, speech_wav):
     replicas = [services.start("aistack_edge", env=env) for _ in range(2)]
-    jobs = [_submit(replicas[i % 2].url, speech_wav) for i in range(4)]
+    jobs = [_submitted(replicas[i % 2].url, speech_wav) for i in range(4)]
     # A replica dies once the first job has begun: its job is taken over, none is lost.
-    _until(replicas[0].url, jobs[0], lambda j: j["status"] != "queued")
+    until(replicas[0].url, jobs[0], lambda j: j["status"] != "queued")
     replicas[1].kill()
     replicas.append(services.start("aistack_edge", env=env))
     for job_id in jobs:
-        done = _until(replicas[0].url, job_id, lambda j: j["status"] in ("completed", "failed"))
+        done = until(replicas[0].url, job_id, lambda j: j["status"] in ("completed", "failed"))
         assert done["status"] == "completed", done
         assert words_in_order("the quick brown fox", done["result"]["text"]) > 0.7
     logs = [replica.output() for replica in replicas]

@@ -41,9 +41,10 @@ PROMPT_CHARS = 400
 """How much of the text before a window prompts it (Whisper keeps the last 224 tokens of
 a prompt: about this many characters of English)."""
 _RETRY_S = 2.0
-_RETRIES = 30
+_RETRIES = 60
 """A window that finds the GPU busy or its backend away is tried again this many times,
-`_RETRY_S` apart, before the job fails: a backend restart takes seconds."""
+`_RETRY_S` apart, before the job fails: a backend restart takes seconds, loading its
+model maybe a minute."""
 
 
 class Jobs:
@@ -194,12 +195,13 @@ class Jobs:
 
     async def _window(self, job: Job, start: int, end: int) -> tuple[list[Segment], str]:
         """Samples `start` to `end` transcribed (one workload), times from the
-        recording's start; tried again while the GPU is busy or the backend away."""
+        recording's start; tried again while the GPU is busy, the backend away (killed,
+        restarting) or the lease lost: errors of kind `network`."""
         for attempt in range(_RETRIES):
             try:
                 return await self._transcribe_window(job, start, end)
-            except RetryLater as error:
-                if attempt + 1 == _RETRIES:
+            except AistackError as error:
+                if error.body.kind != ErrorKind.NETWORK or attempt + 1 == _RETRIES:
                     raise
                 log.info("job %s: window at %.1f s waits: %s", job.id, start / audio.RATE,
                          error.body.message)  # fmt: skip
