@@ -11,11 +11,12 @@ import sys
 import wave
 from array import array
 from pathlib import Path
-from typing import BinaryIO
-
-import av
+from typing import TYPE_CHECKING, BinaryIO
 
 from aistack_edge.errors import malformed, overflow
+
+if TYPE_CHECKING:
+    import av
 
 RATE = 16_000
 _WIDTH = 2  # bytes per sample
@@ -29,6 +30,8 @@ def decode(source: BinaryIO, target: Path, max_bytes: int) -> int:
     """Decode `source` into `target` (raw PCM); its length in samples. More than
     `max_bytes` of PCM is refused (413), undecodable audio too (400). Blocking: run it
     in a thread."""
+    import av  # here: FFmpeg's libraries load with the first job, not with every edge
+
     written = 0
     try:
         with av.open(source, mode="r") as container, target.open("wb") as out:
@@ -51,7 +54,7 @@ def decode(source: BinaryIO, target: Path, max_bytes: int) -> int:
     return written // _WIDTH
 
 
-def _write(out: BinaryIO, frame: av.AudioFrame) -> int:
+def _write(out: BinaryIO, frame: "av.AudioFrame") -> int:
     data = bytes(frame.planes[0])[: frame.samples * _WIDTH]
     out.write(data)
     return len(data)

@@ -65,8 +65,8 @@ class Jobs:
                 settings.jobs_claim_after_s,
             )  # fmt: skip
             if self._own_dir:
-                log.warning("jobs: AISTACK_JOBS_DIR is not set: a job's audio is lost with "
-                            "this process, and no other replica can resume its jobs")  # fmt: skip
+                log.info("jobs: AISTACK_JOBS_DIR is not set: a job's audio is lost with "
+                         "this process, and no other replica can resume its jobs")  # fmt: skip
         else:
             self.store = MemoryJobs(settings.jobs_keep_s)
             log.info("jobs: in process (no Redis): they do not survive a restart")

@@ -22,6 +22,9 @@ from aistack_edge.jobs.job import Job
 
 _GROUP = "workers"
 _POLL_S = 0.5  # how often a follower of a job in Redis reads it again
+_BLOCK_MS = 1000
+"""How long a replica waits on the queue for a new entry before it looks for a dead
+replica's (XAUTOCLAIM): well inside the client's socket timeout."""
 _SAVE = """
 local stored = redis.call('GET', KEYS[1])
 if stored then
@@ -206,9 +209,8 @@ class RedisJobs:
         return (claimed[0][0], claimed[0][1][b"job"].decode()) if claimed else None
 
     async def _next_entry(self) -> tuple[bytes, str] | None:
-        block_ms = max(100, self._claim_ms // 2)
         answer = await self._redis.xreadgroup(
-            _GROUP, self._me, {self._queue_key: ">"}, count=1, block=block_ms
+            _GROUP, self._me, {self._queue_key: ">"}, count=1, block=_BLOCK_MS
         )
         if not answer:
             return None
