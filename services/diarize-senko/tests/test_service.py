@@ -26,13 +26,12 @@ two-core machine). Loading the model is not cut short: the tests stop a loaded o
 
 
 ALLOCATOR_SLACK_MB = 200.0
-"""What a run's peak may pass the one before by, beyond the samples. Measured (the
-diarization bench's --memory, docs/benchmarks.md): a fresh diarizer's peak grew 34 MiB from
-a 1-minute to a 10-minute conversation, about the added samples' 4 bytes each (33 MiB); but
-the model-loaded figure differed by 130 MiB between two processes, and this test saw 0 to 175 MB
-across runs on two cores (which of the allocator's arenas serves a job's batches). So the
-test's 2.5 extra minutes catch only a cost of over 80 MB a minute; a smaller one (the
-recording's features held whole would be 5 MB a minute) is for the bench's slope to show."""
+"""What a run's peak may pass the one before by, beyond the samples. Measured on two busy
+cores: this test saw 0 to 175 MB across runs (3 MiB in the last); a diarizer's peak also
+creeps up by about 60 MiB a job on same-length recordings (3 minutes), and by 222 MiB from
+5 to 10 minutes in one process (docs/benchmarks.md, diarization memory). So the test's 2.5
+extra minutes catch a cost of over about 80 MB a minute, not the creep, which is for the
+bench (--memory) to follow."""
 
 
 def _form(wav: bytes, references: list[bytes] = (), model: str = "senko") -> aiohttp.FormData:
