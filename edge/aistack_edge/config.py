@@ -103,6 +103,28 @@ class EdgeSettings(BaseSettings):
     """Sessions open at once from one client address (behind a trusted proxy, the one
     it forwards); one more is refused the same way."""
 
+    # Background transcription jobs (`background=true`, docs/jobs.md).
+    jobs_dir: Path | None = None
+    """Where a job's audio is spooled (decoded, 16 kHz mono PCM) until the job ends; unset:
+    a temporary directory of this process."""
+    jobs_keep_s: float = Field(86_400.0, gt=0)
+    """How long a finished job (and its result) is kept before it is deleted."""
+    jobs_window_s: float = Field(30.0, ge=1.0)
+    """A job is transcribed a window of at most this long at a time (cut in its quietest
+    moment): the progress step, the checkpoint, and the longest an interactive request
+    waits for a job to give the GPU slot up."""
+    jobs_max_queued: int = Field(16, ge=1)
+    """Jobs queued or running at once; one more is refused (413 `overflow`)."""
+    jobs_max_spool_mb: float = Field(4096.0, gt=0)
+    """The decoded audio of unfinished jobs, all together; a job past it is refused (413)."""
+    jobs_key: str = "aistack:jobs"
+    """The prefix of the jobs' Redis keys (with AISTACK_REDIS_URL)."""
+    jobs_claim_after_s: float = Field(60.0, gt=0)
+    """With Redis: a running job whose replica has not renewed its claim for this long
+    (it died) is taken over by another, from its checkpoint."""
+    jobs_interactive_wait_s: float = Field(300.0, gt=0)
+    """How long an interactive request waits for a background job's window to end."""
+
     metrics: bool = True
     """Count requests for /metrics (a runtime toggle too)."""
     access_log_dir: Path | None = None
@@ -213,6 +235,10 @@ class EdgeSettings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def jobs_max_spool_bytes(self) -> int:
+        return int(self.jobs_max_spool_mb * 1024 * 1024)
 
     @property
     def max_json_bytes(self) -> int:

@@ -41,6 +41,7 @@ from aistack_edge.observability import exchange
 from aistack_edge.slot import Lease
 from aistack_edge.slot.fencing import fenced
 from aistack_edge.slot.idle import GpuBusy
+from aistack_edge.slot.lease import BACKGROUND
 from aistack_edge.slot.restart import restart_container
 from aistack_edge.state import IDLE, OBSERVABILITY, SESSION, SETTINGS, SLOT
 
@@ -168,20 +169,39 @@ async def gpu_workload(
     `part`: the workload is one part of a long request (an utterance of a realtime
     session), with an exchange of its own whose id names the backend's job. `wait_s`
     overrides AISTACK_SLOT_WAIT_S: how long to wait in line for the slot."""
-    app = request.app
     record = part or exchange.of(request)
     request_id = part.request_id if part else request["request_id"]
+    async with app_workload(
+        request.app, capability, entry, record, request_id, last_step, wait_s=wait_s
+    ) as work:
+        yield work
+
+
+@contextlib.asynccontextmanager
+async def app_workload(
+    app: web.Application,
+    capability: Capability,
+    entry: Entry,
+    record: exchange.Exchange,
+    request_id: str,
+    last_step: Callable[[], Awaitable[None]] | None = None,
+    *,
+    wait_s: float | None = None,
+    background: bool = False,
+) -> AsyncIterator[Workload]:
+    """`gpu_workload` for work of the edge's own with no request of its own (a
+    background job's window: `background`, it waits until no one else does)."""
     record.model = entry.card.id
     # The backend's job is named by the edge, never by a client: a client's X-Request-ID
     # could name (and so stop) another client's job. The slot's holder, which a busy
     # 503 shows, names this job, not the request.
     job_id = os.urandom(12).hex()
     log.info("request %s: %s job %s", request_id, capability, job_id)
-    holder = f"{capability} {entry.card.id} (job {job_id})"
+    holder = f"{BACKGROUND if background else ''}{capability} {entry.card.id} (job {job_id})"
     settings = app[SETTINGS]
     idle_wait_s = max(settings.idle_wait_s, settings.slot_wait_s if wait_s is None else wait_s)
     async with contextlib.AsyncExitStack() as held:
-        lease = await held.enter_async_context(app[SLOT].hold(holder, wait_s))
+        lease = await held.enter_async_context(app[SLOT].hold(holder, wait_s, background))
         work = Workload(entry, job_id, lease, held.aclose, last_step, record)
         with fenced(lease.fence):
             if settings.idle_check:
