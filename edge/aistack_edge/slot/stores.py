@@ -12,16 +12,19 @@ from redis.exceptions import RedisError
 
 from aistack_edge.errors import SlotSettling, SlotStoreDown
 
-# Renew our lease; or take it again where it is gone (Redis restarted empty, or the
-# TTL ran out while Redis was away): its holder is still at work, so nobody else may
-# take it. Only another holder's token means the lease is lost.
+# Renew our lease; or take it again where it is gone (Redis restarted empty, the key
+# deleted, or the TTL ran out while Redis was away): its holder is still at work, so
+# nobody else may take it. Only another holder's token means the lease is lost. Each
+# write keeps the lease's trace (KEYS[5], below) beside it, with the same TTL.
 _RENEW = """
 local held = redis.call('get', KEYS[1])
 if held == ARGV[1] then
+  redis.call('set', KEYS[5], ARGV[1], 'PX', ARGV[2])
   return redis.call('pexpire', KEYS[1], ARGV[2])
 end
 if not held then
   redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  redis.call('set', KEYS[5], ARGV[1], 'PX', ARGV[2])
   redis.call('set', KEYS[2], '1')
   return 1
 end
@@ -70,6 +73,11 @@ end
 """
 
 # Take the slot unless it is settling (-1) or held (0); taken, its fencing token (> 0).
+# The lease's trace (KEYS[5]: the holder's token, written with the lease and with the
+# same TTL) outlives a lease key deleted while held (by hand, or evicted): until the
+# trace runs out, the holder may still be at work and its next renewal takes the key
+# back, so nobody else may take it (an idle check cannot see a job still on its way to
+# its backend). A lease that ran out, or was released, leaves no trace.
 _TAKE = (
     _SETTLING
     + _FENCE
@@ -77,7 +85,12 @@ _TAKE = (
 if settling() > 0 then
   return -1
 end
+local trace = redis.call('get', KEYS[5])
+if trace and trace ~= ARGV[1] and redis.call('exists', KEYS[1]) == 0 then
+  return -1
+end
 if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  redis.call('set', KEYS[5], ARGV[1], 'PX', ARGV[2])
   return next_fence()
 end
 return 0
@@ -93,6 +106,7 @@ return math.max(settling(), 0)
 
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
+  redis.call('del', KEYS[2])
   return redis.call('del', KEYS[1])
 end
 return 0
@@ -125,7 +139,7 @@ class RedisStore:
 
     def __init__(self, url: str, key: str, retry_after_s: int) -> None:
         self._client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-        self._keys = [key, STORE_KEPT, STORE_SETTLING, f"{key}:fence"]
+        self._keys = [key, STORE_KEPT, STORE_SETTLING, f"{key}:fence", f"{key}:trace"]
         self._key = key
         self._retry_after_s = retry_after_s
         self._take = self._client.register_script(_TAKE)
@@ -146,10 +160,11 @@ class RedisStore:
         return taken
 
     async def renew(self, token: str, ttl_ms: int) -> bool:
-        return bool(await self._call(self._renew(keys=self._keys[:2], args=[token, ttl_ms])))
+        return bool(await self._call(self._renew(keys=self._keys, args=[token, ttl_ms])))
 
     async def release(self, token: str) -> bool:
-        return bool(await self._call(self._release(keys=[self._key], args=[token])))
+        keys = [self._key, self._keys[4]]
+        return bool(await self._call(self._release(keys=keys, args=[token])))
 
     async def current(self) -> str | None:
         value = await self._call(self._client.get(self._key))
