@@ -13,10 +13,9 @@ import sys
 import time
 
 import aiohttp
-import httpx
 import pytest
 
-from aistack_testing.edge import asr_edge_env, transcribe, until_held
+from aistack_testing.edge import asr_edge_env, leases_lost, transcribe, until_held
 
 MiB = 2**20
 TTL_MS = 3000
@@ -187,10 +186,3 @@ async def test_a_hostile_burst_leaves_health_answering_and_the_lease_renewed(
         holder.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await holder
-
-
-def leases_lost(edge_url: str) -> float:
-    metrics = httpx.get(edge_url + "/metrics", timeout=10).text
-    line = 'aistack_slot_leases_lost_total{capability="asr"} '
-    found = [row for row in metrics.splitlines() if row.startswith(line)]
-    return float(found[0].removeprefix(line)) if found else 0.0
