@@ -3,7 +3,8 @@ open on loopback with no admin token, one with a token, on Redis) in front of th
 asr-whisper, tts-piper and llm-llamacpp, and a backend that is down. The page loads
 without console errors and shows the backends; the playground transcribes a real speech
 WAV, plays synthesized speech and streams a chat answer; actions are refused without the
-token and work with it. Screenshots go to test-artifacts/admin/.
+token and work with it; a pull from the weights panel shows its progress until the model is
+present. Screenshots go to test-artifacts/admin/.
 
 Needs Debian's `chromium` and the `playwright` package (never a downloaded browser)."""
 
@@ -20,6 +21,7 @@ from aistack_testing import system
 from aistack_testing.plugin import SENTENCE
 from aistack_testing.processes import free_port
 from aistack_testing.speech import words_in_order
+from tests.test_models_pull import HELD_AT, WHISPER, whisper_hub, whisper_on
 
 TOKEN = "admin-page-token"
 SLOT_KEY = "aistack:gpu-slot"
@@ -368,3 +370,52 @@ def test_beyond_loopback_with_no_token_the_admin_routes_are_off(services, backen
         assert answer.status_code == 403, path
         assert "beyond loopback" in answer.json()["error"]["message"]
     assert httpx.get(edge.url + "/v1/models", timeout=10).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory) -> Iterator:
+    yield from whisper_hub(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def weights_edge(module_services, hub, tmp_path_factory):
+    """An edge with a token in front of an asr-whisper whose models folder is empty and
+    whose hub is the fake one."""
+    folder = tmp_path_factory.mktemp("weights")
+    whisper = whisper_on(hub.url, folder / "models", folder / "whisper.log")
+    edge = module_services.start(
+        "aistack_edge", env={"AISTACK_ASR_BACKENDS": whisper.url, "AISTACK_ADMIN_TOKEN": TOKEN}
+    )
+    yield edge, whisper
+    whisper.stop()
+
+
+def test_the_weights_panel_pulls_a_model_and_shows_its_progress(page, weights_edge, hub):
+    edge, whisper = weights_edge
+    page.goto(edge.url + "/admin")
+    page.fill("#token", TOKEN)
+    page.click("#login button")
+    row = page.locator("#weights tr.weight", has_text=WHISPER)
+    row.filter(has_text="missing").wait_for()
+    assert whisper.url in row.inner_text()
+    hub.stall("model.bin", after=HELD_AT)  # the hub holds the big file: progress mid-way
+    try:
+        row.locator("button.pull").click()
+        page.wait_for_function(
+            """() => document.getElementById('pull-state').innerText.includes('pulling model.bin')
+                && document.getElementById('pull-progress').value > 0"""
+        )
+        row.filter(has_text="fetching").wait_for()  # the backend's own state, polled
+        assert row.locator("button.pull").is_disabled()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=ARTIFACTS / "weights-pull-in-progress.png", full_page=True)
+    finally:
+        hub.release()
+    page.wait_for_function(
+        "() => document.getElementById('pull-state').innerText.includes('success')",
+        timeout=240_000,
+    )
+    row.filter(has_text="present").wait_for()
+    assert page.locator("#pull-progress").is_hidden()
+    # The 401 of the load before signing in is the only console error.
+    assert all("401" in error for error in page.errors), page.errors

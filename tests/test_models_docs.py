@@ -3,16 +3,14 @@ the steps in an order that works, every compose service a command names defined 
 compose.yaml, each backend's weights with a command, a source, a size and its VRAM."""
 
 import re
-import sys
 from pathlib import Path
 
 import yaml
 
+from aistack_service import weights as models
+
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = (ROOT / "docs" / "deploy.md").read_text()
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import models  # noqa: E402
 
 
 def section(text: str, heading: str) -> str:

@@ -357,18 +357,7 @@ def _paths() -> Schema:
                 "Ask a backend to drop its idle models",
                 {"200": _json(_ANY_OBJECT)},
                 security=_BEARER,
-                requestBody={
-                    "required": True,
-                    "content": {
-                        JSON: {
-                            "schema": {
-                                "type": "object",
-                                "required": ["backend"],
-                                "properties": {"backend": _TEXT},
-                            }
-                        }
-                    },
-                },
+                requestBody=_strings_body("backend"),
             )
         },
         "/admin/api/observability": {
@@ -380,7 +369,33 @@ def _paths() -> Schema:
                 requestBody={"required": True, "content": {JSON: {"schema": _TOGGLES}}},
             ),
         },
+        "/admin/api/models": {
+            "get": _operation(
+                "Each backend's weights: present, missing or fetching",
+                {"200": _json(_ANY_OBJECT)},
+                security=_BEARER,
+            )
+        },
+        "/admin/api/models/pull": {
+            "post": _operation(
+                "Have a backend fetch a model's weights; its progress as NDJSON",
+                {
+                    "200": {
+                        "description": "One progress event a line, as Ollama's pull streams",
+                        "content": {"application/x-ndjson": {"schema": _ANY_OBJECT}},
+                    }
+                },
+                security=_BEARER,
+                requestBody=_strings_body("backend", "repo"),
+            )
+        },
     }
+
+
+def _strings_body(*names: str) -> Schema:
+    """A required JSON object of required string fields (the admin changes')."""
+    schema = {"type": "object", "required": list(names), "properties": dict.fromkeys(names, _TEXT)}
+    return {"required": True, "content": {JSON: {"schema": schema}}}
 
 
 def _html() -> Schema:

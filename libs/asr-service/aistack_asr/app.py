@@ -20,8 +20,9 @@ from aistack_contract.jobs import FENCE_HEADER, JobCancelled, TrackedJob, fence_
 from aistack_contract.languages import hint_for
 from aistack_contract.models import ModelList
 from aistack_contract.transcription import TranscribeOptions
-from aistack_service import http
+from aistack_service import http, weights_routes
 from aistack_service.http import REQUEST_ID, error_body
+from aistack_service.weights import whisper_sizes
 from aistack_service.worker import Worker
 
 log = logging.getLogger("aistack_asr")
@@ -181,4 +182,6 @@ def create_app(
     app.router.add_get("/info", info)
     app.router.add_post("/transcribe", transcribe)
     app.router.add_post("/evict", evict)
+    if backend.weights and settings.models_dir:
+        weights_routes.add_routes(app, backend.weights, settings.models_dir, whisper_sizes())
     return app

@@ -29,6 +29,9 @@ class Backend(ABC, Generic[S]):
     """The envelope's provider name, e.g. "Faster-Whisper"."""
     family: ClassVar[str]
     """The engine family the edge's `auto` routes by, e.g. "whisper"."""
+    weights: ClassVar[str | None] = None
+    """Its name in `make models`'s catalogue (aistack_service.weights), e.g. "asr-whisper":
+    with `AISTACK_MODELS_DIR` set, the app answers `GET /weights` and `POST /weights/pull`."""
     detects_language: ClassVar[bool] = False
     """Whether `transcribe` honours `detect_only` (an info event with the language
     detected on the first 30 s, and no segments)."""

@@ -23,3 +23,7 @@ class ServiceSettings(BaseSettings):
     """A cancelled job (`DELETE /jobs/{id}`) that has not stopped this long after the
     cancel makes the service exit (code 70), so that its supervisor restarts it and its
     memory, GPU memory included, is freed (a model load cannot be cancelled); 0: never."""
+    models_dir: Path | None = None
+    """The folder `make models` fills for this backend (its `/models` volume). Set, a
+    backend with weights in that catalogue answers `GET /weights` and `POST /weights/pull`
+    (aistack_service.weights_routes), which the admin page shows and starts."""

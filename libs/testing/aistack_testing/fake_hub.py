@@ -20,8 +20,9 @@ What it does, and where the client (huggingface_hub 2.4) expects it:
 - A repository or file it lacks: 404 with `X-Error-Code: RepoNotFound` or
   `EntryNotFound`, which `hf_raise_for_status` (`utils/_http.py`) turns into its errors.
 
-`stall(path, after)` holds a file's body after `after` bytes until `release()`: a download
-caught mid-file, for a test that kills the client there.
+`stall(path, after)` holds a file's body after `after` bytes until `release()`, then sends
+the rest: a download caught mid-file, for a test that kills the client there or looks at
+a pull while it runs.
 """
 
 import hashlib
@@ -188,10 +189,11 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 try:
                     while chunk := source.read(1 << 16):
                         if stall is not None and sent + len(chunk) > stall:
-                            self.wfile.write(chunk[: max(stall - sent, 0)])
+                            held = max(stall - sent, 0)
+                            self.wfile.write(chunk[:held])
                             self.wfile.flush()
-                            hub._release.wait()
-                            return  # the client was killed meanwhile: nothing more to send
+                            hub._release.wait()  # then the rest, to a client still there
+                            chunk, sent, stall = chunk[held:], sent + held, None
                         self.wfile.write(chunk)
                         sent += len(chunk)
                 except (BrokenPipeError, ConnectionResetError):

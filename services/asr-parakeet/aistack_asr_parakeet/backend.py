@@ -26,6 +26,7 @@ UNKNOWN_LANGUAGE = "auto"
 
 class ParakeetBackend(Backend[ParakeetSettings]):
     provider = "Parakeet"
+    weights = "asr-parakeet"
     family = "parakeet"
 
     def cards(self) -> list[ModelCard]:

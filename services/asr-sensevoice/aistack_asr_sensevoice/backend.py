@@ -36,6 +36,7 @@ CARD = ModelCard(
 
 class SenseVoiceBackend(Backend[SenseVoiceSettings]):
     provider = "SenseVoice"
+    weights = "asr-sensevoice"
     family = "sensevoice"
 
     def cards(self) -> list[ModelCard]:

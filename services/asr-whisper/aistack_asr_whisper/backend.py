@@ -36,6 +36,7 @@ _PAUSES = VadOptions(min_silence_duration_ms=300, speech_pad_ms=100)
 
 class WhisperBackend(Backend[WhisperSettings]):
     provider = "Faster-Whisper"
+    weights = "asr-whisper"
     family = "whisper"
     detects_language = True
 

@@ -3,6 +3,7 @@
 import { ApiError, adminGet, adminPost, el, say, token } from "/admin/static/api.js";
 import { setupLive } from "/admin/static/live.js";
 import { setupPlayground } from "/admin/static/playground.js";
+import { refreshWeights } from "/admin/static/weights.js";
 
 const POLL_MS = 2000;
 const $ = (id) => document.getElementById(id);
@@ -99,6 +100,7 @@ async function refresh() {
     renderGlance(status.glance);
     renderRecent(status.recent);
     renderToggles(status.observability, asked);
+    await refreshWeights(changesAllowed);
     const notice = $("notice");
     notice.hidden = changesAllowed;
     notice.textContent = changesAllowed ? "" :

@@ -53,6 +53,28 @@ export async function adminPost(path, body) {
   return response.json();
 }
 
+/** A change whose answer is NDJSON (a pull's progress): `onEvent` gets each object as
+ * its line arrives. */
+export async function adminStream(path, body, onEvent) {
+  const response = await fetch(path, {
+    method: "POST",
+    headers: headers({ "Content-Type": "application/json" }),
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) throw await failure(response);
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let pending = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    pending += value;
+    const lines = pending.split("\n");
+    pending = lines.pop();
+    for (const line of lines) if (line.trim()) onEvent(JSON.parse(line));
+  }
+  if (pending.trim()) onEvent(JSON.parse(pending));
+}
+
 /** An element with properties and children (strings become text nodes). */
 export function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
