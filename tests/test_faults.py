@@ -153,7 +153,7 @@ async def test_redis_restarted_empty_under_a_holder_never_gives_two(
         lost_before = leases_lost(edge.url)
         await just_renewed(fresh_redis.url)
         fresh_redis.stop()
-        fresh_redis.start(mark_kept=False)  # as a restarted Redis comes back: empty
+        fresh_redis.start()  # empty (marked kept: see docs/deploy.md, Under load)
 
         async def taken_back() -> bool:  # at the holder's next renewal
             return await slot_holder(fresh_redis.url) is not None
