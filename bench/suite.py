@@ -1,6 +1,6 @@
 """The benchmark suite: every part in one run, one table, one JSON file.
 
-    python bench/suite.py [--quick] [--parts overhead asr tts slot llm realtime] [--out DIR]
+    python bench/suite.py [--quick] [--parts overhead asr tts slot idle llm realtime] [--out DIR]
 
 Each part starts its own services, measures the edge path and its baseline in the
 same run, alternating, and reports medians (latencies as p50 and p99). `--quick`
@@ -20,6 +20,7 @@ from pathlib import Path
 
 import asr_edge
 import edge_overhead
+import idle_check
 import llm_relay
 import realtime
 import slot_lease
@@ -42,6 +43,8 @@ class Plan:
     llm_runs: int
     llm_tokens: int
     realtime_runs: int  # 3 s utterances per path
+    idle_runs: int  # 5 s transcriptions per edge, with and without the idle check
+    idle_checks: int  # idle checks timed alone
 
 
 FULL = Plan(
@@ -56,6 +59,8 @@ FULL = Plan(
     llm_runs=5,
     llm_tokens=256,
     realtime_runs=10,
+    idle_runs=30,
+    idle_checks=300,
 )
 QUICK = Plan(
     requests=50,
@@ -69,6 +74,8 @@ QUICK = Plan(
     llm_runs=1,
     llm_tokens=32,
     realtime_runs=2,
+    idle_runs=3,
+    idle_checks=30,
 )
 
 
@@ -172,6 +179,15 @@ def slot_rows(f: dict) -> list[Row]:
     return rows
 
 
+def idle_rows(f: dict) -> list[Row]:
+    check, edges, vs = f["idle_check"], f["transcription_5s"], "without the check"
+    rows = [Row(f"idle check alone {q}", "ms", check[f"{q}_ms"]) for q in ("p50", "p99")]
+    for q in ("p50", "p99"):
+        with_check, without = edges["with"][f"{q}_ms"], edges["without"][f"{q}_ms"]
+        rows.append(Row(f"5 s transcription {q}", "ms", with_check, without, vs))
+    return rows
+
+
 def llm_rows(f: dict) -> list[Row]:
     vs = "llama.cpp"
     edge, up = f["edge"], f["upstream"]
@@ -257,6 +273,11 @@ PARTS = {
         "the GPU slot (lease on redis-server)",
         lambda p, w: slot_lease.run(p.clients, p.leases, p.waiters, w),
         slot_rows,
+    ),
+    "idle": Part(
+        "the fence's idle check (a 5 s transcription, with vs. without)",
+        lambda p, w: idle_check.run(p.idle_runs, p.idle_checks, w),
+        idle_rows,
     ),
     "llm": Part(
         "LLM: edge vs. llama.cpp's server directly",

@@ -566,6 +566,28 @@ async def test_past_the_grace_the_slot_stays_held(services, piper, speech_wav):
         )
 
 
+async def test_a_stuck_job_does_not_hold_the_clients_answer(services, speech_wav):
+    """The client's error answer (here: the backend sent nothing for
+    AISTACK_BACKEND_TIMEOUT_S) leaves once the stop grace has passed, while the slot
+    stays held for the job that did not stop, by a task of its own, until it stops. The
+    answer used to wait with the slot, here for ever."""
+    stubborn, wav = Stubborn(), speech_wav.read_bytes()
+    async with serving(stubborn.app()) as url, httpx.AsyncClient(timeout=30) as client:
+        env = {"AISTACK_STOP_GRACE_S": "1", "AISTACK_BACKEND_TIMEOUT_S": "2"}
+        edge = services.start("aistack_edge", env=env | {"AISTACK_ASR_BACKENDS": url})
+        try:
+            status, _, body = await asyncio.wait_for(transcribe(edge.url, wav), 60)
+            assert status == 503, body
+            assert "Timeout" in envelope(body, "network")["message"]
+            [stuck] = await _stuck(edge.url)
+            assert stuck["job"] == stubborn.jobs[0]
+            refused = await client.post(edge.url + "/v1/audio/transcriptions", files={"file": wav})
+            assert refused.status_code == 503 and "busy" in refused.text
+        finally:
+            stubborn.stops.set()
+        await wait_until(lambda: _free(client, edge.url), 30)
+
+
 async def test_an_edge_stops_at_once_while_a_job_is_stuck(services, speech_wav):
     stubborn, wav = Stubborn(), speech_wav.read_bytes()
     async with serving(stubborn.app()) as url:

@@ -12,6 +12,7 @@ from yarl import URL
 from aistack_edge.catalog import Catalog
 from aistack_edge.config import EdgeSettings
 from aistack_edge.hosts import check_host
+from aistack_edge.jobs import JOBS, Jobs
 from aistack_edge.middleware import echo_request_id, envelope_middleware
 from aistack_edge.observability import Observability
 from aistack_edge.observability.middleware import note_answered, observe, tee_for_capture
@@ -22,6 +23,7 @@ from aistack_edge.routes import (
     admin_page,
     chat,
     health,
+    jobs,
     metrics,
     models,
     openapi,
@@ -53,6 +55,7 @@ def _slot(settings: EdgeSettings, observer: SlotObserver) -> Slot:
         settings.retry_after_s,
         observer,
         wait_max=settings.slot_wait_max,
+        background_wait_s=settings.jobs_interactive_wait_s,
     )
 
 
@@ -89,6 +92,14 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     await asyncio.to_thread(obs.close)
 
 
+async def _jobs(app: web.Application) -> AsyncIterator[None]:
+    """The background jobs' queue and runner (after the resources they use)."""
+    jobs = app[JOBS] = Jobs(app)
+    jobs.start()
+    yield
+    await jobs.close()
+
+
 def create_app(settings: EdgeSettings | None = None) -> web.Application:
     settings = settings or EdgeSettings()
     app = web.Application(
@@ -98,6 +109,7 @@ def create_app(settings: EdgeSettings | None = None) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(realtime.client_secret_store)
+    app.cleanup_ctx.append(_jobs)
     app[realtime.OPEN] = set()
     app[bounds.CLIENTS] = Counter()
     app.on_shutdown.append(realtime.close_sessions)
@@ -117,6 +129,7 @@ def create_app(settings: EdgeSettings | None = None) -> web.Application:
         admin,
         admin_page,
         openapi,
+        jobs,
     )
     for module in modules:
         app.add_routes(module.routes)

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 UrlList = Annotated[list[str], NoDecode]
 NameList = Annotated[list[str], NoDecode]
+ContainerMap = Annotated[dict[str, str], NoDecode]
 NetworkList = Annotated[list[ipaddress.IPv4Network | ipaddress.IPv6Network], NoDecode]
 
 
@@ -73,6 +74,11 @@ class EdgeSettings(BaseSettings):
     idle_check_backends: UrlList = []
     """More backends on this slot's GPU whose running jobs the idle check reads: those
     that other edges route to and this one does not."""
+    restart_containers: ContainerMap = {}
+    """Backends whose container the edge restarts (Docker Engine API) when a job there
+    does not stop within the grace: `URL=container` pairs, comma-separated."""
+    docker_socket: Path = Path("/var/run/docker.sock")
+    """The Docker Engine API's unix socket, for `restart_containers`."""
     client_write_timeout_s: float = Field(30.0, gt=0)
     """A client that reads nothing of its answer for this long is taken as gone: its
     connection is closed (the answer is read from the backend meanwhile all the same)."""
@@ -96,6 +102,28 @@ class EdgeSettings(BaseSettings):
     realtime_max_sessions_per_client: int = Field(8, ge=1)
     """Sessions open at once from one client address (behind a trusted proxy, the one
     it forwards); one more is refused the same way."""
+
+    # Background transcription jobs (`background=true`, docs/jobs.md).
+    jobs_dir: Path | None = None
+    """Where a job's audio is spooled (decoded, 16 kHz mono PCM) until the job ends; unset:
+    a temporary directory of this process."""
+    jobs_keep_s: float = Field(86_400.0, gt=0)
+    """How long a finished job (and its result) is kept before it is deleted."""
+    jobs_window_s: float = Field(30.0, ge=1.0)
+    """A job is transcribed a window of at most this long at a time (cut in its quietest
+    moment): the progress step, the checkpoint, and the longest an interactive request
+    waits for a job to give the GPU slot up."""
+    jobs_max_queued: int = Field(16, ge=1)
+    """Jobs queued or running at once; one more is refused (413 `overflow`)."""
+    jobs_max_spool_mb: float = Field(4096.0, gt=0)
+    """The decoded audio of unfinished jobs, all together; a job past it is refused (413)."""
+    jobs_key: str = "aistack:jobs"
+    """The prefix of the jobs' Redis keys (with AISTACK_REDIS_URL)."""
+    jobs_claim_after_s: float = Field(60.0, gt=0)
+    """With Redis: a running job whose replica has not renewed its claim for this long
+    (it died) is taken over by another, from its checkpoint."""
+    jobs_interactive_wait_s: float = Field(300.0, gt=0)
+    """How long an interactive request waits for a background job's window to end."""
 
     metrics: bool = True
     """Count requests for /metrics (a runtime toggle too)."""
@@ -127,6 +155,20 @@ class EdgeSettings(BaseSettings):
     def _split_urls(cls, value: object) -> object:
         """Comma-separated base URLs, trailing slashes dropped."""
         return [url.rstrip("/") for url in _items(value)]
+
+    @field_validator("restart_containers", mode="before")
+    @classmethod
+    def _split_pairs(cls, value: object) -> object:
+        """`URL=container` pairs, comma-separated: {base URL: container}."""
+        if not isinstance(value, str):
+            return value
+        pairs = {}
+        for item in _items(value):
+            url, _, container = item.rpartition("=")
+            if not url or not container:
+                raise ValueError(f"not URL=container: {item!r}")
+            pairs[url.strip().rstrip("/")] = container.strip()
+        return pairs
 
     @field_validator("ollama_url")
     @classmethod
@@ -193,6 +235,10 @@ class EdgeSettings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def jobs_max_spool_bytes(self) -> int:
+        return int(self.jobs_max_spool_mb * 1024 * 1024)
 
     @property
     def max_json_bytes(self) -> int:

@@ -16,6 +16,7 @@ from aistack_contract.transcription import DiarizedResult, TextResult, Transcrip
 from aistack_edge import __version__
 from aistack_edge.asr.diarize import DIARIZE_MODEL
 from aistack_edge.asr.form import TranscriptionForm
+from aistack_edge.jobs.job import TranscriptionJob
 
 _REF = "#/components/schemas/{model}"
 JSON = "application/json"
@@ -88,6 +89,9 @@ _FIELD_NOTES = {
     "with `stream`: `transcript.text.segment` events (DiarizedSegment)",
     "known_speaker_names": "up to 4 names, one per `known_speaker_references[]` clip; a "
     "speaker that matches a clip is labelled by its name",
+    "background": "answer at once `202` with a job (the TranscriptionJob schema) that "
+    "transcribes in the background: read, follow and cancel it at "
+    "`/v1/audio/transcriptions/{job_id}` (docs/jobs.md); not with `stream` nor `diarized_json`",
     "known_speaker_references": "data URLs (`data:audio/wav;base64,...`) of 2-10 s clips "
     "of each known speaker, in the order of the names",
 }
@@ -132,7 +136,62 @@ def _asr(summary: str) -> Schema:
             "text/event-stream": {"schema": _TEXT},
         },
     }
-    return _operation(summary, {"200": answer}, requestBody={"required": True, "content": body})
+    job = _json(_ref("TranscriptionJob"), "with `background`: the job, queued")
+    return _operation(
+        summary, {"200": answer, "202": job}, requestBody={"required": True, "content": body}
+    )
+
+
+_JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": _TEXT}
+_JOB_FORMAT = {
+    "name": "response_format",
+    "in": "query",
+    "required": False,
+    "schema": {"enum": ["json", "text", "verbose_json", "srt", "vtt"]},
+    "description": "the rendering of `result` (the job's own response_format when left out)",
+}
+_STARTING_AFTER = {
+    "name": "starting_after",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "integer", "minimum": -1, "default": -1},
+    "description": "the index (SSE `id`) of the last event already read",
+}
+
+
+def _job_paths() -> Schema:
+    job = {"200": _json(_ref("TranscriptionJob"))}
+    events = {
+        "200": {
+            "description": "SSE: the events of `stream=true` (`transcript.text.delta`, then "
+            "`transcript.text.done`, or an `error` event), each with its index as `id`; those "
+            "so far, then live to the job's end",
+            "content": {"text/event-stream": {"schema": _TEXT}},
+        }
+    }
+    return {
+        "/v1/audio/transcriptions/{job_id}": {
+            "get": _operation(
+                "A background transcription job; once completed with its `result`",
+                job,
+                parameters=[_JOB_ID, _JOB_FORMAT],
+            )
+        },
+        "/v1/audio/transcriptions/{job_id}/events": {
+            "get": _operation(
+                "A job's events, resumable",
+                events,
+                parameters=[_JOB_ID, _STARTING_AFTER],
+            )
+        },
+        "/v1/audio/transcriptions/{job_id}/cancel": {
+            "post": _operation(
+                "Cancel a job (its running window's backend work is stopped)",
+                job,
+                parameters=[_JOB_ID],
+            )
+        },
+    }
 
 
 _SPEECH_BODY: Schema = {
@@ -278,6 +337,7 @@ def _paths() -> Schema:
         },
         "/v1/audio/transcriptions": {"post": _asr("Speech to text")},
         "/v1/audio/translations": {"post": _asr("Speech to English text")},
+        **_job_paths(),
         "/v1/realtime": {
             "get": _operation(
                 "Live transcription: upgrades to a WebSocket that speaks OpenAI's Realtime API "
@@ -404,7 +464,15 @@ def _html() -> Schema:
 
 @cache
 def document() -> Schema:
-    answers = (ErrorEnvelope, ModelList, ModelCard, TranscriptionResult, DiarizedResult, TextResult)
+    answers = (
+        ErrorEnvelope,
+        ModelList,
+        ModelCard,
+        TranscriptionResult,
+        DiarizedResult,
+        TextResult,
+        TranscriptionJob,
+    )
     _, schemas = models_json_schema(
         [(m, "serialization") for m in answers] + [(TranscriptionForm, "validation")],
         ref_template=_REF,

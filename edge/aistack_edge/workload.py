@@ -6,8 +6,9 @@
         ─▶ make room (Ollama: until its models are gone) ─▶ the route's upstream call
         ─▶ the end: whole, or early (hang-up, timeout, error, lease lost)
         ─▶ early: cancel the backend's job, keep the slot until it has stopped
-           (past AISTACK_STOP_GRACE_S too: logged and shown, never released on a timer;
-           a backend on the service shell exits, and its process gone is stopped)
+           (past AISTACK_STOP_GRACE_S too, by a task of its own while the answer leaves:
+           logged and shown, never released on a timer; a backend on the service shell
+           exits, a named container is restarted, and a process gone is stopped)
         ─▶ release
 
 A route says only what is its own: how to parse, which upstream call, how to render.
@@ -40,6 +41,8 @@ from aistack_edge.observability import exchange
 from aistack_edge.slot import Lease
 from aistack_edge.slot.fencing import fenced
 from aistack_edge.slot.idle import GpuBusy
+from aistack_edge.slot.lease import BACKGROUND
+from aistack_edge.slot.restart import restart_container
 from aistack_edge.state import IDLE, OBSERVABILITY, SESSION, SETTINGS, SLOT
 
 log = logging.getLogger(__name__)
@@ -166,34 +169,57 @@ async def gpu_workload(
     `part`: the workload is one part of a long request (an utterance of a realtime
     session), with an exchange of its own whose id names the backend's job. `wait_s`
     overrides AISTACK_SLOT_WAIT_S: how long to wait in line for the slot."""
-    app = request.app
     record = part or exchange.of(request)
     request_id = part.request_id if part else request["request_id"]
+    async with app_workload(
+        request.app, capability, entry, record, request_id, last_step, wait_s=wait_s
+    ) as work:
+        yield work
+
+
+@contextlib.asynccontextmanager
+async def app_workload(
+    app: web.Application,
+    capability: Capability,
+    entry: Entry,
+    record: exchange.Exchange,
+    request_id: str,
+    last_step: Callable[[], Awaitable[None]] | None = None,
+    *,
+    wait_s: float | None = None,
+    background: bool = False,
+) -> AsyncIterator[Workload]:
+    """`gpu_workload` for work of the edge's own with no request of its own (a
+    background job's window: `background`, it waits until no one else does)."""
     record.model = entry.card.id
     # The backend's job is named by the edge, never by a client: a client's X-Request-ID
     # could name (and so stop) another client's job. The slot's holder, which a busy
     # 503 shows, names this job, not the request.
     job_id = os.urandom(12).hex()
     log.info("request %s: %s job %s", request_id, capability, job_id)
-    holder = f"{capability} {entry.card.id} (job {job_id})"
+    holder = f"{BACKGROUND if background else ''}{capability} {entry.card.id} (job {job_id})"
     settings = app[SETTINGS]
     idle_wait_s = max(settings.idle_wait_s, settings.slot_wait_s if wait_s is None else wait_s)
     async with contextlib.AsyncExitStack() as held:
-        lease = await held.enter_async_context(app[SLOT].hold(holder, wait_s))
-        held.enter_context(fenced(lease.fence))
+        lease = await held.enter_async_context(app[SLOT].hold(holder, wait_s, background))
         work = Workload(entry, job_id, lease, held.aclose, last_step, record)
-        if settings.idle_check:
-            with work.guard():
-                await app[IDLE].wait_idle(idle_wait_s, settings.retry_after_s)
-        try:
-            with work.guard():
-                await make_room(app, capability, entry.upstream)
-                if settings.idle_check and capability != "llm" and settings.swap_policy != "shared":
-                    await app[IDLE].wait_ollama_idle(idle_wait_s, settings.retry_after_s)
-                yield work
-        finally:
-            if not work.completed:
-                await _uncancelled(_stop_job(app, work))
+        with fenced(lease.fence):
+            if settings.idle_check:
+                with work.guard():
+                    await app[IDLE].wait_idle(idle_wait_s, settings.retry_after_s)
+            try:
+                with work.guard():
+                    await make_room(app, capability, entry.upstream)
+                    if (
+                        settings.idle_check
+                        and capability != "llm"
+                        and settings.swap_policy != "shared"
+                    ):
+                        await app[IDLE].wait_ollama_idle(idle_wait_s, settings.retry_after_s)
+                    yield work
+            finally:
+                if not work.completed:
+                    await _uncancelled(_stop_job(app, work, held))
 
 
 async def _uncancelled(call: Awaitable[None]) -> None:
@@ -211,11 +237,13 @@ async def _uncancelled(call: Awaitable[None]) -> None:
     task.result()
 
 
-async def _stop_job(app: web.Application, work: Workload) -> None:
-    """Ask the backend to stop the job and wait until it has. Past the grace, the job is
-    logged as stuck and shown (admin status, /metrics), and the slot stays held: a
-    backend on the service shell exits when its job outlives its own grace after the
-    cancel (its supervisor brings it back), and a process gone runs nothing."""
+async def _stop_job(app: web.Application, work: Workload, held: contextlib.AsyncExitStack) -> None:
+    """Ask the backend to stop the job and wait until it has, the slot held (`held`).
+    Past the grace, the job is logged as stuck and shown (admin status, /metrics), and
+    the slot stays held by a task of its own (`held` is handed to it) until the job has
+    stopped: the request's answer (its error, its end) leaves meanwhile. A backend on
+    the service shell exits when its job outlives its own grace after the cancel (its
+    supervisor brings it back), and a process gone runs nothing."""
     settings = app[SETTINGS]
     began = time.monotonic()
     if await _stopped_within(app, work, settings.stop_grace_s):
@@ -227,10 +255,21 @@ async def _stop_job(app: web.Application, work: Workload) -> None:
         settings.stop_grace_s,
     )
     app[OBSERVABILITY].stop_overrun()
-    with app[SLOT].stuck_on(work.entry.upstream, work.job_id):
-        watch = asyncio.create_task(_until_stopped(app, work))
-        _background(watch)  # ended at shutdown: the edge's lease ends with it
-        await watch
+    _background(asyncio.create_task(_hold_until_stopped(app, work, held.pop_all(), began)))
+
+
+async def _hold_until_stopped(
+    app: web.Application, work: Workload, lease: contextlib.AsyncExitStack, began: float
+) -> None:
+    """Keep the slot (`lease`) for a stuck job until it has stopped, its backend's
+    container restarted first where one is named (AISTACK_RESTART_CONTAINERS); cancelled
+    at the edge's shutdown (the lease ends with the edge)."""
+    settings = app[SETTINGS]
+    async with lease:
+        with app[SLOT].stuck_on(work.entry.upstream, work.job_id):
+            if container := settings.restart_containers.get(work.entry.upstream):
+                await restart_container(settings.docker_socket, container)
+            await _until_stopped(app, work)
     log.info(
         "%s stopped job %s after %.1f s: the GPU slot is released",
         work.entry.provider, work.job_id, time.monotonic() - began,

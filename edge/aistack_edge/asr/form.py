@@ -67,6 +67,8 @@ class TranscriptionForm(BaseModel):
     response_format: ResponseFormat = "json"
     timestamp_granularities: list[Literal["word", "segment"]] = ["segment"]
     stream: bool = False
+    background: bool = False
+    """Answer at once with a job that transcribes in the background (docs/jobs.md)."""
     translate: bool = False
     segment_granularity: Literal["sentence", "subtitle"] = "sentence"
     include: list[Literal["logprobs"]] = []
@@ -238,10 +240,11 @@ def _too_large(max_bytes: int) -> AistackError:
 
 
 def _validate(fields: dict[str, object]) -> TranscriptionForm:
-    for name in ("stream", "translate"):
+    flags = ("stream", "translate", "background")
+    for name in flags:
         if name in fields:
             fields[name] = _flag(name, str(fields[name]))
-    fields = {k: v for k, v in fields.items() if v != "" or k in ("stream", "translate")}
+    fields = {k: v for k, v in fields.items() if v != "" or k in flags}
     for name in _OBJECT_FIELDS:
         if name in fields:
             fields[name] = _object(name, fields[name])

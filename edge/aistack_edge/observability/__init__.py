@@ -197,6 +197,7 @@ class Observability:
         self.metrics.child(self.metrics.slot_holder, record.capability, record.model).inc()
         if self.toggles.metrics:
             self.metrics.child(self.metrics.slot_wait, record.capability).observe(waited_s)
+            self.metrics.child(self.metrics.slot_lane_wait, record.lane).observe(waited_s)
 
     def refused(self, waited_s: float) -> None:
         record = exchange.current()

@@ -31,6 +31,8 @@ class Exchange:
     became meanwhile (detect-then-route names the routed model after the detector's)."""
     busy: bool = False
     """Refused the GPU slot."""
+    lane: str = "interactive"
+    """Which lane waited for the slot: `interactive`, or `background` (a job's window)."""
     audio_s: float | None = None
     """ASR: the seconds of audio transcribed; TTS: of audio made, where the format says."""
     characters: int | None = None

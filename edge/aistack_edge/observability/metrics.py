@@ -116,6 +116,14 @@ class EdgeMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
+        self.slot_lane_wait = Histogram(
+            "aistack_slot_lane_wait_seconds",
+            "Time to acquire the GPU slot, by lane: interactive requests and realtime "
+            "utterances, or background jobs (one acquisition per window)",
+            ["lane"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
         self.slot_hold = Histogram(
             "aistack_slot_hold_seconds",
             "Time the GPU slot was held",

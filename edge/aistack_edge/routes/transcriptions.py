@@ -34,6 +34,7 @@ from aistack_edge.asr.transcript import (
 from aistack_edge.catalog import Entry
 from aistack_edge.observability import exchange
 from aistack_edge.relay import Outbox, deliver, outbox
+from aistack_edge.routes import jobs
 from aistack_edge.state import CATALOG, SESSION, SETTINGS
 from aistack_edge.upstreams import asr
 from aistack_edge.workload import Workload, continue_unless_busy, gpu_workload, refuse_if_busy
@@ -61,6 +62,8 @@ async def _transcribe(request: web.Request, translation: bool) -> web.StreamResp
     if translation:
         form.translate = True
         form.model = "whisper-1" if form.model == "auto" else form.model
+    if form.background:
+        return await jobs.submit(request, upload)
     if diarize.wanted(form) and (diarized := await diarize.transcribe(request, upload)):
         return diarized
     entries = await app[CATALOG].of_capability("asr")

@@ -23,6 +23,10 @@ from aistack_edge.slot.stores import LeaseStore
 log = logging.getLogger(__name__)
 
 _POLL_S = 0.02
+_BACKGROUND_POLL_S = 0.1  # a background job looks for a free slot no one waits for
+BACKGROUND = "background "
+"""How a background job's holder name begins: an interactive request that finds the
+slot held by one (on any edge, by its token) waits for its window to end."""
 _RETRY_S = 0.1  # between renewals while the store is down
 # With no renewal for this share of the TTL the lease counts as lost, and its workload
 # is stopped: the rest of the TTL is the time its backend has to stop before the key
@@ -89,6 +93,8 @@ class Lease:
     fence: int = 0
     """The fencing token of this acquisition: greater than any before it."""
     lost: bool = False
+    background: bool = False
+    """Held by a background job, which gives the slot up at its next window's end."""
     _when_lost: list[Callable[[], None]] = field(default_factory=list)
 
     def when_lost(self, callback: Callable[[], None]) -> None:
@@ -112,7 +118,12 @@ class Slot:
     While this edge holds the slot, it refuses (or keeps waiting) without asking the
     store: nobody else can get the slot while our lease lives, so the answer is known.
     So it does while one of its requests is asking the store for the slot: that one
-    gets it, or someone else has it; either way the slot is busy."""
+    gets it, or someone else has it; either way the slot is busy.
+
+    Two lanes: a background job (`hold(..., background=True)`) takes the slot only when
+    no request of this edge waits or is taking it, and an interactive request that finds
+    a background job holding it waits in line (up to `background_wait_s`) instead of
+    being refused: the job releases the slot at the end of each window."""
 
     def __init__(
         self,
@@ -122,9 +133,11 @@ class Slot:
         retry_after_s: int,
         observer: SlotObserver | None = None,
         wait_max: int | None = None,
+        background_wait_s: float = 300.0,
     ) -> None:
         self.store = store
         self._wait_max = wait_max
+        self._background_wait_s = background_wait_s
         self.observer: SlotObserver = observer or Unobserved()
         self._ttl_ms = ttl_ms
         self._wait_s = wait_s
@@ -184,13 +197,20 @@ class Slot:
             raise busy
 
     @contextlib.asynccontextmanager
-    async def hold(self, holder: str, wait_s: float | None = None) -> AsyncIterator[Lease]:
+    async def hold(
+        self, holder: str, wait_s: float | None = None, background: bool = False
+    ) -> AsyncIterator[Lease]:
         """Hold the slot for the body of the `async with`; released whatever happens.
-        `wait_s` overrides the slot's own wait (a realtime utterance waits in line)."""
+        `wait_s` overrides the slot's own wait (a realtime utterance waits in line);
+        `background`: the slot is taken once no one else waits for it (`holder` must
+        begin with BACKGROUND), however long that takes."""
         started = time.monotonic()
         with current_span(_TRACER, "slot.acquire", attributes={"holder": holder}):
             try:
-                lease = await self._acquire(holder, self._wait_s if wait_s is None else wait_s)
+                if background:
+                    lease = await self._take_after_others(holder)
+                else:
+                    lease = await self._acquire(holder, self._wait_s if wait_s is None else wait_s)
             except SlotBusy:
                 self.observer.refused(time.monotonic() - started)
                 raise
@@ -215,7 +235,7 @@ class Slot:
         """The refusal that needs no store: this edge holds the slot, or one of its
         requests is asking the store for it."""
         if ours := self._held_here():
-            return SlotBusy(ours.holder, self._retry_after_s)
+            return None if ours.background else SlotBusy(ours.holder, self._retry_after_s)
         if self._taking:
             return SlotBusy(None, self._retry_after_s)
         return None
@@ -229,9 +249,23 @@ class Slot:
         try:
             if lease := await self._try_take(holder):
                 return lease
-            raise SlotBusy(await self.holder(), self._retry_after_s)
+            holding = await self.holder()
         finally:
             self._taking = False
+        if holding is not None and holding.startswith(BACKGROUND):
+            return await self._wait_in_line(holder, self._background_wait_s)
+        raise SlotBusy(holding, self._retry_after_s)
+
+    async def _take_after_others(self, holder: str) -> Lease:
+        """The slot, for a background job: taken only when no request of this edge waits
+        in line or is taking it (they come first), and it is free."""
+        while True:
+            if not self._line and not self._taking and self._ours is None:
+                with contextlib.suppress(SlotSettling, SlotStoreDown):
+                    if lease := await self._try_take(holder):
+                        lease.background = True
+                        return lease
+            await asyncio.sleep(_BACKGROUND_POLL_S)
 
     async def _try_take(self, holder: str) -> Lease | None:
         """A new lease for `holder`, or None when someone holds the slot.

@@ -4,6 +4,7 @@ in Redis, and what the edge process holds (open files, sockets, resident memory)
 import asyncio
 import contextlib
 import json
+import os
 import select
 import socket
 import time
@@ -139,6 +140,22 @@ def never_reading(
         yield sock
     finally:
         sock.close()
+
+
+def form_body(fields: dict[str, str], wav: bytes) -> tuple[bytes, str]:
+    """A multipart/form-data body of `fields` and `wav` as the file: body, content type
+    (for `never_reading`, which sends raw bytes)."""
+    boundary = os.urandom(8).hex()
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        for name, value in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n'
+        "Content-Type: audio/wav\r\n\r\n"
+    )
+    body = "".join(parts).encode() + wav + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
 
 
 def cut_off(sock: socket.socket, limit_s: float = 60.0) -> bytes:
