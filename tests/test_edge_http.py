@@ -96,7 +96,8 @@ async def test_no_asr_backend_is_a_503(edge):
 
 async def test_oversized_upload_is_refused_while_streaming(edge):
     """A chunked upload (no Content-Length) is answered 413 as soon as it passes the
-    1 MB limit, while the client is still sending."""
+    1 MB limit, while the client is still sending: its body never ends, so an edge that
+    waited for the end would never answer (the 60 s bound fails)."""
     boundary = "xyz"
 
     async def multipart():
@@ -104,17 +105,18 @@ async def test_oversized_upload_is_refused_while_streaming(edge):
         yield f"--{boundary}\r\n{disposition}\r\n\r\n".encode()
         for _ in range(24):
             yield b"\0" * 65536  # 1.5 MB
-        await asyncio.sleep(10)
+        await asyncio.Event().wait()  # still sending
         yield f"\r\n--{boundary}--\r\n".encode()
 
     headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
-    began = time.perf_counter()
-    async with aiohttp.request(
-        "POST", edge.url + "/v1/audio/transcriptions", data=multipart(), headers=headers
-    ) as r:
+    async with (
+        asyncio.timeout(60),
+        aiohttp.request(
+            "POST", edge.url + "/v1/audio/transcriptions", data=multipart(), headers=headers
+        ) as r,
+    ):
         assert r.status == 413
         assert envelope(await r.read(), "overflow")["provider"] == "aistack"
-    assert time.perf_counter() - began < 5
 
 
 async def test_declared_oversize_is_refused_up_front(edge):
@@ -141,12 +143,21 @@ async def test_request_id_is_made_when_absent(edge):
         assert len(r.headers["X-Request-ID"]) == 32
 
 
+# How much longer than the probe timeout the edge may take to answer after the hanging
+# backend was asked. Measured: at most 0.02 s over 5 runs on a shared two-core machine
+# (load average 11); fifty times that here.
+PROBE_MARGIN_S = 1.0
+
+
 async def test_models_probe_skips_dead_and_slow_backends(services):
-    """A backend that refuses or hangs contributes nothing, and costs at most the probe timeout."""
+    """A backend that refuses or hangs contributes nothing, and costs at most the probe
+    timeout, counted from when the edge asked it (it still hangs when the edge answers)."""
     hang_port = free_port()
     finished = asyncio.Event()
+    asked: list[float] = []
 
     async def hang(request: web.Request) -> web.Response:
+        asked.append(time.monotonic())
         await finished.wait()
         return web.json_response({})
 
@@ -163,10 +174,11 @@ async def test_models_probe_skips_dead_and_slow_backends(services):
                 "AISTACK_PROBE_TIMEOUT_S": "0.5",
             },
         )
-        began = time.perf_counter()
         async with aiohttp.request("GET", edge.url + "/v1/models") as r:
             assert (await r.json())["data"] == []
-        assert time.perf_counter() - began < 2.0
+        answered = time.monotonic()
+        assert len(asked) == 1
+        assert answered - asked[0] < 0.5 + PROBE_MARGIN_S
     finally:
         finished.set()
         await runner.cleanup()

