@@ -146,7 +146,7 @@ async def chaos(redis_server: RedisServer, pairs: list, log: list[str]) -> None:
 
 
 async def _delete_held_key(redis_server: RedisServer) -> bool:
-    """Delete the lease key as soon as someone holds it (the marker stays: no settling)."""
+    """Delete the lease key as soon as someone holds it (the marker and its trace stay)."""
     client = redis.asyncio.Redis.from_url(redis_server.url)
     try:
         for _ in range(200):
