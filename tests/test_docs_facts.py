@@ -24,7 +24,8 @@ def test_the_asr_service_table_lists_every_asr_service():
     }
     services = sorted((ROOT / "services").glob("asr-*"))
     assert services
-    assert rows == {s.name: (next(s.glob("aistack_*")).name, default_port(s)) for s in services}
+    packages = {s: next(p.parent for p in s.glob("aistack_*/__init__.py")) for s in services}
+    assert rows == {s.name: (packages[s].name, default_port(s)) for s in services}
 
 
 def test_the_readme_says_which_backends_the_gpu_profile_runs():
