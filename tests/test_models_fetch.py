@@ -23,10 +23,17 @@ from aistack_testing.fake_hub import FakeHub
 from aistack_testing.processes import free_port, start_edge, start_module
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "services/asr-parakeet"), str(ROOT / "services/asr-sensevoice")]
+TORCH_BACKENDS = [str(ROOT / "services/asr-parakeet"), str(ROOT / "services/asr-sensevoice")]
+sys.path[:0] = TORCH_BACKENDS
 
 from aistack_asr_parakeet.models import find_model  # noqa: E402
 from aistack_asr_sensevoice import engine as sensevoice  # noqa: E402
+
+# Off the path again once imported: a torch venv's editable install leaves its metadata
+# (an egg-info folder) there, which would count as installed in this venv for the tests
+# that compare it with its lock.
+for folder in TORCH_BACKENDS:
+    sys.path.remove(folder)
 
 NEMO = "parakeet-tdt-0.6b-v3.nemo"
 WHISPER = "Systran/faster-whisper-base"
