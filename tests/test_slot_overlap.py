@@ -112,7 +112,7 @@ async def never_reader(edge_url: str, audio: bytes, outcomes: dict[str, int]) ->
 
 
 def _why(message: str) -> str:
-    for word in ("GPU is busy", "busy", "just started empty", "unreachable", "lease was lost"):
+    for word in ("GPU is busy", "busy", "lost a lease", "unreachable", "lease was lost"):
         if word in message:
             return word
     return message[:60]

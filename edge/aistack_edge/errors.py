@@ -42,13 +42,15 @@ class SlotBusy(RetryLater):
 
 
 class SlotSettling(SlotBusy):
-    """The lease store started empty a moment ago: a lease it lost may still be held."""
+    """The lease store lost a lease a moment ago (it started empty, or the key went
+    missing while held): its holder may still be at work and take it back."""
 
     def __init__(self, retry_after_s: int) -> None:
         RetryLater.__init__(
             self,
-            "the GPU slot's store (Redis) has just started empty: a holder whose lease it "
-            "lost gets one lease time to take it back first; retry later",
+            "the GPU slot's store (Redis) lost a lease a moment ago (it started empty, or "
+            "the key went missing while held): its holder gets one lease time to take it "
+            "back first; retry later",
             retry_after_s,
         )
 

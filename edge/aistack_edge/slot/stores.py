@@ -117,7 +117,8 @@ class LeaseStore(Protocol):
     async def try_set(self, token: str, ttl_ms: int) -> int:
         """Take the lease for `token` if nobody holds it: its fencing token (a number
         greater than any given before), or 0 when someone holds it; SlotSettling when
-        the store cannot tell yet (it has just started empty)."""
+        the store cannot tell yet (it has just started empty, or the key went
+        missing while held)."""
         ...
 
     async def renew(self, token: str, ttl_ms: int) -> bool:
