@@ -9,6 +9,7 @@ import pytest
 from aistack_edge.errors import SlotBusy
 from aistack_edge.slot import MemoryStore, RedisStore, Slot
 from aistack_edge.slot.lease import BACKGROUND
+from aistack_testing.asr_protocol import wait_until
 
 JOB = BACKGROUND + "asr whisper (job j)"
 SLOT_KEY = "aistack:test-lanes"
@@ -39,8 +40,18 @@ class Holder:
 
 
 async def _polls() -> None:
-    """Long enough for every waiter to poll the slot several times."""
+    """Long enough for every waiter to poll the slot several times: for what must *not*
+    happen meanwhile (a waiter taking the slot out of its turn)."""
     await asyncio.sleep(0.5)
+
+
+async def _in_line(slot: Slot, count: int) -> None:
+    """Until `count` requests of this edge wait in line for the slot."""
+
+    async def lined_up() -> bool:
+        return slot.waiting == count
+
+    await wait_until(lined_up, 10)
 
 
 async def test_an_interactive_request_waits_for_a_window_instead_of_503():
@@ -50,8 +61,8 @@ async def test_an_interactive_request_waits_for_a_window_instead_of_503():
     slot.refuse_if_busy()  # no refusal before the body: it will get the slot
     assert not slot.busy_here()
     interactive = Holder(slot, "asr tiny (job i)")
-    await _polls()
-    assert not interactive.held.is_set() and slot.waiting == 1
+    await _in_line(slot, 1)
+    assert not interactive.held.is_set()
     await job.let_go()  # the window ends: its turn
     await asyncio.wait_for(interactive.held.wait(), 10)
     assert not interactive.lease.background
@@ -65,8 +76,7 @@ async def test_a_job_takes_the_slot_only_when_nobody_waits():
     first = Holder(slot, "asr tiny (job 1)")
     await asyncio.wait_for(first.held.wait(), 10)
     second = Holder(slot, "asr tiny (job 2)")
-    await _polls()
-    assert slot.waiting == 1
+    await _in_line(slot, 1)
     job = Holder(slot, JOB, background=True)
     await _polls()
     await first.let_go()
